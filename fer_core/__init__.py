@@ -1,0 +1,22 @@
+"""FER Studio's engine: data, models, training, evaluation and the run store.
+
+Never imports streamlit; the app (``app.py``, ``pages/``) and the CLI
+(``python -m training``) are thin layers over the names exported here.
+TensorFlow is imported lazily by the modules that need it.
+"""
+
+import os
+
+# Quiet TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notes).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .data import Dataset, dataset_report, load_dataset  # noqa: E402
+from .errors import DatasetError, FERError, ImageInputError, ModelError, RunStoreError, WeightsUnavailableError  # noqa: E402
+from .labels import AFFECTNET_8, FER2013_7  # noqa: E402
+from .runs import Run, RunListing, bundled_runs, is_locked, list_runs, load_run  # noqa: E402
+
+__all__ = [
+    "AFFECTNET_8", "FER2013_7", "Dataset", "DatasetError", "FERError", "ImageInputError", "ModelError",
+    "Run", "RunListing", "RunStoreError", "WeightsUnavailableError", "bundled_runs", "dataset_report",
+    "is_locked", "list_runs", "load_dataset", "load_run",
+]

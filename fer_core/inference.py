@@ -1,0 +1,40 @@
+"""Fast forward passes: a ``tf.function`` per model instead of ``model.predict``.
+
+``model.predict`` rebuilds its data pipeline on every call (≈225 ms of overhead
+for one image on this CPU against ≈25 ms for a compiled call), so neither the
+trainer nor the app uses it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def compiled_forward(model):
+    """A ``tf.function`` computing ``model(x, training=False)``; retraces only per batch shape."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def forward(x):
+        return model(tf.cast(x, tf.float32), training=False)
+
+    return forward
+
+
+def predict_batches(forward, x: np.ndarray, batch_size: int = 64, on_batch=None) -> np.ndarray:
+    """Run ``forward`` over ``x`` in batches → stacked float32 numpy output.
+
+    The last partial batch is padded to ``batch_size`` so the function is
+    traced once, not once per leftover size.
+    """
+    outs = []
+    n = len(x)
+    for i in range(0, n, batch_size):
+        part = x[i:i + batch_size]
+        k = len(part)
+        if k < batch_size and n > batch_size:
+            part = np.concatenate([part, np.repeat(part[-1:], batch_size - k, axis=0)])
+        outs.append(np.asarray(forward(part))[:k])
+        if on_batch is not None:
+            on_batch(min(i + batch_size, n), n)
+    return np.concatenate(outs).astype(np.float32)

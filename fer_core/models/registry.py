@@ -1,0 +1,80 @@
+"""A tiny model registry (after timm's ``_registry.py``): name → spec → builder.
+
+Each model is one :class:`ModelSpec` registered with :func:`register_model`;
+:func:`create_model` looks it up and builds a Keras model that takes raw
+0–255 pixels ``(batch, size, size, channels)`` and returns class probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the trainer, the app and Grad-CAM need to know about a model."""
+
+    name: str
+    description: str
+    builder: Callable  # builder(spec, n_classes, image_size, weights, dropout) -> keras.Model
+    kind: str  # "scratch": trained end to end; "transfer": frozen ImageNet backbone + head
+    default_image_size: int
+    channels: int  # 3 = RGB input, 1 = grayscale input
+    gradcam_layer: str  # last spatial feature map, for Grad-CAM
+    min_image_size: int = 32
+    in_all: bool = True  # part of `--models all` (the seed's five)
+    backbone: str | None = None  # keras.applications class name, transfer models only
+    weights_file: str | None = None  # Keras' ImageNet "notop" file name, transfer models only
+
+    @property
+    def is_transfer(self) -> bool:
+        return self.kind == "transfer"
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model '{spec.name}' is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models(*, only_all: bool = False) -> list[str]:
+    """Registered model ids, in registration order (the seed's order)."""
+    return [n for n, s in _REGISTRY.items() if s.in_all or not only_all]
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ModelError(f"unknown model '{name}'; known models: {', '.join(list_models())}") from None
+
+
+def parse_model_list(text: str) -> list[str]:
+    """``"all"`` or ``"id,id"`` → validated list of ids (order kept, duplicates dropped)."""
+    if text.strip().lower() == "all":
+        return list_models(only_all=True)
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise ModelError("no model given; use 'all' or a comma-separated list of ids")
+    for n in names:
+        get_spec(n)
+    return list(dict.fromkeys(names))
+
+
+def create_model(name: str, n_classes: int, *, image_size: int | None = None,
+                 weights: str | None = "imagenet", dropout: float = 0.2):
+    """Build model ``name`` for ``n_classes`` classes (see :class:`ModelSpec`)."""
+    spec = get_spec(name)
+    size = image_size or spec.default_image_size
+    if size < spec.min_image_size:
+        raise ModelError(f"{name}: image size {size} is below its minimum of {spec.min_image_size} px")
+    if n_classes < 2:
+        raise ModelError(f"{name}: needs at least 2 classes, got {n_classes}")
+    return spec.builder(spec, n_classes, size, weights, dropout)

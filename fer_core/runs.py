@@ -1,0 +1,246 @@
+"""The run store: one self-describing folder per trained model.
+
+Layout of ``<runs>/<run_id>/``::
+
+    model.keras    full model, raw 0–255 pixels in, probabilities out
+    config.json    TrainConfig + model spec: enough to rebuild the model
+    history.json   per-epoch loss, accuracy, val_loss, val_accuracy (+ stage)
+    metrics.json   accuracy, macro_f1, loss, confusion_matrix, per_class, ...
+
+A run is written under ``.tmp-<run_id>`` and renamed when complete, so an
+interrupted or killed trainer never leaves a folder that looks finished.
+Readers skip anything incomplete or hand-broken with a warning.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import RunStoreError
+
+REQUIRED_FILES = ("model.keras", "metrics.json", "history.json", "config.json")
+REQUIRED_METRICS = ("model", "accuracy", "macro_f1", "confusion_matrix", "class_names", "dataset")
+TMP_PREFIX = ".tmp-"
+LOCK_NAME = ".train.lock"
+#: Bundled runs shipped with the project (trained on FER2013).
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass
+class Run:
+    """A finished run folder, read eagerly except for the model itself."""
+
+    path: Path
+    metrics: dict
+    history: dict
+    config: dict
+    bundled: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def model_name(self) -> str:
+        return self.metrics["model"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.metrics["dataset"]["fingerprint"]
+
+    @property
+    def dataset_name(self) -> str:
+        return self.metrics["dataset"].get("name", self.fingerprint)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model.keras"
+
+    def load_model(self):
+        """Load ``model.keras`` with ``safe_mode=True``: no arbitrary code from the file."""
+        import keras
+
+        from . import models  # noqa: F401  registers CaffePreprocess for deserialisation
+
+        try:
+            return keras.saving.load_model(self.model_path, compile=False, safe_mode=True)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunStoreError(f"{self.model_path}: cannot load model safely ({first})") from None
+
+
+@dataclass
+class RunListing:
+    runs: list[Run] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def by_dataset(self) -> dict[str, list[Run]]:
+        """Runs grouped by dataset fingerprint, newest dataset first, models in registry order."""
+        groups: dict[str, list[Run]] = {}
+        for run in sorted(self.runs, key=lambda r: r.metrics.get("created", 0), reverse=True):
+            groups.setdefault(run.fingerprint, []).append(run)
+        return groups
+
+
+def _read_json(path: Path) -> dict:
+    with path.open() as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def load_run(path: str | Path, *, bundled: bool = False) -> Run:
+    """Read a run folder; :class:`RunStoreError` says what is missing or broken."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunStoreError(f"{path}: run folder does not exist")
+    for name in REQUIRED_FILES:
+        if not (path / name).is_file():
+            raise RunStoreError(f"{path.name}: incomplete run, '{name}' is missing")
+    parsed = {}
+    for name in ("metrics.json", "history.json", "config.json"):
+        try:
+            parsed[name] = _read_json(path / name)
+        except (ValueError, OSError) as exc:
+            raise RunStoreError(f"{path.name}: '{name}' is not valid JSON ({exc})") from None
+    metrics = parsed["metrics.json"]
+    missing = [k for k in REQUIRED_METRICS if k not in metrics]
+    if missing:
+        raise RunStoreError(f"{path.name}: metrics.json lacks {', '.join(missing)}")
+    if not isinstance(metrics["dataset"], dict) or "fingerprint" not in metrics["dataset"]:
+        raise RunStoreError(f"{path.name}: metrics.json 'dataset' has no fingerprint")
+    n = len(metrics["class_names"])
+    cm = metrics["confusion_matrix"]
+    if not (isinstance(cm, list) and len(cm) == n and all(isinstance(r, list) and len(r) == n for r in cm)):
+        raise RunStoreError(f"{path.name}: confusion_matrix is not {n}×{n}")
+    return Run(path=path, metrics=metrics, history=parsed["history.json"], config=parsed["config.json"], bundled=bundled)
+
+
+def list_runs(*roots: str | Path, bundled_roots: tuple = ()) -> RunListing:
+    """Every complete run under ``roots`` (and ``bundled_roots``); broken ones become warnings."""
+    listing = RunListing()
+    for root, bundled in [(r, False) for r in roots] + [(r, True) for r in bundled_roots]:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for child in sorted(root.iterdir()):
+            if not child.is_dir() or child.name.startswith("."):
+                continue  # .tmp-* (in progress / interrupted), .cache, ...
+            try:
+                listing.runs.append(load_run(child, bundled=bundled))
+            except RunStoreError as exc:
+                listing.warnings.append(f"skipped run {exc}")
+    return listing
+
+
+def bundled_runs() -> RunListing:
+    """The runs shipped in ``models/`` (trained on FER2013)."""
+    return list_runs(bundled_roots=(BUNDLED_DIR,))
+
+
+# --------------------------------------------------------------------------- writing
+
+def new_run_id(model: str, fingerprint: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}_{model}_{fingerprint[:8]}"
+
+
+class RunWriter:
+    """Writes a run into ``.tmp-<id>`` and publishes it by one atomic rename.
+
+    Use as a context manager: on any exception (Ctrl-C included) the temporary
+    folder is removed and nothing half-finished is left behind.
+    """
+
+    def __init__(self, out_dir: str | Path, run_id: str):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        base, k = run_id, 1
+        while (self.out_dir / run_id).exists() or (self.out_dir / f"{TMP_PREFIX}{run_id}").exists():
+            k += 1
+            run_id = f"{base}-{k}"
+        self.run_id = run_id
+        self.tmp = self.out_dir / f"{TMP_PREFIX}{run_id}"
+        self.final = self.out_dir / run_id
+
+    def __enter__(self) -> "RunWriter":
+        self.tmp.mkdir()
+        return self
+
+    def write_json(self, name: str, data: dict) -> None:
+        with (self.tmp / name).open("w") as f:
+            json.dump(data, f, indent=1)
+
+    def commit(self) -> Path:
+        missing = [n for n in REQUIRED_FILES if not (self.tmp / n).is_file()]
+        if missing:
+            raise RunStoreError(f"{self.tmp}: cannot finish run, missing {', '.join(missing)}")
+        os.replace(self.tmp, self.final)
+        return self.final
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class TrainLock:
+    """Exclusive lock on an output folder: two trainers never write into it at once.
+
+    A ``flock`` dies with its process, so a killed trainer never leaves a stale lock.
+    """
+
+    def __init__(self, out_dir: str | Path):
+        self.path = Path(out_dir) / LOCK_NAME
+        self._fd = None
+
+    def __enter__(self) -> "TrainLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunStoreError(f"{self.path.parent}: another training process (pid {holder}) is writing here; "
+                                "wait for it to finish or cancel it") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def is_locked(out_dir: str | Path) -> bool:
+    """True while some process holds :class:`TrainLock` on ``out_dir``."""
+    path = Path(out_dir) / LOCK_NAME
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    return _SAFE.sub("-", text).strip("-") or "dataset"

@@ -1,0 +1,349 @@
+"""Training: one :class:`TrainConfig` → one run folder.
+
+Two paths, chosen by the model's kind:
+
+* scratch models (``baseline``) train end to end with ``model.fit`` on
+  ``(B, S, S, C)`` uint8 batches, augmented in the input pipeline;
+* transfer models run their frozen backbone once per image (through the
+  :mod:`~fer_core.features` cache), train the head on ``(B, D)`` features,
+  optionally fine-tune the top backbone layers on pixels, and save the full
+  model so it predicts from raw pixels.
+
+Both end in the same evaluation and the same atomic run folder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from .data import Dataset
+from .errors import ModelError
+from .evaluation import classification_metrics
+from .features import FeatureCache, cache_key, compute_features, weights_digest
+from .inference import compiled_forward, predict_batches
+from .models import create_model, get_spec, split_transfer_model, unfreeze_top
+from .preprocess import prepare_images
+from .progress import KerasProgress, ProgressCallback
+from .runs import RunWriter, TrainLock, new_run_id
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; saved in ``config.json`` so the run can be rebuilt."""
+
+    model: str = "baseline"
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    image_size: int | None = None  # None → the model's default (128)
+    weights: str = "imagenet"  # transfer models: imagenet | none | path to a weights file
+    seed: int = 0
+    patience: int = 5  # early stopping on val_accuracy (best weights restored); 0 = off
+    class_weight: str = "none"  # none | balanced (inverse class frequency)
+    augment: bool = False  # flip, small rotation/zoom/contrast
+    augment_copies: int = 2  # transfer models: augmented feature copies kept in the cache
+    lr_schedule: str = "plateau"  # none | plateau (halve on val_loss plateau) | cosine
+    label_smoothing: float = 0.0
+    dropout: float = 0.2  # transfer head dropout (baseline keeps the seed's 0.2)
+    fine_tune_layers: int = 0  # transfer models: unfreeze the top K backbone layers afterwards
+    fine_tune_epochs: int = 5
+    fine_tune_learning_rate: float = 1e-5
+
+    def validate(self) -> None:
+        spec = get_spec(self.model)
+        checks = [
+            (self.epochs >= 1, "epochs must be ≥ 1"),
+            (self.batch_size >= 1, "batch size must be ≥ 1"),
+            (self.learning_rate > 0, "learning rate must be > 0"),
+            (self.patience >= 0, "patience must be ≥ 0"),
+            (self.class_weight in ("none", "balanced"), "class weight must be 'none' or 'balanced'"),
+            (self.lr_schedule in ("none", "plateau", "cosine"), "lr schedule must be none, plateau or cosine"),
+            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+            (self.augment_copies >= 0, "augment copies must be ≥ 0"),
+            (self.fine_tune_layers >= 0, "fine-tune layers must be ≥ 0"),
+            (self.fine_tune_layers == 0 or spec.is_transfer, f"{self.model} has no backbone to fine-tune"),
+            (self.image_size is None or self.image_size >= spec.min_image_size,
+             f"{self.model} needs an image size of at least {spec.min_image_size}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ModelError(f"{self.model}: {message}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# --------------------------------------------------------------------------- helpers
+
+def make_augmenter(seed: int):
+    """Small, face-safe augmentations: mirror, ±5% turn, ±10% zoom and contrast."""
+    import keras
+
+    return keras.Sequential([
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(0.05, fill_mode="nearest", seed=seed + 1),
+        keras.layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 2),
+        keras.layers.RandomContrast(0.1, seed=seed + 3),
+    ], name="augment")
+
+
+def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    """Inverse-frequency weights (scikit-learn's 'balanced'); absent classes get 1."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
+    w = compute_class_weight("balanced", classes=present, y=labels)
+    out = {int(c): 1.0 for c in range(n_classes)}
+    out.update({int(c): float(v) for c, v in zip(present, w)})
+    return out
+
+
+def _one_hot(y: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n, dtype=np.float32)[y]
+
+
+def _callbacks(cfg: TrainConfig, progress: ProgressCallback, model_name: str, epochs: int, stage: int, offset: int = 0):
+    import keras
+
+    cbs = [KerasProgress(progress, model_name, offset + epochs, stage=stage, epoch_offset=offset)]
+    if cfg.patience:
+        cbs.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience,
+                                                 restore_best_weights=True))
+    if cfg.lr_schedule == "plateau":
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                                     patience=max(2, cfg.patience // 2 if cfg.patience else 3), min_lr=1e-6))
+    return cbs
+
+
+def _compile(model, cfg: TrainConfig, lr: float, steps: int, epochs: int):
+    import keras
+
+    rate = lr
+    if cfg.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps * epochs), alpha=0.01)
+    model.compile(optimizer=keras.optimizers.Adam(rate),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+
+
+def _image_pipeline(x: np.ndarray, y: np.ndarray, batch: int, *, shuffle_seed: int | None, augmenter=None):
+    """uint8 (N, S, S, C) + one-hot (N, K) → batched float32 tf.data, augmented in the pipeline."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch).map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
+    if augmenter is not None:
+        ds = ds.map(lambda a, b: (augmenter(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _merge_history(history: dict, new: dict, stage: int) -> None:
+    n = len(new.get("loss", []))
+    for k in HISTORY_KEYS:
+        history.setdefault(k, []).extend(float(v) for v in new.get(k, [np.nan] * n))
+    if "learning_rate" in new:
+        history.setdefault("learning_rate", []).extend(float(v) for v in new["learning_rate"])
+    history.setdefault("stage", []).extend([stage] * n)
+
+
+def measure_latency_ms(model, image_size: int, channels: int, repeats: int = 10) -> float:
+    """Median wall time of one warm compiled single-image forward pass."""
+    forward = compiled_forward(model)
+    x = np.zeros((1, image_size, image_size, channels), np.uint8)
+    for _ in range(2):
+        np.asarray(forward(x))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.asarray(forward(x))
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+# --------------------------------------------------------------------------- one model
+
+def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: ProgressCallback | None = None,
+              cache: FeatureCache | None = None, command: str | None = None) -> Path:
+    """Train ``cfg.model`` on ``ds``, evaluate, and publish a run folder; returns its path."""
+    import keras
+
+    progress = progress or ProgressCallback()
+    cfg.validate()
+    spec = get_spec(cfg.model)
+    size = cfg.image_size or spec.default_image_size
+    keras.utils.set_random_seed(cfg.seed)
+    t0 = time.time()
+    status = lambda msg, final=True: progress.on_event({"event": "status", "model": cfg.model, "message": msg, "final": final})  # noqa: E731
+
+    status(f"preparing images at {size}×{size}×{spec.channels}")
+    eval_split = ds.eval_split
+    x = {s: prepare_images(xs, size, spec.channels) for s, (xs, _) in ds.splits.items()}  # uint8 (N, S, S, C)
+    y = {s: ys for s, (_, ys) in ds.splits.items()}
+    y1h = {s: _one_hot(v, ds.n_classes) for s, v in y.items()}
+    class_weight = balanced_class_weights(y["train"], ds.n_classes) if cfg.class_weight == "balanced" else None
+
+    model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
+    history: dict = {}
+    cache_info = None
+    if spec.is_transfer:
+        probs, cache_info = _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache or FeatureCache(), size, status)
+    else:
+        probs = _train_scratch(model, cfg, x, y1h, class_weight, progress, history, eval_split)
+    if spec.is_transfer:
+        history = cache_info.pop("history")
+    train_seconds = time.time() - t0
+
+    status("evaluating")
+    metrics = classification_metrics(y[eval_split], probs, ds.class_names)
+    best = int(np.nanargmax(history["val_accuracy"])) + 1 if history.get("val_accuracy") else None
+    with RunWriter(out_dir, new_run_id(cfg.model, ds.fingerprint)) as run:
+        model.save(run.tmp / "model.keras")
+        metrics.update({
+            "model": cfg.model,
+            "split": eval_split,
+            "train_seconds": round(train_seconds, 2),
+            "params": int(model.count_params()),
+            "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+            "model_size_bytes": (run.tmp / "model.keras").stat().st_size,
+            "latency_ms": round(measure_latency_ms(model, size, spec.channels), 2),
+            "epochs_run": len(history.get("loss", [])),
+            "best_epoch": best,
+            "dataset": ds.describe(),
+            "config": asdict(cfg),
+            "feature_cache": cache_info,
+            "command": command,
+            "created": time.time(),
+        })
+        history["best_epoch"] = best
+        run.write_json("history.json", history)
+        run.write_json("metrics.json", metrics)
+        run.write_json("config.json", {
+            "train_config": asdict(cfg),
+            "model": {"name": spec.name, "kind": spec.kind, "image_size": size, "channels": spec.channels,
+                      "gradcam_layer": spec.gradcam_layer, "backbone": spec.backbone},
+            "n_classes": ds.n_classes,
+            "class_names": list(ds.class_names),
+        })
+        path = run.commit()
+    progress.on_event({"event": "model_end", "model": cfg.model, "run_dir": str(path), "split": eval_split,
+                       "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "seconds": train_seconds})
+    return path
+
+
+def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, eval_split):
+    augmenter = make_augmenter(cfg.seed) if cfg.augment else None
+    train = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter)
+    val = _image_pipeline(x["validation"], y1h["validation"], cfg.batch_size, shuffle_seed=None)
+    steps = int(np.ceil(len(x["train"]) / cfg.batch_size))
+    _compile(model, cfg, cfg.learning_rate, steps, cfg.epochs)
+    fit = model.fit(train, validation_data=val, epochs=cfg.epochs, class_weight=class_weight, verbose=0, shuffle=False,
+                    callbacks=_callbacks(cfg, progress, cfg.model, cfg.epochs, stage=1))
+    _merge_history(history, fit.history, stage=1)
+    return predict_batches(compiled_forward(model), x[eval_split], 128)
+
+
+def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size, status):
+    """Head on cached features, then optional fine-tuning on pixels. Returns (probs, cache info)."""
+    features_model, head = split_transfer_model(model)
+    eval_split = ds.eval_split
+    copies = cfg.augment_copies if cfg.augment else 0
+    key = cache_key(model_name=cfg.model, weights=weights_digest(features_model), fingerprint=ds.fingerprint,
+                    image_size=size, augment_copies=copies, seed=cfg.seed)
+    feats = cache.get(key)
+    hit = feats is not None
+    t_feat = time.time()
+    if not hit:
+        feats = {}
+        total = sum(len(v) for v in x.values()) + copies * len(x["train"])
+        done = [0]
+
+        def tick(k, n):
+            status(f"computing backbone features {done[0] + k}/{total}", final=False)
+            if k == n:
+                done[0] += n
+
+        for split, imgs in x.items():
+            feats[split] = compute_features(features_model, imgs, on_batch=tick)  # (N, D)
+        if copies:
+            aug = make_augmenter(cfg.seed)
+            train_f = [feats["train"]]
+            for c in range(copies):
+                import tensorflow as tf
+
+                tf.random.set_seed(cfg.seed + 100 + c)
+                augmented = np.concatenate([
+                    np.clip(np.rint(np.asarray(aug(x["train"][i:i + 256].astype(np.float32), training=True))), 0, 255).astype(np.uint8)
+                    for i in range(0, len(x["train"]), 256)])
+                train_f.append(compute_features(features_model, augmented, on_batch=tick))
+            feats["train_augmented"] = np.stack(train_f[1:])  # (K, N, D)
+        cache.put(key, feats)
+    status(f"backbone features {'loaded from cache' if hit else 'computed'} in {time.time() - t_feat:.1f} s")
+    info = {"key": key, "hit": hit, "seconds": round(time.time() - t_feat, 2), "augment_copies": copies,
+            "path": str(cache.path(key))}
+
+    train_x, train_y = feats["train"], y1h["train"]
+    if copies:
+        train_x = np.concatenate([train_x, *feats["train_augmented"]])  # ((K+1)·N, D)
+        train_y = np.concatenate([train_y] * (copies + 1))
+    import tensorflow as tf
+
+    train = tf.data.Dataset.from_tensor_slices((train_x, train_y)).shuffle(len(train_x), seed=cfg.seed).batch(cfg.batch_size)
+    val = tf.data.Dataset.from_tensor_slices((feats["validation"], y1h["validation"])).batch(cfg.batch_size)
+    steps = int(np.ceil(len(train_x) / cfg.batch_size))
+    _compile(head, cfg, cfg.learning_rate, steps, cfg.epochs)
+    history: dict = {}
+    fit = head.fit(train, validation_data=val, epochs=cfg.epochs, class_weight=class_weight, verbose=0, shuffle=False,
+                   callbacks=_callbacks(cfg, progress, cfg.model, cfg.epochs, stage=1))
+    _merge_history(history, fit.history, stage=1)
+
+    if cfg.fine_tune_layers:
+        n = unfreeze_top(model, cfg.fine_tune_layers)
+        status(f"fine-tuning the top {n} backbone layers at lr {cfg.fine_tune_learning_rate:g}")
+        augmenter = make_augmenter(cfg.seed) if cfg.augment else None
+        train_px = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter)
+        val_px = _image_pipeline(x["validation"], y1h["validation"], cfg.batch_size, shuffle_seed=None)
+        offset = len(history["loss"])
+        _compile(model, cfg, cfg.fine_tune_learning_rate, len(train_px), cfg.fine_tune_epochs)
+        fit = model.fit(train_px, validation_data=val_px, epochs=cfg.fine_tune_epochs, class_weight=class_weight,
+                        verbose=0, shuffle=False,
+                        callbacks=_callbacks(cfg, progress, cfg.model, cfg.fine_tune_epochs, stage=2, offset=offset))
+        _merge_history(history, fit.history, stage=2)
+        probs = predict_batches(compiled_forward(model), x[eval_split], 32)
+    else:
+        probs = predict_batches(compiled_forward(head), feats[eval_split], 256)
+    info["history"] = history
+    return probs, info
+
+
+# --------------------------------------------------------------------------- many models
+
+def train_models(ds: Dataset, configs: list[TrainConfig], out_dir: str | Path, *,
+                 progress: ProgressCallback | None = None, cache: FeatureCache | None = None,
+                 command: str | None = None) -> list[Path]:
+    """Train each config in turn under an exclusive lock on ``out_dir``."""
+    progress = progress or ProgressCallback()
+    for cfg in configs:
+        cfg.validate()
+    paths = []
+    with TrainLock(out_dir):
+        progress.on_event({"event": "run_start", "models": [c.model for c in configs], "dataset": ds.describe(),
+                           "configs": [asdict(c) for c in configs]})
+        for i, cfg in enumerate(configs):
+            progress.on_event({"event": "model_start", "model": cfg.model, "index": i, "total": len(configs),
+                               "epochs": cfg.epochs + (cfg.fine_tune_epochs if cfg.fine_tune_layers else 0)})
+            paths.append(train_one(ds, cfg, out_dir, progress=progress, cache=cache, command=command))
+        progress.on_event({"event": "run_end", "status": "ok", "message": f"{len(paths)} run(s) written",
+                           "run_dirs": [str(p) for p in paths]})
+    return paths
+

@@ -1,0 +1,1 @@
+"""Command-line trainer: ``python -m training --help``."""

@@ -1,0 +1,123 @@
+"""``python -m training``: train, evaluate and store FER models from the shell.
+
+Examples::
+
+    python -m training --list-models
+    python -m training --data demo --models all --epochs 2 --weights none
+    python -m training --data ../shared/datasets/fer2013/fer2013.npz --models baseline --epochs 30
+
+Exit codes: 0 done, 2 bad input (one-line message on stderr), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", help="dataset: 'demo' (built-in synthetic faces), an .npz, a folder of .npy "
+                                  "files, an image-folder tree, or a FER2013 .csv")
+    p.add_argument("--models", default="all", help="'all' (the seed's five) or comma-separated ids; see --list-models")
+    p.add_argument("--list-models", action="store_true", help="print the registered model ids and exit")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs (head epochs for transfer models)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--out", default="runs", help="folder that receives one run folder per model")
+    p.add_argument("--weights", default="imagenet",
+                   help="transfer backbones: 'imagenet' (Keras cache ~/.keras/models or download), "
+                        "'none' (random init), or a path to a local weights file")
+    p.add_argument("--image-size", type=int, default=None, help="model input side in pixels (default: 128, the model's default)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (data split, init, shuffling)")
+    p.add_argument("--patience", type=int, default=5, help="early stopping patience on val_accuracy, best weights restored; 0 = off")
+    p.add_argument("--class-weight", choices=("none", "balanced"), default="none",
+                   help="'balanced' weights classes by inverse frequency (skewed data such as FER2013)")
+    p.add_argument("--augment", action="store_true", help="augment training images (flip, small rotation/zoom/contrast)")
+    p.add_argument("--augment-copies", type=int, default=2,
+                   help="with --augment, frozen backbones cache this many augmented copies of the train split")
+    p.add_argument("--lr-schedule", choices=("none", "plateau", "cosine"), default="plateau", help="learning-rate schedule")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy loss")
+    p.add_argument("--dropout", type=float, default=0.2, help="dropout of the transfer models' head")
+    p.add_argument("--fine-tune-layers", type=int, default=0,
+                   help="transfer models: after the head, unfreeze the top K backbone layers (BatchNorm stays frozen)")
+    p.add_argument("--fine-tune-epochs", type=int, default=5, help="epochs of the fine-tuning stage")
+    p.add_argument("--fine-tune-learning-rate", type=float, default=1e-5, help="learning rate of the fine-tuning stage")
+    p.add_argument("--demo-per-class", type=int, default=200, help="--data demo: images per class")
+    p.add_argument("--demo-size", type=int, default=128, help="--data demo: image side in pixels")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder (default $FER_CACHE_DIR or ~/.cache/fer-studio/features)")
+    p.add_argument("--progress-file", default=None, help="also append progress events as JSON lines to this file (used by the app)")
+    return p
+
+
+def _terminate(signum, frame):
+    # SIGTERM (the app's Cancel button, `kill`) unwinds like Ctrl-C so the
+    # temporary run folder is removed and the lock released.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    from fer_core._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from fer_core.errors import FERError
+    from fer_core.models import get_spec, list_models, parse_model_list
+
+    if args.list_models:
+        for name in list_models():
+            spec = get_spec(name)
+            tag = "" if spec.in_all else "  (not in 'all')"
+            print(f"{name:<20} {spec.description}{tag}")
+        return 0
+    if not args.data:
+        print("error: --data is required (e.g. --data demo)", file=sys.stderr)
+        return 2
+
+    from fer_core.progress import ConsoleProgress, JsonlProgress, MultiProgress
+
+    sinks = [ConsoleProgress()]
+    if args.progress_file:
+        sinks.append(JsonlProgress(args.progress_file))
+    progress = MultiProgress(*sinks)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        from fer_core.data import load_dataset
+        from fer_core.features import FeatureCache
+        from fer_core.train import TrainConfig, train_models
+
+        names = parse_model_list(args.models)
+        if args.demo_per_class < 2 or args.demo_size < 16:
+            raise FERError("--demo-per-class must be ≥ 2 and --demo-size ≥ 16")
+        configs = [TrainConfig(
+            model=n, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            image_size=args.image_size, weights=args.weights, seed=args.seed, patience=args.patience,
+            class_weight=args.class_weight, augment=args.augment, augment_copies=args.augment_copies,
+            lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, dropout=args.dropout,
+            fine_tune_layers=args.fine_tune_layers if get_spec(n).is_transfer else 0,
+            fine_tune_epochs=args.fine_tune_epochs, fine_tune_learning_rate=args.fine_tune_learning_rate,
+        ) for n in names]
+        for c in configs:
+            c.validate()
+        ds = load_dataset(args.data, seed=args.seed, demo_per_class=args.demo_per_class, demo_image_size=args.demo_size)
+        for w in ds.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        command = "python -m training " + shlex.join(argv)
+        train_models(ds, configs, args.out, progress=progress, cache=FeatureCache(args.cache_dir), command=command)
+    except FERError as exc:
+        progress.on_event({"event": "run_end", "status": "failed", "message": str(exc)})
+        return 2
+    except KeyboardInterrupt:
+        progress.on_event({"event": "run_end", "status": "cancelled", "message": "interrupted; no partial run was kept"})
+        return 130
+    except MemoryError:
+        progress.on_event({"event": "run_end", "status": "failed", "message": "out of memory: lower --batch-size or --image-size"})
+        return 2
+    return 0
