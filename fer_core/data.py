@@ -389,8 +389,9 @@ def stratified_split(labels: np.ndarray, fractions=(0.70, 0.15, 0.15), seed: int
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
         n = len(idx)
-        n_val = int(round(fractions[1] * n))
-        n_test = int(round(fractions[2] * n))
+        # Classes with ≥ 3 images get at least one validation and one test image.
+        n_val = max(int(round(fractions[1] * n)), 1 if n >= 3 and fractions[1] > 0 else 0)
+        n_test = max(int(round(fractions[2] * n)), 1 if n >= 3 and fractions[2] > 0 else 0)
         n_train = max(1, n - n_val - n_test)
         # Shrink val/test if rounding left train empty for tiny classes.
         while n_train + n_val + n_test > n:

@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=None, help="model input side in pixels (default: 128, the model's default)")
     p.add_argument("--seed", type=int, default=0, help="random seed (data split, init, shuffling)")
     p.add_argument("--patience", type=int, default=5, help="early stopping patience on val_accuracy, best weights restored; 0 = off")
-    p.add_argument("--class-weight", choices=("none", "balanced"), default="none",
-                   help="'balanced' weights classes by inverse frequency (skewed data such as FER2013)")
+    p.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default="none",
+                   help="'balanced' weights classes by inverse frequency (skewed data such as FER2013); 'sqrt' by its square root")
     p.add_argument("--augment", action="store_true", help="augment training images (flip, small rotation/zoom/contrast)")
     p.add_argument("--augment-copies", type=int, default=2,
                    help="with --augment, frozen backbones cache this many augmented copies of the train split")
@@ -120,4 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         progress.on_event({"event": "run_end", "status": "failed", "message": "out of memory: lower --batch-size or --image-size"})
         return 2
+    except Exception as exc:  # a bug or an environment problem: still one line, details on request
+        if os.environ.get("FER_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        progress.on_event({"event": "run_end", "status": "failed",
+                           "message": f"unexpected {type(exc).__name__}: {first} (set FER_DEBUG=1 for the traceback)"})
+        return 1
     return 0

@@ -36,5 +36,5 @@ register_model(ModelSpec(
     name="baseline",
     description="Seed baseline CNN: Conv64-MaxPool4-Conv32-MaxPool2-Conv16-Dense64-Dropout0.2, from scratch",
     builder=build_baseline, kind="scratch", default_image_size=128, channels=3,
-    gradcam_layer="conv3", min_image_size=32,
+    gradcam_layer="conv3", min_image_size=36,  # below 36 px the third conv has nothing left to see
 ))

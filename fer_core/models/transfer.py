@@ -55,7 +55,7 @@ def split_transfer_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     save the full model.
     """
     bn = model.get_layer("head_bn")
-    features = keras.Model(model.inputs, bn.input, name=f"{model.name}_features")
+    features = keras.Model(model.input, bn.input, name=f"{model.name}_features")
     head_in = keras.Input(bn.input.shape[1:], name="features")
     h = head_in
     for name in HEAD_LAYERS:

@@ -1,0 +1,31 @@
+"""FER Studio: train, compare and try facial-expression models in the browser.
+
+    streamlit run app.py
+
+Runs are read from ``$FER_RUNS_DIR`` (default ``runs/``) and datasets from
+``$FER_DATA_DIR`` (default ``data/``). The pages live in ``pages/``; this
+file only sets the layout and the navigation.
+"""
+
+import streamlit as st
+
+from ui import settings
+
+st.set_page_config(page_title="FER Studio", page_icon=":material/mood:", layout="wide",
+                   initial_sidebar_state="expanded")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+    st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:"),
+    st.Page("pages/dataset.py", title="Dataset", icon=":material/dataset:"),
+]
+
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    st.caption(f"Runs: `{settings.display_path(settings.runs_dir())}`  \n"
+               f"Data root: `{settings.display_path(settings.data_root())}`")
+
+page.run()

@@ -1,0 +1,158 @@
+"""Face detection and cropping: the first steps of the face pipeline.
+
+Layered after paz's face classification pipeline:
+detect → square the box → clip to the image → crop → (classify → draw, in
+:mod:`fer_core.predict`). Each step is a small pure function except
+:func:`detect_faces`, which owns the one MTCNN detector of the process.
+
+MTCNN (the ``mtcnn`` package) ships its own weights, so detection never
+touches the network.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+#: Faces smaller than this (in the downscaled copy) are not searched for:
+#: MTCNN's default, and about the smallest face an expression can be read from.
+MIN_FACE_SIZE = 20
+
+_detector = None
+_detector_lock = threading.Lock()
+
+
+@dataclass
+class Face:
+    """One detected face. ``box`` is (x, y, w, h) in the ORIGINAL image's pixels."""
+
+    box: tuple[int, int, int, int]
+    confidence: float
+
+
+def get_detector():
+    """The process-wide MTCNN detector, built on first use.
+
+    Building it loads three small networks (≈1 s); Streamlit reruns and
+    concurrent sessions all share the one instance. The lock makes the first
+    construction happen once even when two threads ask at the same time.
+    """
+    global _detector
+    with _detector_lock:
+        if _detector is None:
+            from ._quiet import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
+            from mtcnn import MTCNN
+
+            _detector = MTCNN()
+        return _detector
+
+
+def warm_up_detector(shape: tuple[int, int] = (360, 640)) -> None:
+    """Build the detector and run it once on a drawn face in a (H, W) canvas.
+
+    MTCNN's first call at a given image size sets up its networks for each
+    pyramid scale; 360×640 is what any 16:9 photo becomes after
+    :func:`downscale`, and a demo face makes all three stages run.
+    """
+    from .demo import draw_face
+
+    canvas = np.full((*shape, 3), 128, np.uint8)
+    side = min(128, *shape)
+    canvas[:side, :side] = draw_face(np.random.default_rng(0), 0, side)
+    detect_faces(canvas, min_confidence=0.0)
+
+
+def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """(H, W, 3) → (h, w, 3) with max(h, w) ≤ max_side, and the factor h / H.
+
+    MTCNN's image pyramid makes its cost grow with the pixel count (≈0.57 s on
+    a 1080p photo, ≈0.1 s at 350 px); faces large enough to read an
+    expression from survive the downscale.
+    """
+    h, w = rgb.shape[:2]
+    longest = max(h, w)
+    if longest <= max_side:
+        return rgb, 1.0
+    scale = max_side / longest
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+    return small, scale
+
+
+def detect_faces(rgb: np.ndarray, *, max_side: int = 640, min_confidence: float = 0.9) -> list[Face]:
+    """Faces in an upright RGB uint8 image (H, W, 3), sorted left → right.
+
+    Detection runs on a copy whose longer side is at most ``max_side``;
+    boxes are scaled back to the original image and clipped to it.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"detect_faces expects an (H, W, 3) RGB image, got shape {rgb.shape}")
+    small, scale = downscale(np.ascontiguousarray(rgb, dtype=np.uint8), max_side)
+    if min(small.shape[:2]) < MIN_FACE_SIZE:
+        return []  # MTCNN's pyramid is empty below its smallest face size
+    detector = get_detector()
+    with _detector_lock:  # the stages are plain Python objects: one caller at a time
+        try:
+            found = detector.detect_faces(small, min_face_size=MIN_FACE_SIZE)
+        except (ValueError, IndexError):  # odd sizes give MTCNN an empty pyramid
+            found = []
+    faces = []
+    H, W = rgb.shape[:2]
+    for det in found or []:
+        conf = float(det.get("confidence", 0.0))
+        if conf < min_confidence:
+            continue
+        x, y, w, h = (float(v) / scale for v in det["box"])
+        box = clip_box((round(x), round(y), round(w), round(h)), (H, W))
+        if box[2] > 0 and box[3] > 0:
+            faces.append(Face(box=box, confidence=conf))
+    return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
+
+
+def clip_box(box, image_shape) -> tuple[int, int, int, int]:
+    """Intersect (x, y, w, h) with the image (H, W, ...); width/height may become 0."""
+    H, W = image_shape[:2]
+    x, y, w, h = box
+    x0, y0 = max(0, int(x)), max(0, int(y))
+    x1, y1 = min(W, int(x) + int(w)), min(H, int(y) + int(h))
+    return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+
+
+def square_box(box, image_shape, margin: float = 0.2) -> tuple[int, int, int, int]:
+    """A square (x, y, s, s) around ``box``, each side enlarged by ``margin``, inside the image.
+
+    Classifiers were trained on square face crops with some forehead and chin
+    (FER2013's framing), so a tight, elongated MTCNN box is squared and grown.
+    Near an edge the square is shifted inward rather than cut, so it stays
+    square; only an image smaller than the square shrinks it.
+    """
+    H, W = image_shape[:2]
+    x, y, w, h = box
+    cx, cy = x + w / 2.0, y + h / 2.0
+    side = int(round(max(w, h) * (1.0 + margin)))
+    side = max(1, min(side, H, W))
+    x0 = int(round(cx - side / 2.0))
+    y0 = int(round(cy - side / 2.0))
+    x0 = min(max(0, x0), W - side)
+    y0 = min(max(0, y0), H - side)
+    return (x0, y0, side, side)
+
+
+def centre_square_box(image_shape) -> tuple[int, int, int, int]:
+    """The largest centred square of an (H, W, ...) image, as (x, y, s, s)."""
+    H, W = image_shape[:2]
+    side = min(H, W)
+    return ((W - side) // 2, (H - side) // 2, side, side)
+
+
+def crop_face(rgb: np.ndarray, box) -> np.ndarray:
+    """Copy of the (x, y, w, h) region of ``rgb`` (clipped to the image)."""
+    x, y, w, h = clip_box(box, rgb.shape)
+    if w == 0 or h == 0:
+        raise ValueError(f"box {tuple(box)} lies outside the {rgb.shape[1]}×{rgb.shape[0]} image")
+    return np.ascontiguousarray(rgb[y:y + h, x:x + w])

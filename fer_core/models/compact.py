@@ -1,0 +1,51 @@
+"""``compact``: a small VGG-style CNN designed for FER, trained from scratch.
+
+Why this shape: FER2013 faces are 48×48 gray, so the net works at that size
+(no upsampling to 128 px RGB, which costs 21× the pixels for no information).
+Four stages of two 3×3 conv–BatchNorm–ReLU layers double the width as they
+halve the resolution (48→24→12→6), then global average pooling and a dropout
+softmax head. BatchNorm lets it train fast at a high learning rate; global
+pooling keeps the parameter count (and the bundled file) small.
+
+Graph: pixels (B, 48, 48, 1) 0–255 → [-1, 1] → 4 × (conv-bn-relu ×2, pool) →
+GAP (B, 8w) → dropout → dense softmax (B, C).
+"""
+
+import keras
+from keras import layers
+
+from .registry import ModelSpec, register_model
+
+#: Base width of the first stage; stages use w, 2w, 4w, 8w filters.
+WIDTH = 32
+
+
+def _conv_bn_relu(x, filters: int, name: str):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def build_compact(spec: ModelSpec, n_classes: int, image_size: int, weights, dropout: float,
+                  width: int = WIDTH) -> keras.Model:
+    del weights  # trained from scratch
+    inputs = keras.Input((image_size, image_size, spec.channels), name="pixels")  # raw 0–255 gray
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    for stage, mult in enumerate((1, 2, 4, 8), start=1):
+        x = _conv_bn_relu(x, width * mult, f"block{stage}a")
+        x = _conv_bn_relu(x, width * mult, f"block{stage}b")  # block4b_relu: Grad-CAM layer
+        if stage < 4:
+            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)  # S → S/2
+            x = layers.Dropout(0.1 * stage, name=f"drop{stage}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)  # (B, 8w)
+    x = layers.Dropout(max(dropout, 0.4), name="head_dropout")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probs", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="compact")
+
+
+register_model(ModelSpec(
+    name="compact",
+    description="Compact FER CNN (VGG-style, 48 px gray, BN, GAP head), from scratch; bundled FER2013 model",
+    builder=build_compact, kind="scratch", default_image_size=48, channels=1,
+    gradcam_layer="block4b_relu", min_image_size=32, in_all=False,
+))

@@ -1,0 +1,79 @@
+"""Compare: every model trained on one dataset, side by side."""
+
+import streamlit as st
+
+from ui import bootstrap, charts, state, tables, widgets
+
+bootstrap.through_app()
+st.title("Compare models")
+
+listing, groups = widgets.load_groups()
+if not groups:
+    widgets.no_runs_state(listing)
+    st.stop()
+widgets.listing_warnings(listing)
+
+group = widgets.pick_group(groups, key=state.COMPARE_DATASET, label="Dataset to compare on")
+widgets.dataset_caption(group)
+runs = list(group.runs)
+colors = charts.model_colors(r.model_name for r in runs)
+widgets.not_trained_notice(group)
+
+# ------------------------------------------------------------------ leaderboard
+st.subheader("Leaderboard")
+widgets.leaderboard(runs, key="compare_leaderboard")
+
+tab_curves, tab_cm, tab_f1, tab_dl = st.tabs(["Training curves", "Confusion matrices", "Per-class F1", "Downloads"],
+                                             key="compare_tabs")
+
+# ------------------------------------------------------------------ curves
+with tab_curves:
+    st.caption("One line per model. Accuracy in %, loss is the cross-entropy; validation data was never trained on.")
+    top = st.columns(2)
+    bottom = st.columns(2)
+    for col, metric in zip([*top, *bottom], ["accuracy", "val_accuracy", "loss", "val_loss"]):
+        col.plotly_chart(charts.history_figure(runs, metric, colors), key=f"compare_curve_{metric}",
+                         config={"displaylogo": False})
+    st.markdown("**Per model** — train (solid) against validation (dashed); a grey band marks fine-tuning epochs.")
+    metric = st.segmented_control("Metric", ["accuracy", "loss"], default="accuracy", key=state.COMPARE_SMALL_METRIC,
+                                  format_func=str.capitalize, required=True)
+    st.plotly_chart(charts.small_multiples(runs, metric or "accuracy", colors), key="compare_small_multiples",
+                    config={"displaylogo": False})
+
+# ------------------------------------------------------------------ confusion matrices
+with tab_cm:
+    mode = st.segmented_control("Show", ["counts", "row-normalised"], default="counts", key=state.COMPARE_CM_MODE,
+                                required=True,
+                                help="Row-normalised: each row (true class) sums to 100 %, i.e. the recall of that class.")
+    st.caption(f"Rows: true class · columns: predicted class · on the {runs[0].metrics.get('split', 'test')} split.")
+    per_row = 3
+    for start in range(0, len(runs), per_row):
+        cols = st.columns(per_row)
+        for col, run in zip(cols, runs[start:start + per_row]):
+            col.plotly_chart(charts.confusion_figure(run, normalise=(mode == "row-normalised")),
+                             key=f"compare_cm_{run.id}", config={"displaylogo": False})
+
+# ------------------------------------------------------------------ per-class F1
+with tab_f1:
+    st.plotly_chart(charts.per_class_f1_figure(runs, colors), key="compare_f1", config={"displaylogo": False})
+    f1 = tables.per_class_f1(runs).pivot(index="Class", columns="Model", values="F1")
+    f1 = f1.reindex(index=group.class_names, columns=[r.model_name for r in runs])
+    st.dataframe(f1, key="compare_f1_table", width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.1f%%") for c in f1.columns})
+
+# ------------------------------------------------------------------ downloads
+with tab_dl:
+    st.caption("Each run folder is self-describing: `model.keras` takes raw 0–255 pixels and returns probabilities; "
+               "`metrics.json` holds the scores, confusion matrix and the exact training command.")
+    for run in runs:
+        c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="center")
+        size = run.metrics.get("model_size_bytes") or run.model_path.stat().st_size
+        c1.markdown(f"**{run.model_name}**{' (bundled)' if run.bundled else ''}  \n`{run.id}`")
+        c2.download_button(f"model.keras · {size / 1e6:.1f} MB", data=run.model_path.read_bytes,
+                           file_name=f"{run.id}_model.keras", mime="application/octet-stream",
+                           key=f"{state.COMPARE_DOWNLOAD_PREFIX}model_{run.id}", icon=":material/download:",
+                           on_click="ignore")
+        c3.download_button("metrics.json", data=(run.path / "metrics.json").read_bytes,
+                           file_name=f"{run.id}_metrics.json", mime="application/json",
+                           key=f"{state.COMPARE_DOWNLOAD_PREFIX}metrics_{run.id}", icon=":material/download:",
+                           on_click="ignore")

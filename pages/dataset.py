@@ -1,0 +1,107 @@
+"""Dataset: split sizes, class balance, sample images per class, and leakage between splits."""
+
+import numpy as np
+import streamlit as st
+
+from fer_core import FERError
+from ui import bootstrap, charts, state, widgets
+from ui.loaders import dataset_report_cached, load_dataset_cached
+
+bootstrap.through_app()
+st.title("Dataset explorer")
+st.caption("Check a dataset before training on it: how big each split is, whether classes are balanced, "
+           "what the images look like, and whether the same image sits in two splits (leakage that inflates "
+           "test accuracy).")
+
+listing, groups = widgets.load_groups()
+choice = widgets.dataset_choice(groups, prefix="dataset")
+if choice is None:
+    st.stop()
+
+try:
+    report = dataset_report_cached(choice.spec, **choice.kwargs)
+    ds = load_dataset_cached(choice.spec, **choice.kwargs)
+except FERError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+except Exception as exc:  # last resort: a file the loaders did not anticipate
+    st.error(f"{choice.label}: cannot load this dataset ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+             icon=":material/error:")
+    st.stop()
+
+for w in report.get("warnings", []):
+    st.warning(w, icon=":material/warning:")
+
+# ------------------------------------------------------------------ overview
+sizes = report["split_sizes"]
+h, w_, c = report["image_shape"]
+cols = st.columns(3 + len(sizes))
+cols[0].metric("Classes", len(report["class_names"]), border=True)
+cols[1].metric("Image size", f"{h} px" if h == w_ else f"{w_}×{h}", help=f"{w_}×{h} pixels, {'grayscale' if c == 1 else 'RGB'}",
+               border=True)
+cols[2].metric("Images", f"{sum(sizes.values()):,}", border=True)
+for col, (split, n) in zip(cols[3:], sizes.items()):
+    col.metric(split.capitalize(), f"{n:,}", help=f"{100 * n / max(1, sum(sizes.values())):.0f}% of all images",
+               border=True)
+st.caption(f"Fingerprint `{report['fingerprint']}` · source `{report['source']}` — runs trained on this exact data "
+           "are grouped under this fingerprint.")
+
+# ------------------------------------------------------------------ class balance
+st.subheader("Class distribution")
+left, right = st.columns([3, 2])
+left.plotly_chart(charts.class_distribution_figure(report), key="dataset_distribution",
+                  config={"displaylogo": False})
+counts = report["class_counts"]
+train_counts = counts.get("train", {})
+if train_counts:
+    lo, hi = min(train_counts.values()), max(train_counts.values())
+    with right:
+        st.dataframe({"class": list(train_counts), **{s: list(v.values()) for s, v in counts.items()}},
+                     key="dataset_counts", hide_index=True, width="stretch")
+        if lo == 0:
+            st.error("A class has no training images: the models cannot learn it.", icon=":material/error:")
+        elif hi / lo >= 3:
+            st.warning(f"Classes are imbalanced ({hi:,} vs {lo:,} training images). Consider "
+                       "`--class-weight balanced` when training, and read macro-F1 rather than accuracy.",
+                       icon=":material/balance:")
+        else:
+            st.success("Classes are roughly balanced.", icon=":material/check_circle:")
+
+# ------------------------------------------------------------------ samples
+st.subheader("Sample images per class")
+c1, c2 = st.columns([1, 3])
+split = c1.selectbox("Split", list(ds.splits), key=state.DATASET_SAMPLE_SPLIT)
+per_class = c2.slider("Images per class", 4, 16, 8, key=state.DATASET_SAMPLES_PER_CLASS)
+x, y = ds.splits[split]
+rng = np.random.default_rng(0)
+grid = st.columns(2, gap="large")
+for k, name in enumerate(ds.class_names):
+    idx = np.flatnonzero(y == k)
+    with grid[k % 2]:
+        if idx.size == 0:
+            st.markdown(f"**{name}** · no images in {split}")
+            continue
+        pick = np.sort(rng.choice(idx, size=min(per_class, idx.size), replace=False))
+        st.markdown(f"**{name}** · {idx.size:,} images")
+        st.image([x[i][..., 0] if x.shape[-1] == 1 else x[i] for i in pick], width=64)
+
+# ------------------------------------------------------------------ leakage
+st.subheader("Duplicates across splits")
+leak = report["leakage"]
+if leak["total"] == 0:
+    st.success("No image appears in two splits (byte-identical check).", icon=":material/check_circle:")
+else:
+    st.error(f"{leak['total']:,} image(s) appear in more than one split: test scores on this data are optimistic. "
+             "Remove the duplicates from the evaluation splits.", icon=":material/content_copy:")
+st.dataframe({"splits": list(leak["pairs"]), "identical images": list(leak["pairs"].values())},
+             key="dataset_leakage", hide_index=True)
+if leak["examples"]:
+    st.caption("Examples (left: first split, right: second split):")
+    pairs = leak["examples"][:6]
+    cols = st.columns(len(pairs))
+    for col, ex in zip(cols, pairs):
+        a = ds.splits[ex["split_a"]][0][ex["index_a"]]
+        b = ds.splits[ex["split_b"]][0][ex["index_b"]]
+        pair = np.concatenate([a, np.full((a.shape[0], 4, a.shape[2]), 255, np.uint8), b], axis=1)
+        col.image(pair[..., 0] if pair.shape[-1] == 1 else pair, width="stretch",
+                  caption=f"{ex['split_a']} #{ex['index_a']} = {ex['split_b']} #{ex['index_b']}")

@@ -1,0 +1,68 @@
+"""Home: what FER Studio does, what is trained on which dataset, the leaderboard, the next step."""
+
+import streamlit as st
+
+from ui import bootstrap, state, tables, widgets
+from ui.loaders import demo_params_for, model_names
+
+bootstrap.through_app()
+st.title("FER Studio")
+st.markdown(
+    "Train facial-expression classifiers, compare them side by side, and try them on your own photos. "
+    "Five models — a small CNN trained from scratch and four ImageNet backbones with a new head — "
+    "learn on the built-in **demo** faces, FER2013, or your own image folders."
+)
+
+cards = st.columns(3)
+for col, (title, text, page, icon) in zip(cards, [
+    ("1 · Train", "Pick a dataset and models; training runs in the background and you can follow it live.",
+     "pages/train.py", ":material/model_training:"),
+    ("2 · Compare", "Curves, confusion matrices, per-class F1 and a leaderboard for every model of a dataset.",
+     "pages/compare.py", ":material/leaderboard:"),
+    ("3 · Predict", "Upload a photo or take one: faces are found, numbered and classified by every model.",
+     "pages/predict.py", ":material/photo_camera:"),
+]):
+    with col.container(border=True):
+        st.markdown(f"**{title}**")
+        st.caption(text)
+        st.page_link(page, label=f"Open {title.split('· ')[1]}", icon=icon)
+
+listing, groups = widgets.load_groups()
+
+if not groups:
+    st.subheader("Get started")
+    widgets.no_runs_state(listing)
+    st.stop()
+
+widgets.listing_warnings(listing)
+
+# ------------------------------------------------------------------ coverage
+st.subheader("Trained models by dataset")
+coverage = tables.coverage_matrix(groups, model_names())
+st.caption("Test accuracy of each model on each dataset it was trained on (one column per dataset fingerprint).")
+st.dataframe(coverage, key="home_coverage", width="content")
+
+# ------------------------------------------------------------------ leaderboard
+st.subheader("Leaderboard")
+group = widgets.pick_group(groups, key=state.HOME_DATASET)
+widgets.dataset_caption(group)
+widgets.leaderboard(group.runs, key="home_leaderboard")
+widgets.not_trained_notice(group)
+
+# ------------------------------------------------------------------ next step
+st.subheader("Next step")
+best = max(group.runs, key=lambda r: r.metrics["accuracy"])
+c1, c2 = st.columns(2)
+with c1.container(border=True):
+    st.markdown(f"**Try the models on a photo.** Best on *{group.name}*: **{best.model_name}** "
+                f"({100 * best.metrics['accuracy']:.1f}% accuracy).")
+    st.page_link("pages/predict.py", label="Predict on a photo", icon=":material/photo_camera:")
+with c2.container(border=True):
+    if group.source == "demo":
+        p = demo_params_for(group.runs[0])
+        st.markdown(f"**Train on more data.** These runs saw {p['demo_per_class']} demo faces per class; "
+                    "train longer, on more faces, or point the Train page at FER2013 or your own class folders.")
+    else:
+        st.markdown("**Train more models or another dataset.** Add the missing models, or try more epochs "
+                    "and fine-tuning.")
+    st.page_link("pages/train.py", label="Train models", icon=":material/model_training:")

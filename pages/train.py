@@ -1,0 +1,131 @@
+"""Train: choose data, models and settings; training runs as its own process and the page follows it live."""
+
+import streamlit as st
+
+from fer_core import FERError
+from ui import bootstrap, charts, settings, state, tables, training, widgets
+from ui.loaders import dataset_candidates, imagenet_weights_cached, model_catalog, model_names
+
+bootstrap.through_app()
+st.title("Train models")
+runs_dir = settings.runs_dir()
+st.caption(f"Each model is trained by `python -m training` in its own process, so training keeps going when you "
+           f"switch pages or reload the browser. Finished runs land in `{settings.display_path(runs_dir)}`.")
+
+job = training.current_job(runs_dir)
+job_state = training.job_state(job)
+running = bool(job_state and job_state.get("status") == "running")
+
+
+# ------------------------------------------------------------------ live progress
+@st.fragment(run_every=1.0 if running else None)
+def progress_panel():
+    current = training.job_state(training.current_job(runs_dir))
+    if current is None:
+        return
+    status = current.get("status")
+    seen = st.session_state.get(state.TRAIN_SEEN_STATUS)
+    st.session_state[state.TRAIN_SEEN_STATUS] = status
+    if seen == "running" and status != "running":
+        st.rerun(scope="app")  # job ended: refresh the form and the run listings
+    training.render_progress(current, show_cancel=(status == "running"))
+
+
+if job_state is not None:
+    with st.container(border=True):
+        progress_panel()
+
+# ------------------------------------------------------------------ the form
+st.subheader("1 · Data")
+source = st.radio("Dataset", ["demo", "root", "upload"], horizontal=True, key=state.TRAIN_SOURCE,
+                  format_func={"demo": "Built-in demo faces", "root": "A dataset under the data root",
+                               "upload": "Upload .npz or .zip"}.get)
+data_spec, extra_args = None, []
+if source == "demo":
+    c1, c2 = st.columns([1, 3])
+    per_class = c1.number_input("Faces per class", 2, 2000, 60, step=10, key=state.TRAIN_DEMO_PER_CLASS,
+                                help="8 expression classes; 70 % train, 15 % validation, 15 % test.")
+    c2.caption("Synthetic cartoon faces drawn on the fly: no download, same images on every machine. "
+               "60 per class trains all five models in a few minutes on a laptop CPU.")
+    data_spec, extra_args = "demo", ["--demo-per-class", str(int(per_class))]
+elif source == "root":
+    data_spec = widgets.data_root_picker(dataset_candidates(), select_key=state.TRAIN_DATA_PATH,
+                                         text_key=state.TRAIN_PATH_TEXT)
+else:
+    up = st.file_uploader("Dataset archive", type=["npz", "zip"], key=state.TRAIN_UPLOAD,
+                          max_upload_size=settings.MAX_DATASET_MB,
+                          help="An .npz with train_images/train_labels/validation_images/validation_labels "
+                               "(test_* optional), or a .zip of class folders (optionally inside train/, "
+                               f"validation/, test/). Up to {settings.MAX_DATASET_MB} MB.")
+    if up is not None:
+        try:
+            data_spec = training.store_upload(up.name, up.getvalue())
+            st.success(f"Saved as `{settings.display_path(data_spec)}`", icon=":material/check_circle:")
+        except FERError as exc:
+            st.error(str(exc), icon=":material/error:")
+
+st.subheader("2 · Models")
+catalog = model_catalog()
+default_models = model_names()
+chosen = st.multiselect("Models to train", list(catalog), default=default_models, key=state.TRAIN_MODELS,
+                        format_func=lambda m: f"{m}" + ("" if catalog[m]["in_all"] else " (extra)"),
+                        help="All five by default: the baseline CNN and four frozen ImageNet backbones.")
+with st.expander("What are these models?", key="train_models_help"):
+    st.dataframe({"model": list(catalog), "what it is": [c["description"] for c in catalog.values()]},
+                 key="train_models_table", hide_index=True, width="stretch")
+
+st.subheader("3 · Settings")
+c1, c2, c3, c4 = st.columns(4)
+epochs = c1.number_input("Epochs", 1, 500, 5, key=state.TRAIN_EPOCHS,
+                         help="Training epochs (for transfer models: epochs of the new head). Early stopping "
+                              "keeps the best epoch.")
+weights = c2.segmented_control("Backbone weights", ["imagenet", "none"], default="imagenet", required=True,
+                               key=state.TRAIN_WEIGHTS,
+                               help="imagenet: start from ImageNet features (much better); none: random init.")
+sizes = [None, 48, 64, 75, 96, 128, 160, 224]
+image_size = c3.selectbox("Image size", sizes, index=0, key=state.TRAIN_IMAGE_SIZE,
+                          format_func=lambda s: "model default (128 px)" if s is None else f"{s} px",
+                          help="Side of the square image each model sees. Inception models need at least 75 px.")
+fine_tune = c4.number_input("Fine-tune layers", 0, 400, 0, key=state.TRAIN_FINE_TUNE_LAYERS,
+                            help="After the head is trained, unfreeze the top K backbone layers and train them at "
+                                 "a low learning rate. 0 = off (fast).")
+fine_tune_epochs = 5
+if fine_tune:
+    fine_tune_epochs = c4.number_input("Fine-tune epochs", 1, 200, 5, key=state.TRAIN_FINE_TUNE_EPOCHS)
+with st.expander("More options", key="train_more_options"):
+    a1, a2, a3 = st.columns(3)
+    batch = a1.number_input("Batch size", 4, 1024, 64, key=state.TRAIN_BATCH_SIZE)
+    balanced = a2.toggle("Balance class weights", key=state.TRAIN_CLASS_WEIGHT,
+                         help="Weight classes by inverse frequency (skewed data such as FER2013).")
+    augment = a3.toggle("Augment images", key=state.TRAIN_AUGMENT, help="Flips, small rotations, zoom and contrast.")
+
+if weights == "imagenet":
+    cached = imagenet_weights_cached(chosen)
+    missing = [m for m, ok in cached.items() if not ok]
+    if missing:
+        st.warning(f"ImageNet weights are not in Keras' cache for: {', '.join(missing)}. Without internet these "
+                   "models will fail; choose **none** or copy the weight files into `~/.keras/models`.",
+                   icon=":material/cloud_off:")
+
+# ------------------------------------------------------------------ start
+args = training.cli_args(data_spec, chosen, epochs=epochs, weights=weights, image_size=image_size,
+                         fine_tune_layers=fine_tune, fine_tune_epochs=fine_tune_epochs, batch_size=batch,
+                         class_weight="balanced" if balanced else "none", augment=augment, extra=extra_args)
+problems = training.form_problems(data_spec, chosen, image_size, catalog)
+for p in problems:
+    st.caption(f":orange[{p}]")
+if data_spec:
+    st.code(tables.shell_join(["python", "-m", "training", *args, "--out", settings.display_path(runs_dir)]),
+            language="bash")
+start_disabled = running or bool(problems)
+if st.button("Start training", type="primary", key=state.TRAIN_START, disabled=start_disabled,
+             icon=":material/play_arrow:",
+             help="A training job is already running into this runs folder." if running else None):
+    try:
+        training.start(args, runs_dir)
+        st.session_state[state.TRAIN_SEEN_STATUS] = "running"
+        st.rerun()
+    except FERError as exc:
+        st.error(str(exc), icon=":material/error:")
+if running:
+    st.caption("A training job is running into this runs folder; wait for it or cancel it above.")

@@ -1,0 +1,63 @@
+"""Shared fixtures. Nothing here touches the network.
+
+``tiny_runs`` trains all five models once per test session on a tiny demo set
+(8 classes × 6 images, 75 px, 1 epoch, ``--weights none``) through the real
+CLI, so app and store tests read genuine run folders.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TINY_ARGS = ["--data", "demo", "--demo-per-class", "6", "--demo-size", "64", "--image-size", "75",
+             "--epochs", "1", "--weights", "none", "--batch-size", "16"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_caches(tmp_path_factory):
+    """Feature cache and Keras home point at temporary folders for the whole session."""
+    os.environ["FER_CACHE_DIR"] = str(tmp_path_factory.mktemp("feature-cache"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    yield
+
+
+def run_cli(*args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m training`` as a user would; returns the completed process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "training", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+
+
+@pytest.fixture(scope="session")
+def tiny_runs_dir(tmp_path_factory) -> Path:
+    """A runs folder holding one complete run of each of the five models (tiny demo data)."""
+    out = tmp_path_factory.mktemp("runs")
+    proc = run_cli(*TINY_ARGS, "--models", "all", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+@pytest.fixture
+def tiny_runs_copy(tiny_runs_dir, tmp_path) -> Path:
+    """A private copy of ``tiny_runs_dir`` a test may damage."""
+    dst = tmp_path / "runs"
+    shutil.copytree(tiny_runs_dir, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def fer2013_path() -> Path:
+    if not SHARED_FER2013.is_file():
+        pytest.skip(f"FER2013 not available at {SHARED_FER2013} (shared data folder absent)")
+    return SHARED_FER2013

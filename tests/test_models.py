@@ -1,0 +1,119 @@
+"""Model registry, the baseline's exact stack, transfer models, weights handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from fer_core import ModelError, WeightsUnavailableError  # noqa: E402
+from fer_core.models import create_model, get_spec, list_models, parse_model_list, split_transfer_model, unfreeze_top  # noqa: E402
+from fer_core.models import weights as weights_mod  # noqa: E402
+
+TRANSFER = ["resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"]
+
+
+def test_registry_lists_the_five_in_seed_order_and_rejects_unknown():
+    assert list_models(only_all=True) == ["baseline", *TRANSFER]
+    assert "compact" in list_models()
+    assert parse_model_list("all") == ["baseline", *TRANSFER]
+    assert parse_model_list("vgg19, baseline,vgg19") == ["vgg19", "baseline"]
+    with pytest.raises(ModelError, match="unknown model 'resnet'.*known models: baseline"):
+        parse_model_list("resnet")
+
+
+def test_baseline_is_exactly_the_seed_stack():
+    m = create_model("baseline", 8)
+    kinds = [(type(l).__name__, getattr(l, "filters", None) or getattr(l, "units", None) or getattr(l, "pool_size", None)
+              or getattr(l, "rate", None)) for l in m.layers[2:]]  # after Input and Rescaling
+    assert kinds == [("Conv2D", 64), ("MaxPooling2D", (4, 4)), ("Conv2D", 32), ("MaxPooling2D", (2, 2)),
+                     ("Conv2D", 16), ("Flatten", None), ("Dense", 64), ("Dropout", 0.2), ("Dense", 8)]
+    assert m.input_shape == (None, 128, 128, 3)
+    assert m.layers[-1].activation.__name__ == "softmax"
+    probs = np.asarray(m(np.full((2, 128, 128, 3), 255, np.float32)))
+    assert probs.shape == (2, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", TRANSFER)
+def test_transfer_models_build_frozen_with_head(name):
+    size = 75
+    m = create_model(name, 7, image_size=size, weights="none")
+    assert m.input_shape == (None, size, size, 3)
+    assert [l.name for l in m.layers[-3:]] == ["head_bn", "head_dropout", "head_dense"]
+    trainable = {w.path.split("/")[0] for w in m.trainable_weights}
+    assert trainable == {"head_bn", "head_dense"}  # backbone frozen
+    m.get_layer(get_spec(name).gradcam_layer)  # Grad-CAM layer exists in the flat graph
+    feats, head = split_transfer_model(m)
+    x = np.random.default_rng(0).integers(0, 256, (2, size, size, 3)).astype(np.float32)
+    full = np.asarray(m(x, training=False))
+    via_head = np.asarray(head(feats(x, training=False), training=False))
+    assert full.shape == (2, 7) and np.allclose(full, via_head, atol=1e-5)
+
+
+def test_fine_tune_unfreezes_top_layers_but_not_batchnorm():
+    m = create_model("resnet50v2", 3, image_size=32, weights="none")
+    n = unfreeze_top(m, 5)
+    assert n == 5
+    unfrozen = [l for l in m.layers if l.trainable and l.weights and not l.name.startswith("head_")]
+    assert len(unfrozen) == 5
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in unfrozen)
+
+
+def test_weights_file_round_trip(tmp_path):
+    a = create_model("vgg19", 3, image_size=32, weights="none")
+    bb = keras.Model(a.inputs, a.get_layer("head_bn").input)
+    path = tmp_path / "vgg19_local.weights.h5"
+    # Keras applications load a plain weights file into the backbone they build.
+    backbone_only = keras.applications.VGG19(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
+    backbone_only.set_weights([np.asarray(w) for w in bb.weights])
+    backbone_only.save_weights(path)
+    b = create_model("vgg19", 3, image_size=32, weights=str(path))
+    x = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    fa = np.asarray(split_transfer_model(a)[0](x))
+    fb = np.asarray(split_transfer_model(b)[0](x))
+    assert np.allclose(fa, fb, atol=1e-4)
+    c = create_model("vgg19", 3, image_size=32, weights="none")
+    assert not np.allclose(fa, np.asarray(split_transfer_model(c)[0](x)), atol=1e-4)
+
+
+def test_missing_or_wrong_weights_file(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        create_model("vgg19", 3, image_size=32, weights=str(tmp_path / "nope.h5"))
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(ModelError, match="cannot load weights"):
+        create_model("vgg19", 3, image_size=32, weights=str(bad))
+
+
+def test_imagenet_offline_fails_fast_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(weights_mod, "_online", lambda timeout=3.0: False)
+    with pytest.raises(WeightsUnavailableError) as err:
+        create_model("resnet50v2", 7, image_size=32, weights="imagenet")
+    msg = str(err.value)
+    assert "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5" in msg
+    assert str(tmp_path / "keras" / "models") in msg and "KERAS_HOME" in msg
+    assert "--weights none" in msg and "--weights PATH" in msg and "\n" not in msg
+
+
+def test_imagenet_uses_the_cache_when_present(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / get_spec("vgg19").weights_file).write_bytes(b"")
+    monkeypatch.setattr(weights_mod, "_online", lambda timeout=3.0: False)
+    assert weights_mod.resolve_weights("vgg19", "imagenet", get_spec("vgg19").weights_file) == "imagenet"
+
+
+def test_size_and_class_checks():
+    with pytest.raises(ModelError, match="below its minimum of 75"):
+        create_model("inception_v3", 7, image_size=48, weights="none")
+    with pytest.raises(ModelError, match="at least 2 classes"):
+        create_model("baseline", 1)
+
+
+def test_compact_model_is_small_gray_and_fast_to_build():
+    m = create_model("compact", 7)
+    assert m.input_shape == (None, 48, 48, 1)
+    assert m.count_params() < 2_500_000  # ≤ 10 MB of float32 weights
+    m.get_layer(get_spec("compact").gradcam_layer)

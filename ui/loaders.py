@@ -1,0 +1,246 @@
+"""Cached readers over :mod:`fer_core`: the only place pages get runs, datasets and models from.
+
+- Run listings and dataset reports are small, plain data → ``st.cache_data``,
+  keyed by a cheap *signature* of the folder (names and modification times),
+  so a new, deleted or hand-edited run shows up on the next rerun.
+- Datasets (large arrays, read-only) and predictors (Keras models) are shared
+  objects → ``st.cache_resource``: each loads once per process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from fer_core import FERError, Run, RunListing, list_runs
+from fer_core.runs import BUNDLED_DIR
+
+from . import settings
+
+# --------------------------------------------------------------------------- runs
+
+
+def _folder_signature(root: Path) -> tuple:
+    """(name, mtime) of every run folder and of the files a hand edit would touch."""
+    if not root.is_dir():
+        return ()
+    sig = []
+    for child in sorted(root.iterdir()):
+        if not child.is_dir():
+            continue
+        entry = [child.name, child.stat().st_mtime_ns]
+        for name in ("metrics.json", "history.json", "config.json", "model.keras"):
+            try:
+                entry.append((child / name).stat().st_mtime_ns)
+            except OSError:
+                entry.append(None)
+        sig.append(tuple(entry))
+    return tuple(sig)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached_listing(runs_root: str, bundled_root: str, sig: tuple) -> RunListing:
+    return list_runs(runs_root, bundled_roots=(bundled_root,))
+
+
+def run_listing(runs_root: Path | None = None) -> RunListing:
+    """Every complete run (user runs + bundled ones); broken folders become warnings."""
+    runs_root = Path(runs_root or settings.runs_dir())
+    sig = (_folder_signature(runs_root), _folder_signature(BUNDLED_DIR))
+    return _cached_listing(str(runs_root), str(BUNDLED_DIR), sig)
+
+
+@dataclass(frozen=True)
+class DatasetGroup:
+    """Runs that saw exactly the same data (same fingerprint)."""
+
+    fingerprint: str
+    name: str
+    source: str
+    runs: tuple[Run, ...]
+
+    @property
+    def bundled(self) -> bool:
+        return all(r.bundled for r in self.runs)
+
+    @property
+    def label(self) -> str:
+        tag = " · bundled, trained on FER2013" if self.bundled else ""
+        sizes = self.runs[0].metrics["dataset"].get("split_sizes", {})
+        total = sum(sizes.values())
+        n = f", {total:,} images" if total else ""
+        return f"{self.name} ({self.fingerprint[:8]}{n}){tag}"
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.runs[0].metrics["class_names"])
+
+    def run(self, run_id: str) -> Run:
+        return next(r for r in self.runs if r.id == run_id)
+
+
+def dataset_groups(listing: RunListing) -> list[DatasetGroup]:
+    """Runs grouped by dataset fingerprint, newest first, models in registry order; one run per model (newest)."""
+    order = {name: i for i, name in enumerate(model_names())}
+    groups = []
+    for fp, runs in listing.by_dataset().items():
+        newest: dict[str, Run] = {}
+        for r in sorted(runs, key=lambda r: r.metrics.get("created", 0), reverse=True):
+            newest.setdefault(r.model_name, r)
+        ordered = sorted(newest.values(), key=lambda r: (order.get(r.model_name, len(order)), r.model_name))
+        first = ordered[0]
+        groups.append(DatasetGroup(fingerprint=fp, name=first.dataset_name,
+                                   source=str(first.metrics["dataset"].get("source", first.dataset_name)),
+                                   runs=tuple(ordered)))
+    return groups
+
+
+# --------------------------------------------------------------------------- model registry
+
+
+@st.cache_resource(show_spinner="Loading the model registry…")
+def _catalog() -> dict[str, dict]:
+    from fer_core._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from fer_core.models import get_spec, list_models
+
+    return {n: {"description": get_spec(n).description, "kind": get_spec(n).kind,
+                "default_image_size": get_spec(n).default_image_size, "min_image_size": get_spec(n).min_image_size,
+                "in_all": get_spec(n).in_all, "weights_file": get_spec(n).weights_file}
+            for n in list_models()}
+
+
+def model_catalog() -> dict[str, dict]:
+    """Registered models (id → description, kind, sizes), registry order."""
+    return _catalog()
+
+
+def model_names(*, only_all: bool = True) -> list[str]:
+    return [n for n, s in _catalog().items() if s["in_all"] or not only_all]
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+def dataset_candidates(root: Path | None = None, max_depth: int = 3) -> list[str]:
+    """Datasets under the data root, as paths relative to it: .npz/.csv files and dataset folders."""
+    from fer_core.data import IMAGE_SUFFIXES
+
+    root = Path(root or settings.data_root())
+    if not root.is_dir():
+        return []
+    found = []
+
+    def looks_like_dataset(d: Path) -> bool:
+        try:
+            children = [c for c in d.iterdir() if not c.name.startswith(".")]
+        except OSError:
+            return False
+        if any(c.suffix == ".npy" for c in children):
+            return True
+        subdirs = [c for c in children if c.is_dir()]
+        if any(c.name.lower() == "train" for c in subdirs):
+            return True
+        if len(subdirs) >= 2 and all(any(f.suffix.lower() in IMAGE_SUFFIXES for f in s.iterdir()) for s in subdirs[:8]):
+            return True
+        return False
+
+    def walk(d: Path, depth: int) -> None:
+        try:
+            entries = sorted(c for c in d.iterdir() if not c.name.startswith("."))
+        except OSError:
+            return
+        for c in entries:
+            if c.is_file() and c.suffix.lower() in (".npz", ".csv"):
+                found.append(c.relative_to(root).as_posix())
+            elif c.is_dir():
+                if looks_like_dataset(c):
+                    found.append(c.relative_to(root).as_posix() + "/")
+                elif depth < max_depth:
+                    walk(c, depth + 1)
+
+    walk(root, 1)
+    return found
+
+
+def demo_params_for(run: Run) -> dict:
+    """Arguments that rebuild the demo data a run was trained on (size and count from its description)."""
+    desc = run.metrics["dataset"]
+    total = sum(desc.get("split_sizes", {}).values())
+    n = max(1, len(desc.get("class_names", [])) or 8)
+    shape = desc.get("image_shape") or [128]
+    return {"demo_per_class": max(2, total // n), "demo_image_size": int(shape[0]),
+            "seed": int(run.metrics.get("config", {}).get("seed", 0))}
+
+
+def _mtime(spec: str) -> int:
+    try:
+        return os.stat(spec).st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=3)
+def _dataset(spec: str, demo_per_class: int, demo_image_size: int, seed: int, mtime: int):
+    from fer_core import load_dataset
+
+    return load_dataset(spec, seed=seed, demo_per_class=demo_per_class, demo_image_size=demo_image_size)
+
+
+def load_dataset_cached(spec: str, *, demo_per_class: int = 200, demo_image_size: int = 128, seed: int = 0):
+    """A :class:`fer_core.Dataset`, loaded once per process per (spec, parameters, file version)."""
+    return _dataset(spec, demo_per_class, demo_image_size, seed, _mtime(spec))
+
+
+@st.cache_data(show_spinner="Checking splits and duplicates…", max_entries=8)
+def _report(spec: str, demo_per_class: int, demo_image_size: int, seed: int, mtime: int) -> dict:
+    from fer_core import dataset_report
+
+    return dataset_report(_dataset(spec, demo_per_class, demo_image_size, seed, mtime))
+
+
+def dataset_report_cached(spec: str, *, demo_per_class: int = 200, demo_image_size: int = 128, seed: int = 0) -> dict:
+    return _report(spec, demo_per_class, demo_image_size, seed, _mtime(spec))
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+@st.cache_resource(show_spinner="Loading the models (once per app process)…", max_entries=4)
+def _predictor(run_paths: tuple[str, ...], sig: tuple):
+    from fer_core import load_run
+    from fer_core.predict import Predictor
+
+    runs = [load_run(p, bundled=Path(p).parent.resolve() == BUNDLED_DIR.resolve()) for p in run_paths]
+    return Predictor(runs)
+
+
+def predictor_for(runs) -> object:
+    """A :class:`fer_core.predict.Predictor` over ``runs``, loaded once per process.
+
+    Raises :class:`fer_core.FERError` with a one-line message when a model cannot
+    be loaded (e.g. a ``.keras`` file that needs unsafe deserialization).
+    """
+    paths = tuple(str(r.path) for r in runs)
+    sig = tuple(_mtime(str(Path(p) / "model.keras")) for p in paths)
+    try:
+        return _predictor(paths, sig)
+    except FERError:
+        raise
+    except Exception as exc:  # last resort: never a traceback in the page
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FERError(f"cannot load the models: {first}") from None
+
+
+def imagenet_weights_cached(model_names_: list[str]) -> dict[str, bool]:
+    """Per transfer model: is its ImageNet weights file in Keras' cache (offline training works)?"""
+    from fer_core.models.weights import keras_cache_dir
+
+    cat = model_catalog()
+    folder = keras_cache_dir()
+    return {n: (folder / cat[n]["weights_file"]).is_file() for n in model_names_
+            if n in cat and cat[n]["kind"] == "transfer" and cat[n].get("weights_file")}

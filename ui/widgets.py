@@ -1,0 +1,216 @@
+"""Small page pieces shared by several pages (pickers, notices, empty states)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from fer_core import FERError, RunListing
+
+from . import settings, state, tables
+from .loaders import DatasetGroup, dataset_groups, demo_params_for, model_names, run_listing
+
+
+def load_groups() -> tuple[RunListing, list[DatasetGroup]]:
+    """The run listing and its dataset groups; a broken runs folder never crashes the page."""
+    try:
+        listing = run_listing()
+    except FERError as exc:
+        st.error(str(exc))
+        listing = RunListing()
+    except OSError as exc:
+        st.error(f"cannot read the runs folder {settings.display_path(settings.runs_dir())}: {exc.strerror or exc}")
+        listing = RunListing()
+    return listing, dataset_groups(listing) if listing.runs else []
+
+
+def listing_warnings(listing: RunListing) -> None:
+    """Skipped (half-written or hand-edited) run folders, one warning line each."""
+    if not listing.warnings:
+        return
+    n = len(listing.warnings)
+    text = "\n".join(f"- {w}" for w in listing.warnings)
+    st.warning(f"{n} run folder{'s' if n > 1 else ''} skipped (incomplete or edited by hand):\n{text}",
+               icon=":material/warning:")
+
+
+def pick_group(groups: list[DatasetGroup], key: str, label: str = "Dataset", narrow: bool = True) -> DatasetGroup | None:
+    """Selectbox over dataset groups; remembers the choice across pages."""
+    if not groups:
+        return None
+    fps = [g.fingerprint for g in groups]
+    by_fp = {g.fingerprint: g for g in groups}
+    current = st.session_state.get(state.CURRENT_DATASET)
+    if key in st.session_state and st.session_state[key] not in fps:
+        del st.session_state[key]  # the dataset's runs are gone
+    index = fps.index(current) if current in fps else 0
+    where = st.columns([3, 2])[0] if narrow else st
+    fp = where.selectbox(label, fps, index=index, key=key, format_func=lambda f: by_fp[f].label,
+                      help="Runs are grouped by the fingerprint (content hash) of the data they saw: "
+                           "only models trained on exactly the same data are compared.")
+    st.session_state[state.CURRENT_DATASET] = fp
+    return by_fp[fp]
+
+
+def dataset_caption(group: DatasetGroup) -> None:
+    sizes = group.runs[0].metrics["dataset"].get("split_sizes", {})
+    split_text = " · ".join(f"{k} {v:,}" for k, v in sizes.items())
+    bundled = " · **bundled, trained on FER2013**" if group.bundled else ""
+    st.caption(f"Dataset **{group.name}** · fingerprint `{group.fingerprint}` · source `{group.source}` · "
+               f"{len(group.class_names)} classes · {split_text}{bundled}")
+
+
+def missing_models(group: DatasetGroup) -> list[str]:
+    have = {r.model_name for r in group.runs}
+    return [m for m in model_names() if m not in have]
+
+
+def not_trained_notice(group: DatasetGroup) -> None:
+    """Registered models without a run on this dataset, with the command that trains them."""
+    missing = missing_models(group)
+    if not missing or group.bundled:
+        return
+    demo_args = demo_params_for(group.runs[0]) if group.source == "demo" else None
+    cmd = tables.train_command(group.source, missing, demo_args=demo_args)
+    st.info(f"**Not trained yet on this dataset — train them:** {', '.join(missing)}. "
+            "Use the Train page, or run:", icon=":material/model_training:")
+    st.code(cmd, language="bash")
+
+
+def no_runs_state(listing: RunListing) -> None:
+    """What a new user sees when there is nothing to compare or predict with yet."""
+    runs_dir = settings.display_path(settings.runs_dir())
+    st.info(f"No trained models yet in `{runs_dir}`. Train the five models on the built-in **demo** faces "
+            "(about a minute with small settings), or point the Train page at your own dataset.",
+            icon=":material/info:")
+    cols = st.columns([1, 1, 3])
+    cols[0].page_link("pages/train.py", label="Train models", icon=":material/model_training:")
+    cols[1].page_link("pages/dataset.py", label="Explore a dataset", icon=":material/dataset:")
+    st.code("python -m training --data demo --models all --epochs 5 --weights none", language="bash")
+    listing_warnings(listing)
+
+
+LEADERBOARD_CONFIG = {
+    "Model": st.column_config.TextColumn("Model", pinned=True),
+    "Accuracy": st.column_config.ProgressColumn("Accuracy", format="%.1f%%", min_value=0, max_value=100, width="small",
+                                                help="Share of correctly classified images of the evaluation split"),
+    "Macro-F1": st.column_config.ProgressColumn("Macro-F1", format="%.1f%%", min_value=0, max_value=100, width="small",
+                                                help="Mean F1 over classes: rare classes count as much as common ones"),
+    "Parameters": st.column_config.NumberColumn("Params", format="compact", help="Number of weights (trainable and frozen)"),
+    "Size (MB)": st.column_config.NumberColumn("Size (MB)", format="%.1f", help="Size of model.keras on disk"),
+    "Train time (s)": st.column_config.NumberColumn("Train time (s)", format="%.1f",
+                                                    help="Wall-clock training time, feature extraction included"),
+    "Latency (ms)": st.column_config.NumberColumn("Latency (ms)", format="%.1f",
+                                                  help="Median time to classify one image, on the training machine"),
+    "Epochs": st.column_config.NumberColumn("Epochs", format="%d"),
+    "Trained": st.column_config.TextColumn("Trained"),
+    "Run": st.column_config.TextColumn("Run folder", width="medium"),
+}
+
+
+def leaderboard(runs, key: str) -> None:
+    """The leaderboard table of one dataset's runs (best accuracy first)."""
+    df = tables.leaderboard(runs)
+    st.dataframe(df, key=key, hide_index=True, column_config=LEADERBOARD_CONFIG, width="stretch")
+    first = runs[0].metrics if runs else {}
+    st.caption(f"Scores on the {first.get('split', 'test')} split ({first.get('n_samples', '?')} images), "
+               "never seen in training. Best accuracy first.")
+
+
+# --------------------------------------------------------------------------- dataset choice
+
+
+@dataclass(frozen=True)
+class DatasetChoice:
+    """What to load: ``fer_core.load_dataset(spec, **kwargs)``, and how to name it."""
+
+    spec: str
+    kwargs: dict
+    label: str
+
+
+OTHER_PATH = "__other__"
+
+
+def resolve_under_data_root(text: str):
+    """A user-typed dataset path → absolute path inside the data root (:class:`FERError` if it escapes)."""
+    from fer_core.upload import resolve_data_path
+
+    return resolve_data_path(text, settings.data_root())
+
+
+def dataset_choice(groups: list[DatasetGroup], prefix: str = "dataset") -> DatasetChoice | None:
+    """Dataset page picker: the demo faces, datasets under the data root, those of existing runs, or a typed path."""
+    from .loaders import dataset_candidates
+
+    root = settings.data_root()
+    options: dict[str, DatasetChoice | None] = {"demo": None}
+    for rel in dataset_candidates(root):
+        options[f"root:{rel}"] = DatasetChoice(str(root / rel), {}, f"{settings.display_path(root)}/{rel}")
+    for g in groups:
+        if g.source == "demo":
+            p = demo_params_for(g.runs[0])
+            options[f"run:{g.fingerprint}"] = DatasetChoice("demo", p, f"demo as trained by runs {g.fingerprint[:8]} "
+                                                            f"({p['demo_per_class']} per class, {p['demo_image_size']} px)")
+        elif Path(g.source).exists() and not any(
+                isinstance(c, DatasetChoice) and Path(c.spec).resolve() == Path(g.source).resolve() for c in options.values()):
+            options[f"run:{g.fingerprint}"] = DatasetChoice(g.source, {}, f"{g.source} (runs {g.fingerprint[:8]})")
+    options[OTHER_PATH] = None
+
+    def fmt(key: str) -> str:
+        if key == "demo":
+            return "Built-in demo faces"
+        if key == OTHER_PATH:
+            return "Another path under the data root…"
+        return options[key].label
+
+    c1, c2 = st.columns([2, 1])
+    key = c1.selectbox("Dataset", list(options), format_func=fmt, key=state.DATASET_CHOICE)
+    if key == "demo":
+        per_class = c2.number_input("Faces per class", 2, 2000, 50, step=10, key=state.DATASET_DEMO_PER_CLASS,
+                                    help="The demo set draws this many synthetic faces per class (8 classes).")
+        return DatasetChoice("demo", {"demo_per_class": int(per_class), "demo_image_size": 128},
+                             f"demo ({per_class} per class)")
+    if key == OTHER_PATH:
+        with c2:
+            path = typed_data_path(state.DATASET_PATH_TEXT)
+        return DatasetChoice(path, {}, path) if path else None
+    return options[key]
+
+
+def typed_data_path(text_key: str) -> str | None:
+    """A text input for a path under the data root → the resolved path, or None (with a message)."""
+    root = settings.data_root()
+    text = st.text_input("Path under the data root", key=text_key, placeholder="fer2013/fer2013.npz",
+                         help=f"Relative to {settings.display_path(root)} (set FER_DATA_DIR to change the data root).")
+    if not text.strip():
+        st.caption(f"An .npz, a FER2013 .csv, a folder of .npy files or of class folders, inside "
+                   f"`{settings.display_path(root)}`.")
+        return None
+    try:
+        return str(resolve_under_data_root(text.strip()))
+    except FERError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def data_root_picker(candidates: list[str], *, select_key: str, text_key: str) -> str | None:
+    """Train page: a dataset found under the data root, or a typed path inside it."""
+    root = settings.data_root()
+    options = candidates + [OTHER_PATH]
+    c1, c2 = st.columns([2, 2])
+    choice = c1.selectbox("Dataset under the data root", options, key=select_key,
+                          format_func=lambda k: "Type a path…" if k == OTHER_PATH else k,
+                          help=f"Found in {settings.display_path(root)}: .npz and .csv files, dataset folders.")
+    if not candidates:
+        c1.caption(f"Nothing found in `{settings.display_path(root)}` yet.")
+    if choice == OTHER_PATH:
+        with c2:
+            return typed_data_path(text_key)
+    try:
+        return str(resolve_under_data_root(choice))
+    except FERError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
