@@ -9,7 +9,7 @@ file only sets the layout and the navigation.
 
 import streamlit as st
 
-from ui import settings
+from ui import settings, widgets
 
 st.set_page_config(page_title="FER Studio", page_icon=":material/mood:", layout="wide",
                    initial_sidebar_state="expanded")
@@ -27,5 +27,9 @@ page = st.navigation(PAGES)
 with st.sidebar:
     st.caption(f"Runs: `{settings.display_path(settings.runs_dir())}`  \n"
                f"Data root: `{settings.display_path(settings.data_root())}`")
+
+# Start loading the models of the current dataset in the background, so the
+# Predict page answers at once when the user gets there (FER_PREWARM=0: off).
+widgets.prewarm_current()
 
 page.run()

@@ -10,11 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def compiled_forward(model):
-    """A ``tf.function`` computing ``model(x, training=False)``; retraces only per batch shape."""
+def compiled_forward(model, *, jit_compile: bool = False):
+    """A ``tf.function`` computing ``model(x, training=False)``; retraces only per batch shape.
+
+    ``jit_compile=True`` compiles the graph with XLA (one compilation per
+    distinct input shape). Off by default: ``benchmarks/speed.py`` measures
+    it side by side (latency, throughput, compile time, agreement) before it
+    may become a default.
+    """
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=jit_compile)
     def forward(x):
         return model(tf.cast(x, tf.float32), training=False)
 

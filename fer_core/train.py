@@ -176,6 +176,20 @@ def measure_latency_ms(model, image_size: int, channels: int, repeats: int = 10)
     return float(np.median(times) * 1000)
 
 
+def save_inference_model(model, path: Path) -> None:
+    """Save architecture + weights only: the optimizer's slots would triple the file for nothing.
+
+    A ``.keras`` file always includes a compiled model's optimizer state (and
+    ``keras.models.clone_model`` copies the optimizer along), so we rebuild the
+    model from its config, uncompiled, and give it the trained weights.
+    """
+    import keras
+
+    bare = keras.Model.from_config(model.get_config())
+    bare.set_weights(model.get_weights())
+    bare.save(path)
+
+
 # --------------------------------------------------------------------------- one model
 
 def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: ProgressCallback | None = None,
@@ -214,7 +228,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     metrics = classification_metrics(y[eval_split], probs, ds.class_names)
     best = int(np.nanargmax(history["val_accuracy"])) + 1 if history.get("val_accuracy") else None
     with RunWriter(out_dir, new_run_id(cfg.model, ds.fingerprint)) as run:
-        model.save(run.tmp / "model.keras")
+        save_inference_model(model, run.tmp / "model.keras")
         metrics.update({
             "model": cfg.model,
             "split": eval_split,

@@ -62,33 +62,40 @@ n = len(result.faces)
 if result.whole_image:
     st.info("No face found — the whole image (its centred square) was classified instead.", icon=":material/info:")
 
-left, right = st.columns([2, 3], gap="large")
+left, right = st.columns([3, 2], gap="large")
 with left:
     t = result.timings
     st.image(draw_boxes(result.image, result.faces), width="stretch",
              caption=(f"{n} face{'s' if n != 1 else ''} found" if not result.whole_image else "whole image")
              + f" · detection {t.get('detect', 0):.2f} s · classification {t.get('classify', 0):.2f} s")
-
 with right:
-    tabs = st.tabs([f"Face {f.index}" for f in result.faces], key="predict_face_tabs") if n > 1 else [st.container()]
-    for tab, face in zip(tabs, result.faces):
-        with tab:
-            emotion, p = face.top()
-            conf = f" · detector confidence {face.confidence:.0%}" if face.confidence is not None else ""
-            st.markdown(f"#### Face {face.index}: **{emotion}** {100 * p:.0f}% (ensemble){conf}")
-            c1, c2 = st.columns([1, 3], vertical_alignment="center")
-            c1.image(face.crop, width="stretch", caption="what the models see")
-            c2.plotly_chart(charts.ensemble_figure(classes, face.ensemble,
-                                                   title=f"Ensemble: mean of {len(face.predictions)} models"),
-                            key=f"predict_ensemble_{face.index}", config={"displayModeBar": False})
-            st.plotly_chart(charts.model_probs_figure(classes, face.predictions, colors),
-                            key=f"predict_models_{face.index}", config={"displayModeBar": False})
-            rows = [{"Model": pr.label, "Top emotion": classes[int(np.argmax(pr.probs))],
-                     **{c: 100 * float(v) for c, v in zip(classes, pr.probs)}} for pr in face.predictions]
-            rows.append({"Model": "ensemble", "Top emotion": emotion,
-                         **{c: 100 * float(v) for c, v in zip(classes, face.ensemble)}})
-            table = pd.DataFrame(rows)
-            st.dataframe(table, key=f"predict_table_{face.index}", hide_index=True, width="stretch",
+    st.markdown("**Faces** — what the ensemble (mean of all models) reads")
+    for face in result.faces:
+        c1, c2 = st.columns([1, 3], vertical_alignment="center")
+        c1.image(face.crop, width="stretch")
+        order = np.argsort(face.ensemble)[::-1]
+        second = classes[order[1]] if len(order) > 1 else ""
+        conf = (f"detector confidence {face.confidence:.0%}" if face.confidence is not None
+                else "no face detected: whole image")
+        c2.markdown(f"**Face {face.index}: {classes[order[0]]} {100 * face.ensemble[order[0]]:.0f}%**  \n"
+                    f"then {second} {100 * face.ensemble[order[1]]:.0f}% · {conf}")
+
+st.subheader("Every model's probabilities")
+tabs = st.tabs([f"Face {f.index}" for f in result.faces], key="predict_face_tabs") if n > 1 else [st.container()]
+for tab, face in zip(tabs, result.faces):
+    with tab:
+        c1, c2 = st.columns([1, 3], gap="medium")
+        c1.plotly_chart(charts.ensemble_figure(classes, face.ensemble, title=f"Ensemble · mean of {len(face.predictions)}"),
+                        key=f"predict_ensemble_{face.index}", config={"displayModeBar": False})
+        c2.plotly_chart(charts.model_probs_figure(classes, face.predictions, colors, cols=min(len(face.predictions), 3)),
+                        key=f"predict_models_{face.index}", config={"displayModeBar": False})
+        emotion, _ = face.top()
+        rows = [{"Model": pr.label, "Top emotion": classes[int(np.argmax(pr.probs))],
+                 **{c: 100 * float(v) for c, v in zip(classes, pr.probs)}} for pr in face.predictions]
+        rows.append({"Model": "ensemble (mean)", "Top emotion": emotion,
+                     **{c: 100 * float(v) for c, v in zip(classes, face.ensemble)}})
+        with st.expander("All probabilities as a table", key=f"predict_table_expander_{face.index}"):
+            st.dataframe(pd.DataFrame(rows), key=f"predict_table_{face.index}", hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(c, format="%.1f%%") for c in classes})
 
 # ------------------------------------------------------------------ Grad-CAM

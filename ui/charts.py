@@ -230,9 +230,12 @@ def model_probs_figure(class_names, predictions, colors: dict[str, str] | None =
     for p in predictions:
         probs = np.asarray(p.probs, dtype=float)
         k = int(np.argmax(probs))
-        titles.append(f"<b>{p.label}</b> · {class_names[k]} {100 * probs[k]:.0f}%")
+        titles.append(f"<b>{p.label}</b><br>{class_names[k]} {100 * probs[k]:.0f}%")
+    panel = 40 + 22 * len(class_names)  # px per row of panels
+    gap = 70  # px between rows: room for the two-line titles
+    height = rows * panel + (rows - 1) * gap + 60
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or [""], shared_yaxes=True,
-                        horizontal_spacing=0.04, vertical_spacing=0.5 / max(rows * 2, 1))
+                        horizontal_spacing=0.05, vertical_spacing=gap / height if rows > 1 else 0.0)
     for i, p in enumerate(predictions):
         probs = 100.0 * np.asarray(p.probs, dtype=float)
         top = int(np.argmax(probs))
@@ -244,8 +247,8 @@ def model_probs_figure(class_names, predictions, colors: dict[str, str] | None =
                       row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(range=[0, 125], ticksuffix="%", showticklabels=False, showgrid=False)
     fig.update_yaxes(autorange="reversed")
-    _layout(fig, height=rows * (50 + 24 * len(class_names)) + 30, legend=False)
-    fig.update_layout(hovermode="closest", margin=dict(l=10, r=10, t=40, b=10))
+    _layout(fig, height=height, legend=False)
+    fig.update_layout(hovermode="closest", margin=dict(l=10, r=10, t=50, b=10))
     fig.update_annotations(font_size=13)
     return fig
 

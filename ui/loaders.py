@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,9 +84,9 @@ class DatasetGroup:
         return next(r for r in self.runs if r.id == run_id)
 
 
-def dataset_groups(listing: RunListing) -> list[DatasetGroup]:
+def dataset_groups(listing: RunListing, registry_order: list[str] | None = None) -> list[DatasetGroup]:
     """Runs grouped by dataset fingerprint, newest first, models in registry order; one run per model (newest)."""
-    order = {name: i for i, name in enumerate(model_names())}
+    order = {name: i for i, name in enumerate(model_names() if registry_order is None else registry_order)}
     groups = []
     for fp, runs in listing.by_dataset().items():
         newest: dict[str, Run] = {}
@@ -210,13 +212,90 @@ def dataset_report_cached(spec: str, *, demo_per_class: int = 200, demo_image_si
 # --------------------------------------------------------------------------- prediction
 
 
-@st.cache_resource(show_spinner="Loading the models (once per app process)…", max_entries=4)
-def _predictor(run_paths: tuple[str, ...], sig: tuple):
+# Predictors are built on one background worker so the app can start loading the
+# models as soon as it opens (prewarm), and the Predict page later just waits
+# for that same build instead of starting a second one.
+_BUILDS: dict[tuple, Future] = {}
+_BUILDS_LOCK = threading.Lock()
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fer-predictor")
+
+
+def _build_predictor(run_paths: tuple[str, ...]):
     from fer_core import load_run
     from fer_core.predict import Predictor
 
     runs = [load_run(p, bundled=Path(p).parent.resolve() == BUNDLED_DIR.resolve()) for p in run_paths]
-    return Predictor(runs)
+    predictor = Predictor(runs)
+    try:  # build and trace the face detector too: the first photo should not pay for it
+        import numpy as np
+
+        from fer_core.faces import detect_faces
+
+        detect_faces(np.full((96, 96, 3), 128, np.uint8))
+    except Exception:  # noqa: BLE001 - warming is best effort; predict() reports real problems
+        pass
+    return predictor
+
+
+def _build_key(runs) -> tuple:
+    paths = tuple(str(r.path) for r in runs)
+    return paths, tuple(_mtime(str(Path(p) / "model.keras")) for p in paths)
+
+
+def _submit(key: tuple) -> Future:
+    with _BUILDS_LOCK:
+        fut = _BUILDS.get(key)
+        if fut is None:
+            fut = _BUILDS[key] = _EXECUTOR.submit(_build_predictor, key[0])
+            done = [k for k, f in _BUILDS.items() if f.done()]
+            for k in done[: max(0, len(_BUILDS) - 4)]:  # keep at most 4 predictors alive
+                _BUILDS.pop(k, None)
+        return fut
+
+
+_PREWARMED: set = set()
+
+
+def prewarm(listing: RunListing, fingerprint: str | None) -> None:
+    """Start loading the predictor of one dataset's runs in the background; returns at once.
+
+    Everything slow (TensorFlow import, registry, model loading) happens off the
+    script thread. Once per (runs folder state, dataset). Off when ``FER_PREWARM=0``
+    (tests, or machines where idle memory matters).
+    """
+    if not listing.runs or os.environ.get("FER_PREWARM", "1") == "0":
+        return
+    token = (tuple(sorted(str(r.path) for r in listing.runs)), fingerprint)
+    with _BUILDS_LOCK:
+        if token in _PREWARMED:
+            return
+        _PREWARMED.add(token)
+
+    def task():
+        try:
+            from fer_core._quiet import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
+            from fer_core.models import list_models
+
+            groups = dataset_groups(listing, list_models(only_all=True))
+            group = next((g for g in groups if g.fingerprint == fingerprint), groups[0])
+            _submit(_build_key(group.runs))
+        except Exception:  # noqa: BLE001 - best effort; the Predict page reports real errors
+            pass
+
+    threading.Thread(target=task, name="fer-prewarm", daemon=True).start()
+
+
+@st.cache_resource(show_spinner="Loading the models (once per app process)…", max_entries=4)
+def _predictor(run_paths: tuple[str, ...], sig: tuple):
+    key = (run_paths, sig)
+    try:
+        return _submit(key).result()
+    except BaseException:
+        with _BUILDS_LOCK:  # a failed build is retried on the next request
+            _BUILDS.pop(key, None)
+        raise
 
 
 def predictor_for(runs) -> object:
@@ -225,8 +304,7 @@ def predictor_for(runs) -> object:
     Raises :class:`fer_core.FERError` with a one-line message when a model cannot
     be loaded (e.g. a ``.keras`` file that needs unsafe deserialization).
     """
-    paths = tuple(str(r.path) for r in runs)
-    sig = tuple(_mtime(str(Path(p) / "model.keras")) for p in paths)
+    paths, sig = _build_key(runs)
     try:
         return _predictor(paths, sig)
     except FERError:
@@ -234,13 +312,3 @@ def predictor_for(runs) -> object:
     except Exception as exc:  # last resort: never a traceback in the page
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise FERError(f"cannot load the models: {first}") from None
-
-
-def imagenet_weights_cached(model_names_: list[str]) -> dict[str, bool]:
-    """Per transfer model: is its ImageNet weights file in Keras' cache (offline training works)?"""
-    from fer_core.models.weights import keras_cache_dir
-
-    cat = model_catalog()
-    folder = keras_cache_dir()
-    return {n: (folder / cat[n]["weights_file"]).is_file() for n in model_names_
-            if n in cat and cat[n]["kind"] == "transfer" and cat[n].get("weights_file")}

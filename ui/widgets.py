@@ -26,6 +26,16 @@ def load_groups() -> tuple[RunListing, list[DatasetGroup]]:
     return listing, dataset_groups(listing) if listing.runs else []
 
 
+def prewarm_current() -> None:
+    """Begin loading the models of the dataset the user last looked at (or the newest) in the background."""
+    from .loaders import prewarm
+
+    try:
+        prewarm(run_listing(), st.session_state.get(state.CURRENT_DATASET))
+    except Exception:  # noqa: BLE001 - never let warming break a page
+        pass
+
+
 def listing_warnings(listing: RunListing) -> None:
     """Skipped (half-written or hand-edited) run folders, one warning line each."""
     if not listing.warnings:
