@@ -25,6 +25,7 @@ PAGES = [
 page = st.navigation(PAGES)
 
 with st.sidebar:
+    widgets.training_badge()
     st.caption(f"Runs: `{settings.display_path(settings.runs_dir())}`  \n"
                f"Data root: `{settings.display_path(settings.data_root())}`")
 

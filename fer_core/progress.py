@@ -11,6 +11,8 @@ A trainer emits plain dicts (JSON-able) to a :class:`ProgressCallback`:
 
 :class:`JsonlProgress` appends them to a file the Streamlit Train page follows;
 :class:`ConsoleProgress` draws a bar on a TTY and plain lines under CI.
+This module imports no TensorFlow, so the app can follow a job cheaply; the
+Keras bridge (``model.fit`` epochs → events) lives in :mod:`fer_core.train`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ import json
 import sys
 import time
 from pathlib import Path
-
-import keras
 
 
 class ProgressCallback:
@@ -115,16 +115,3 @@ class ConsoleProgress(ProgressCallback):
                        f"{e['seconds']:.1f} s → {e['run_dir']}")
         elif kind == "run_end" and e.get("status") != "ok":
             self._line(f"{'error' if e['status'] == 'failed' else e['status']}: {e.get('message', '')}")
-
-
-class KerasProgress(keras.callbacks.Callback):
-    """Bridges ``model.fit`` epochs to progress events."""
-
-    def __init__(self, callback: ProgressCallback, model_name: str, epochs: int, stage: int = 1, epoch_offset: int = 0):
-        super().__init__()
-        self.cb, self.model_name, self.epochs, self.stage, self.offset = callback, model_name, epochs, stage, epoch_offset
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = {k: float(v) for k, v in (logs or {}).items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
-        self.cb.on_event({"event": "epoch_end", "model": self.model_name, "stage": self.stage,
-                          "epoch": self.offset + epoch + 1, "epochs": self.epochs, "logs": logs})

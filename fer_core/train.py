@@ -18,16 +18,18 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from .data import Dataset
 from .errors import ModelError
 from .evaluation import classification_metrics
 from .features import FeatureCache, cache_key, compute_features, weights_digest
-from .inference import compiled_forward, predict_batches
+from .inference import compiled_forward, latency_ms, predict_batches
 from .models import create_model, get_spec, split_transfer_model, unfreeze_top
+from .precision import PRECISIONS, as_float32, dtype_policy, resolve_precision
 from .preprocess import prepare_images
-from .progress import KerasProgress, ProgressCallback
+from .progress import ProgressCallback
 from .runs import RunWriter, TrainLock, new_run_id
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -54,6 +56,7 @@ class TrainConfig:
     fine_tune_layers: int = 0  # transfer models: unfreeze the top K backbone layers afterwards
     fine_tune_epochs: int = 5
     fine_tune_learning_rate: float = 1e-5
+    precision: str = "auto"  # scratch models: float32 | bfloat16 (mixed) | auto (bfloat16 on CPUs with native bf16)
 
     def validate(self) -> None:
         spec = get_spec(self.model)
@@ -66,6 +69,7 @@ class TrainConfig:
             (self.lr_schedule in ("none", "plateau", "cosine"), "lr schedule must be none, plateau or cosine"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.augment_copies >= 0, "augment copies must be ≥ 0"),
             (self.fine_tune_layers >= 0, "fine-tune layers must be ≥ 0"),
             (self.fine_tune_layers == 0 or spec.is_transfer, f"{self.model} has no backbone to fine-tune"),
@@ -84,10 +88,21 @@ class TrainConfig:
 
 # --------------------------------------------------------------------------- helpers
 
+class KerasProgress(keras.callbacks.Callback):
+    """Bridges ``model.fit`` epochs to progress events."""
+
+    def __init__(self, callback: ProgressCallback, model_name: str, epochs: int, stage: int = 1, epoch_offset: int = 0):
+        super().__init__()
+        self.cb, self.model_name, self.epochs, self.stage, self.offset = callback, model_name, epochs, stage, epoch_offset
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        self.cb.on_event({"event": "epoch_end", "model": self.model_name, "stage": self.stage,
+                          "epoch": self.offset + epoch + 1, "epochs": self.epochs, "logs": logs})
+
+
 def make_augmenter(seed: int):
     """Small, face-safe augmentations: mirror, ±18° turn, ±10% zoom, ±8% shift, ±10% contrast."""
-    import keras
-
     return keras.Sequential([
         keras.layers.RandomFlip("horizontal", seed=seed),
         keras.layers.RandomRotation(0.05, fill_mode="nearest", seed=seed + 1),
@@ -117,8 +132,6 @@ def _one_hot(y: np.ndarray, n: int) -> np.ndarray:
 
 
 def _callbacks(cfg: TrainConfig, progress: ProgressCallback, model_name: str, epochs: int, stage: int, offset: int = 0):
-    import keras
-
     cbs = [KerasProgress(progress, model_name, offset + epochs, stage=stage, epoch_offset=offset)]
     if cfg.patience:
         cbs.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience,
@@ -130,8 +143,6 @@ def _callbacks(cfg: TrainConfig, progress: ProgressCallback, model_name: str, ep
 
 
 def _compile(model, cfg: TrainConfig, lr: float, steps: int, epochs: int):
-    import keras
-
     rate = lr
     if cfg.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps * epochs), alpha=0.01)
@@ -162,32 +173,9 @@ def _merge_history(history: dict, new: dict, stage: int) -> None:
     history.setdefault("stage", []).extend([stage] * n)
 
 
-def measure_latency_ms(model, image_size: int, channels: int, repeats: int = 10) -> float:
-    """Median wall time of one warm compiled single-image forward pass."""
-    forward = compiled_forward(model)
-    x = np.zeros((1, image_size, image_size, channels), np.uint8)
-    for _ in range(2):
-        np.asarray(forward(x))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        np.asarray(forward(x))
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
-
-
 def save_inference_model(model, path: Path) -> None:
-    """Save architecture + weights only: the optimizer's slots would triple the file for nothing.
-
-    A ``.keras`` file always includes a compiled model's optimizer state (and
-    ``keras.models.clone_model`` copies the optimizer along), so we rebuild the
-    model from its config, uncompiled, and give it the trained weights.
-    """
-    import keras
-
-    bare = keras.Model.from_config(model.get_config())
-    bare.set_weights(model.get_weights())
-    bare.save(path)
+    """Save architecture + weights only, in float32 (see :func:`~fer_core.precision.as_float32`)."""
+    as_float32(model).save(path)
 
 
 # --------------------------------------------------------------------------- one model
@@ -195,8 +183,6 @@ def save_inference_model(model, path: Path) -> None:
 def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: ProgressCallback | None = None,
               cache: FeatureCache | None = None, command: str | None = None) -> Path:
     """Train ``cfg.model`` on ``ds``, evaluate, and publish a run folder; returns its path."""
-    import keras
-
     progress = progress or ProgressCallback()
     cfg.validate()
     spec = get_spec(cfg.model)
@@ -213,15 +199,20 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     class_weight = (None if cfg.class_weight == "none" else
                     balanced_class_weights(y["train"], ds.n_classes, power=1.0 if cfg.class_weight == "balanced" else 0.5))
 
-    model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
     history: dict = {}
     cache_info = None
+    precision = "float32"
     if spec.is_transfer:
+        model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
         probs, cache_info = _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache or FeatureCache(), size, status)
-    else:
-        probs = _train_scratch(model, cfg, x, y1h, class_weight, progress, history, eval_split)
-    if spec.is_transfer:
         history = cache_info.pop("history")
+    else:
+        precision = resolve_precision(cfg.precision)
+        with dtype_policy(precision):
+            model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
+            _train_scratch(model, cfg, x, y1h, class_weight, progress, history)
+        model = as_float32(model)  # what is saved is what is evaluated
+        probs = predict_batches(compiled_forward(model), x[eval_split], 128)
     train_seconds = time.time() - t0
 
     status("evaluating")
@@ -236,8 +227,9 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             "params": int(model.count_params()),
             "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
             "model_size_bytes": (run.tmp / "model.keras").stat().st_size,
-            "latency_ms": round(measure_latency_ms(model, size, spec.channels), 2),
+            "latency_ms": round(latency_ms(compiled_forward(model), (size, size, spec.channels)), 2),
             "epochs_run": len(history.get("loss", [])),
+            "train_precision": precision,
             "best_epoch": best,
             "dataset": ds.describe(),
             "config": asdict(cfg),
@@ -261,7 +253,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     return path
 
 
-def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, eval_split):
+def _train_scratch(model, cfg, x, y1h, class_weight, progress, history):
     augmenter = make_augmenter(cfg.seed) if cfg.augment else None
     train = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter)
     val = _image_pipeline(x["validation"], y1h["validation"], cfg.batch_size, shuffle_seed=None)
@@ -270,7 +262,6 @@ def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, eval_spl
     fit = model.fit(train, validation_data=val, epochs=cfg.epochs, class_weight=class_weight, verbose=0, shuffle=False,
                     callbacks=_callbacks(cfg, progress, cfg.model, cfg.epochs, stage=1))
     _merge_history(history, fit.history, stage=1)
-    return predict_batches(compiled_forward(model), x[eval_split], 128)
 
 
 def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size, status):

@@ -5,6 +5,7 @@ import streamlit as st
 from ui import bootstrap, charts, state, tables, widgets
 
 bootstrap.through_app()
+CM_WIDTH = 440  # px per confusion matrix: room for "100%" in every cell of an 8-class matrix
 st.title("Compare models")
 
 listing, groups = widgets.load_groups()
@@ -17,11 +18,11 @@ group = widgets.pick_group(groups, key=state.COMPARE_DATASET, label="Dataset to 
 widgets.dataset_caption(group)
 runs = list(group.runs)
 colors = charts.model_colors(r.model_name for r in runs)
-widgets.not_trained_notice(group)
 
 # ------------------------------------------------------------------ leaderboard
 st.subheader("Leaderboard")
 widgets.leaderboard(runs, key="compare_leaderboard")
+widgets.not_trained_notice(group)  # after the scores, as on Home: what is there first, then what is missing
 
 tab_curves, tab_cm, tab_f1, tab_dl = st.tabs(["Training curves", "Confusion matrices", "Per-class F1", "Downloads"],
                                              key="compare_tabs")
@@ -37,7 +38,7 @@ with tab_curves:
     st.markdown("**Per model** — train (solid) against validation (dashed); a grey band marks fine-tuning epochs.")
     metric = st.segmented_control("Metric", ["accuracy", "loss"], default="accuracy", key=state.COMPARE_SMALL_METRIC,
                                   format_func=str.capitalize, required=True)
-    st.plotly_chart(charts.small_multiples(runs, metric or "accuracy", colors), key="compare_small_multiples",
+    st.plotly_chart(charts.small_multiples(runs, metric or "accuracy", colors, cols=3), key="compare_small_multiples",
                     config={"displaylogo": False})
 
 # ------------------------------------------------------------------ confusion matrices
@@ -46,12 +47,11 @@ with tab_cm:
                                 required=True,
                                 help="Row-normalised: each row (true class) sums to 100 %, i.e. the recall of that class.")
     st.caption(f"Rows: true class · columns: predicted class · on the {runs[0].metrics.get('split', 'test')} split.")
-    per_row = 3
-    for start in range(0, len(runs), per_row):
-        cols = st.columns(per_row)
-        for col, run in zip(cols, runs[start:start + per_row]):
-            col.plotly_chart(charts.confusion_figure(run, normalise=(mode == "row-normalised")),
-                             key=f"compare_cm_{run.id}", config={"displaylogo": False})
+    # Fixed-width matrices in a wrapping row: two per row on a laptop, one on a narrow window, never squeezed.
+    with st.container(horizontal=True, gap="medium"):
+        for run in runs:
+            st.plotly_chart(charts.confusion_figure(run, normalise=(mode == "row-normalised")), width=CM_WIDTH,
+                            key=f"compare_cm_{run.id}", config={"displaylogo": False})
 
 # ------------------------------------------------------------------ per-class F1
 with tab_f1:
@@ -66,7 +66,7 @@ with tab_dl:
     st.caption("Each run folder is self-describing: `model.keras` takes raw 0–255 pixels and returns probabilities; "
                "`metrics.json` holds the scores, confusion matrix and the exact training command.")
     for run in runs:
-        c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="center")
+        c1, c2, c3, _ = st.columns([2, 1, 1, 1], vertical_alignment="center")
         size = run.metrics.get("model_size_bytes") or run.model_path.stat().st_size
         c1.markdown(f"**{run.model_name}**{' (bundled)' if run.bundled else ''}  \n`{run.id}`")
         c2.download_button(f"model.keras · {size / 1e6:.1f} MB", data=run.model_path.read_bytes,

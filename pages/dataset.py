@@ -35,27 +35,27 @@ for w in report.get("warnings", []):
 # ------------------------------------------------------------------ overview
 sizes = report["split_sizes"]
 h, w_, c = report["image_shape"]
-cols = st.columns(3 + len(sizes))
-cols[0].metric("Classes", len(report["class_names"]), border=True)
-cols[1].metric("Image size", f"{h} px" if h == w_ else f"{w_}×{h}", help=f"{w_}×{h} pixels, {'grayscale' if c == 1 else 'RGB'}",
-               border=True)
-cols[2].metric("Images", f"{sum(sizes.values()):,}", border=True)
-for col, (split, n) in zip(cols[3:], sizes.items()):
-    col.metric(split.capitalize(), f"{n:,}", help=f"{100 * n / max(1, sum(sizes.values())):.0f}% of all images",
-               border=True)
+with st.container(horizontal=True):  # cards wrap onto a second row on a narrow window instead of truncating
+    st.metric("Classes", len(report["class_names"]), border=True)
+    st.metric("Image size", f"{h} px" if h == w_ else f"{w_}×{h}", help=f"{w_}×{h} pixels, {'grayscale' if c == 1 else 'RGB'}",
+              border=True)
+    st.metric("Images", f"{sum(sizes.values()):,}", border=True)
+    for split, n in sizes.items():
+        st.metric(split.capitalize(), f"{n:,}", help=f"{100 * n / max(1, sum(sizes.values())):.0f}% of all images",
+                  border=True)
 st.caption(f"Fingerprint `{report['fingerprint']}` · source `{report['source']}` — runs trained on this exact data "
            "are grouped under this fingerprint.")
 
 # ------------------------------------------------------------------ class balance
 st.subheader("Class distribution")
-left, right = st.columns([3, 2])
-left.plotly_chart(charts.class_distribution_figure(report), key="dataset_distribution",
-                  config={"displaylogo": False})
+row = st.container(horizontal=True, gap="large")  # chart and table side by side; stacked on a narrow window
+row.plotly_chart(charts.class_distribution_figure(report), key="dataset_distribution",
+                 config={"displaylogo": False})
 counts = report["class_counts"]
 train_counts = counts.get("train", {})
 if train_counts:
     lo, hi = min(train_counts.values()), max(train_counts.values())
-    with right:
+    with row.container(width=340):
         st.dataframe({"class": list(train_counts), **{s: list(v.values()) for s, v in counts.items()}},
                      key="dataset_counts", hide_index=True, width="stretch")
         if lo == 0:
@@ -71,7 +71,7 @@ if train_counts:
 st.subheader("Sample images per class")
 c1, c2 = st.columns([1, 3])
 split = c1.selectbox("Split", list(ds.splits), key=state.DATASET_SAMPLE_SPLIT)
-per_class = c2.slider("Images per class", 4, 16, 8, key=state.DATASET_SAMPLES_PER_CLASS)
+per_class = c2.slider("Images per class", 2, 16, 6, key=state.DATASET_SAMPLES_PER_CLASS)
 x, y = ds.splits[split]
 rng = np.random.default_rng(0)
 grid = st.columns(2, gap="large")
@@ -94,7 +94,7 @@ else:
     st.error(f"{leak['total']:,} image(s) appear in more than one split: test scores on this data are optimistic. "
              "Remove the duplicates from the evaluation splits.", icon=":material/content_copy:")
 st.dataframe({"splits": list(leak["pairs"]), "identical images": list(leak["pairs"].values())},
-             key="dataset_leakage", hide_index=True)
+             key="dataset_leakage", hide_index=True, width="content")
 if leak["examples"]:
     st.caption("Examples (left: first split, right: second split):")
     pairs = leak["examples"][:6]

@@ -13,19 +13,19 @@ st.markdown(
     "learn on the built-in **demo** faces, FER2013, or your own image folders."
 )
 
-cards = st.columns(3)
-for col, (title, text, page, icon) in zip(cards, [
+cards = st.container(horizontal=True)  # three cards in a row; they wrap on a narrow window instead of squeezing
+for title, text, page, icon in [
     ("1 · Train", "Pick a dataset and models; training runs in the background and you can follow it live.",
      "pages/train.py", ":material/model_training:"),
     ("2 · Compare", "Curves, confusion matrices, per-class F1 and a leaderboard for every model of a dataset.",
      "pages/compare.py", ":material/leaderboard:"),
     ("3 · Predict", "Upload a photo or take one: faces are found, numbered and classified by every model.",
      "pages/predict.py", ":material/photo_camera:"),
-]):
-    with col.container(border=True):
+]:
+    with cards.container(border=True, height="stretch"):
         st.markdown(f"**{title}**")
         st.caption(text)
-        st.page_link(page, label=f"Open {title.split('· ')[1]}", icon=icon)
+        st.page_link(page, label=title.split('· ')[1], icon=icon)  # short: the cards are narrow on a small window
 
 listing, groups = widgets.load_groups()
 
@@ -58,7 +58,10 @@ with c1.container(border=True):
                 f"({100 * best.metrics['accuracy']:.1f}% accuracy).")
     st.page_link("pages/predict.py", label="Predict on a photo", icon=":material/photo_camera:")
 with c2.container(border=True):
-    if group.source == "demo":
+    if all(g.bundled for g in groups):  # a fresh install: only the models shipped in models/
+        st.markdown("**Train your own.** Nothing is trained on this machine yet: train the five models on the "
+                    "built-in demo faces (a few minutes), or on FER2013 or your own class folders.")
+    elif group.source == "demo":
         p = demo_params_for(group.runs[0])
         st.markdown(f"**Train on more data.** These runs saw {p['demo_per_class']} demo faces per class; "
                     "train longer, on more faces, or point the Train page at FER2013 or your own class folders.")

@@ -8,6 +8,7 @@ from fer_core.predict import draw_boxes
 from ui import bootstrap, charts, inference, samples, settings, state, widgets
 
 bootstrap.through_app()
+GRADCAM_PX = 170  # side of one Grad-CAM image: five fit in a row on a laptop screen
 st.title("Predict on a photo")
 
 listing, groups = widgets.load_groups()
@@ -16,17 +17,16 @@ if not groups:
     st.stop()
 widgets.listing_warnings(listing)
 
-top = st.columns([2, 3])
+top = st.columns([1, 1], gap="medium")
 with top[0]:
     group = widgets.pick_group(groups, key=state.PREDICT_DATASET, label="Models trained on", narrow=False)
-    runs = list(group.runs)
-    st.caption(f"{len(runs)} model(s): " + ", ".join(r.model_name for r in runs)
-               + (" · **bundled, trained on FER2013**" if group.bundled else ""))
+    with st.container():  # directly in a column the chosen models' chips scroll out of sight; here they wrap
+        runs = widgets.pick_models(group, key=f"{state.PREDICT_MODELS}_{group.fingerprint}")
 with top[1]:
     source = st.segmented_control("Photo", ["upload", "camera", "sample"], default="upload", required=True,
-                                  key=state.PREDICT_SOURCE,
-                                  format_func={"upload": "Upload a photo", "camera": "Take a photo",
-                                               "sample": "Use a sample"}.get)
+                                  key=state.PREDICT_SOURCE, wrap=True,  # in a column it would scroll, hiding "Upload"
+                                  format_func={"upload": "Upload", "camera": "Camera", "sample": "Sample"}.get,
+                                  help="Upload a photo, take one with your camera, or use a synthetic sample photo.")
 
 data, name = None, None
 with top[1]:
@@ -46,6 +46,9 @@ with top[1]:
                             help="Synthetic faces drawn by the demo generator: no real people.")
         data, name = samples.sample_bytes(pick), pick
 
+if not runs:
+    st.info("Choose at least one model to classify the faces with.", icon=":material/info:")
+    st.stop()
 if data is None:
     st.info("Upload a photo, take one with your camera, or pick a sample to see what each model reads in every face.",
             icon=":material/photo_camera:")
@@ -62,38 +65,47 @@ n = len(result.faces)
 if result.whole_image:
     st.info("No face found — the whole image (its centred square) was classified instead.", icon=":material/info:")
 
-left, right = st.columns([3, 2], gap="large")
+top_row = st.container(horizontal=True, gap="large")  # photo and face list; the list wraps below on a narrow window
+left, right = top_row.container(), top_row.container(width=380)
 with left:
     t = result.timings
     st.image(draw_boxes(result.image, result.faces), width="stretch",
              caption=(f"{n} face{'s' if n != 1 else ''} found" if not result.whole_image else "whole image")
              + f" · detection {t.get('detect', 0):.2f} s · classification {t.get('classify', 0):.2f} s")
 with right:
-    st.markdown("**Faces** — what the ensemble (mean of all models) reads")
+    st.markdown("**Faces** — " + ("what the ensemble (mean of all models) reads" if len(runs) > 1 else
+                                  f"what {runs[0].model_name} reads"))
     for face in result.faces:
-        c1, c2 = st.columns([1, 3], vertical_alignment="center")
-        c1.image(face.crop, width="stretch")
+        # One row per face: the crop keeps its size, the text wraps beside it (also on a narrow window).
+        row = st.container(horizontal=True, vertical_alignment="center", wrap=False)
+        row.image(face.crop, width=72)
         order = np.argsort(face.ensemble)[::-1]
         second = classes[order[1]] if len(order) > 1 else ""
         conf = (f"detector confidence {face.confidence:.0%}" if face.confidence is not None
                 else "no face detected: whole image")
-        c2.markdown(f"**Face {face.index}: {classes[order[0]]} {100 * face.ensemble[order[0]]:.0f}%**  \n"
-                    f"then {second} {100 * face.ensemble[order[1]]:.0f}% · {conf}")
+        row.markdown(f"**Face {face.index}: {classes[order[0]]} {100 * face.ensemble[order[0]]:.0f}%**  \n"
+                     f"then {second} {100 * face.ensemble[order[1]]:.0f}% · {conf}")
 
 st.subheader("Every model's probabilities")
 tabs = st.tabs([f"Face {f.index}" for f in result.faces], key="predict_face_tabs") if n > 1 else [st.container()]
 for tab, face in zip(tabs, result.faces):
     with tab:
-        c1, c2 = st.columns([1, 3], gap="medium")
-        c1.plotly_chart(charts.ensemble_figure(classes, face.ensemble, title=f"Ensemble · mean of {len(face.predictions)}"),
-                        key=f"predict_ensemble_{face.index}", config={"displayModeBar": False})
-        c2.plotly_chart(charts.model_probs_figure(classes, face.predictions, colors, cols=min(len(face.predictions), 3)),
-                        key=f"predict_models_{face.index}", config={"displayModeBar": False})
+        k = len(face.predictions)
+        if k > 1:  # the model panels beside the ensemble; below it on a narrow window
+            row = st.container(horizontal=True, gap="medium")
+            row.plotly_chart(charts.ensemble_figure(classes, face.ensemble, title=f"Ensemble · mean of {k} models"),
+                             key=f"predict_ensemble_{face.index}", config={"displayModeBar": False}, width=300)
+            row.plotly_chart(charts.model_probs_figure(classes, face.predictions, colors, cols=min(k, 3)),
+                             key=f"predict_models_{face.index}", config={"displayModeBar": False})
+        else:  # one model: its panel is the whole answer
+            st.columns([2, 3])[0].plotly_chart(charts.model_probs_figure(classes, face.predictions, colors, cols=1),
+                                                key=f"predict_models_{face.index}", config={"displayModeBar": False})
         emotion, _ = face.top()
         rows = [{"Model": pr.label, "Top emotion": classes[int(np.argmax(pr.probs))],
                  **{c: 100 * float(v) for c, v in zip(classes, pr.probs)}} for pr in face.predictions]
-        rows.append({"Model": "ensemble (mean)", "Top emotion": emotion,
-                     **{c: 100 * float(v) for c, v in zip(classes, face.ensemble)}})
+        if k > 1:
+            rows.append({"Model": "ensemble (mean)", "Top emotion": emotion,
+                         **{c: 100 * float(v) for c, v in zip(classes, face.ensemble)}})
         with st.expander("All probabilities as a table", key=f"predict_table_expander_{face.index}"):
             st.dataframe(pd.DataFrame(rows), key=f"predict_table_{face.index}", hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(c, format="%.1f%%") for c in classes})
@@ -107,15 +119,15 @@ show = g2.toggle("Show Grad-CAM for every model", key=state.PREDICT_GRADCAM,
                  help="Grad-CAM colours the regions that pushed each model towards its top emotion (red = most).")
 if show:
     face = next(f for f in result.faces if f.index == face_no)
-    cols = st.columns(min(len(face.predictions), 5))
+    grid = st.container(horizontal=True)  # fixed-size heat maps that wrap onto more rows on a narrow window
     with st.spinner("Computing Grad-CAM…"):
-        for i, pr in enumerate(face.predictions):
+        for pr in face.predictions:
             out = inference.gradcam(runs, face, pr.run_id)
-            col = cols[i % len(cols)]
+            cell = grid.container(width=GRADCAM_PX)
             if isinstance(out, str):
-                col.error(out, icon=":material/error:")
+                cell.error(out, icon=":material/error:")
             else:
-                col.image(out, width="stretch",
-                          caption=f"{pr.label}: {classes[int(np.argmax(pr.probs))]} {100 * float(np.max(pr.probs)):.0f}%")
+                cell.image(out, width="stretch",
+                           caption=f"{pr.label}: {classes[int(np.argmax(pr.probs))]} {100 * float(np.max(pr.probs)):.0f}%")
 else:
     st.caption("Turn on Grad-CAM to see, for each model, which parts of the face drove its answer.")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fer_core import FERError
-from ui import bootstrap, charts, settings, state, tables, training, widgets
+from ui import bootstrap, settings, state, tables, training, widgets
 from ui.loaders import dataset_candidates, imagenet_weights_cached, model_catalog, model_names
 
 bootstrap.through_app()
@@ -75,30 +75,39 @@ with st.expander("What are these models?", key="train_models_help"):
                  key="train_models_table", hide_index=True, width="stretch")
 
 st.subheader("3 · Settings")
-c1, c2, c3, c4 = st.columns(4)
-epochs = c1.number_input("Epochs", 1, 500, 5, key=state.TRAIN_EPOCHS,
-                         help="Training epochs (for transfer models: epochs of the new head). Early stopping "
-                              "keeps the best epoch.")
-weights = c2.segmented_control("Backbone weights", ["imagenet", "none"], default="imagenet", required=True,
-                               key=state.TRAIN_WEIGHTS,
-                               help="imagenet: start from ImageNet features (much better); none: random init.")
-sizes = [None, 48, 64, 75, 96, 128, 160, 224]
-image_size = c3.selectbox("Image size", sizes, index=0, key=state.TRAIN_IMAGE_SIZE,
-                          format_func=lambda s: "model default (128 px)" if s is None else f"{s} px",
-                          help="Side of the square image each model sees. Inception models need at least 75 px.")
-fine_tune = c4.number_input("Fine-tune layers", 0, 400, 0, key=state.TRAIN_FINE_TUNE_LAYERS,
-                            help="After the head is trained, unfreeze the top K backbone layers and train them at "
-                                 "a low learning rate. 0 = off (fast).")
+settings_row = st.container(horizontal=True)  # wraps onto two rows on a narrow window instead of clipping
+epochs = settings_row.number_input("Epochs", 1, 500, 5, key=state.TRAIN_EPOCHS,
+                                   help="Training epochs (for transfer models: epochs of the new head). Early "
+                                        "stopping keeps the best epoch.")
+offline = not all(imagenet_weights_cached(default_models).values())  # no cached ImageNet weights here
+weights = settings_row.segmented_control("Backbone weights", ["imagenet", "none"],
+                                         default="none" if offline else "imagenet", required=True, key=state.TRAIN_WEIGHTS,
+                                         help="imagenet: start from ImageNet features (much better); none: random init. "
+                                              "Defaults to none when the ImageNet weight files are not in Keras' cache.")
+sizes = [0, 48, 64, 75, 96, 128, 160, 224]  # 0 = each model's own default
+image_size = settings_row.selectbox("Image size", sizes, index=0, key=state.TRAIN_IMAGE_SIZE,
+                                    format_func=lambda s: "model default" if not s else f"{s} px",
+                                    help="Side of the square image each model sees. Model default: 128 px "
+                                         "(compact: 48 px). Inception models need at least 75 px.")
+fine_tune = settings_row.number_input("Fine-tune layers", 0, 400, 0, key=state.TRAIN_FINE_TUNE_LAYERS,
+                                      help="After the head is trained, unfreeze the top K backbone layers and train "
+                                           "them at a low learning rate. 0 = off (fast).")
 fine_tune_epochs = 5
 if fine_tune:
-    fine_tune_epochs = c4.number_input("Fine-tune epochs", 1, 200, 5, key=state.TRAIN_FINE_TUNE_EPOCHS)
+    fine_tune_epochs = settings_row.number_input("Fine-tune epochs", 1, 200, 5, key=state.TRAIN_FINE_TUNE_EPOCHS)
 with st.expander("More options", key="train_more_options"):
-    a1, a2, a3 = st.columns(3)
-    batch = a1.number_input("Batch size", 4, 1024, 64, key=state.TRAIN_BATCH_SIZE)
-    balanced = a2.toggle("Balance class weights", key=state.TRAIN_CLASS_WEIGHT,
-                         help="Weight classes by inverse frequency (skewed data such as FER2013).")
-    augment = a3.toggle("Augment images", key=state.TRAIN_AUGMENT, help="Flips, small rotations, zoom and contrast.")
+    more = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    batch = more.number_input("Batch size", 4, 1024, 64, key=state.TRAIN_BATCH_SIZE)
+    patience = more.number_input("Early-stopping patience", 0, 100, 5, key=state.TRAIN_PATIENCE,
+                                 help="Stop when validation accuracy has not improved for this many epochs and keep "
+                                      "the best epoch's weights. 0 = train every epoch.")
+    balanced = more.toggle("Balance class weights", key=state.TRAIN_CLASS_WEIGHT,
+                           help="Weight classes by inverse frequency (skewed data such as FER2013).")
+    augment = more.toggle("Augment images", key=state.TRAIN_AUGMENT, help="Flips, small rotations, zoom and contrast.")
 
+if weights == "none" and offline:
+    st.caption("ImageNet weights are not in Keras' cache (`~/.keras/models`) on this machine, so the transfer "
+               "models start from random weights. Copy the weight files there for much better accuracy.")
 if weights == "imagenet":
     cached = imagenet_weights_cached(chosen)
     missing = [m for m, ok in cached.items() if not ok]
@@ -109,14 +118,14 @@ if weights == "imagenet":
 
 # ------------------------------------------------------------------ start
 args = training.cli_args(data_spec, chosen, epochs=epochs, weights=weights, image_size=image_size,
-                         fine_tune_layers=fine_tune, fine_tune_epochs=fine_tune_epochs, batch_size=batch,
+                         fine_tune_layers=fine_tune, fine_tune_epochs=fine_tune_epochs, batch_size=batch, patience=patience,
                          class_weight="balanced" if balanced else "none", augment=augment, extra=extra_args)
 problems = training.form_problems(data_spec, chosen, image_size, catalog)
 for p in problems:
     st.caption(f":orange[{p}]")
 if data_spec:
     st.code(tables.shell_join(["python", "-m", "training", *args, "--out", settings.display_path(runs_dir)]),
-            language="bash")
+            language="bash", wrap_lines=True)
 start_disabled = running or bool(problems)
 if st.button("Start training", type="primary", key=state.TRAIN_START, disabled=start_disabled,
              icon=":material/play_arrow:",

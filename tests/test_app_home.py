@@ -59,3 +59,24 @@ def test_home_labels_bundled_runs(tiny_runs_dir, data_dir, monkeypatch):
     at = open_page()
     assert "bundled, trained on FER2013" in coverage_table(at).columns[0]
     assert all(m.endswith("(bundled)") for m in dataframe_with(at, "Accuracy")["Model"])
+
+
+def test_home_prefers_the_users_runs_over_bundled_ones(tiny_runs_dir, tmp_path, data_dir, monkeypatch):
+    """Bundled runs (trained on FER2013) are listed, but the user's own dataset is the default choice."""
+    import json
+    import shutil
+
+    from app_helpers import point_app_at
+
+    bundled = tmp_path / "models"
+    src = run_dirs(tiny_runs_dir)["baseline"]
+    shutil.copytree(src, bundled / "baseline")
+    metrics = json.loads((bundled / "baseline" / "metrics.json").read_text())
+    metrics["dataset"].update(fingerprint="fe2013fe2013fe20", name="fer2013")
+    metrics["created"] += 10_000  # newer than the user's runs
+    (bundled / "baseline" / "metrics.json").write_text(json.dumps(metrics))
+    point_app_at(monkeypatch, tiny_runs_dir, data_dir, bundled_dir=bundled)
+    at = open_page()
+    columns = list(coverage_table(at).columns)
+    assert columns[0].startswith("demo") and columns[1].startswith("fer2013") and "bundled" in columns[1]
+    assert at.selectbox(key="home_dataset").value != "fe2013fe2013fe20"

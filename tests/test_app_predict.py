@@ -3,7 +3,6 @@
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from app_helpers import (MODELS, all_text, arr, data_dir, face_image, face_photo, no_runs, open_page,  # noqa: F401
@@ -125,6 +124,13 @@ def _rgba_png() -> bytes:
     return png_bytes(img)
 
 
+def _animated_gif() -> bytes:
+    frames = [face_image().convert("P"), Image.new("P", face_image().size, 0)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
 # (file name, bytes, mime, expected error fragment — None: must predict normally)
 BAD_INPUTS = {
     "zero-byte": ("empty.jpg", lambda: b"", "image/jpeg", "empty"),
@@ -135,28 +141,41 @@ BAD_INPUTS = {
     "cmyk": ("print.jpg", _cmyk_jpeg, "image/jpeg", None),
     "palette": ("palette.png", _palette_png, "image/png", None),
     "rgba": ("alpha.png", _rgba_png, "image/png", None),
+    "webp": ("photo.webp", lambda: png_bytes(face_image(), "WEBP"), "image/webp", None),
+    "bmp": ("photo.bmp", lambda: png_bytes(face_image(), "BMP"), "image/bmp", None),
+    "gif-first-frame": ("anim.gif", _animated_gif, "image/gif", None),
     "1x1": ("dot.png", lambda: png_bytes(Image.new("RGB", (1, 1))), "image/png", "too small"),
     "20000x20000": ("bomb.png", lambda: png_with_size_header(20000, 20000), "image/png", "pixels"),
     "over-size-limit": ("huge.png", lambda: b"\x89PNG\r\n\x1a\n" + bytes(21 * 1024 * 1024), "image/png", "20 MB limit"),
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_predict_bad_input_gives_one_line_message(with_runs, case):
-    name, make, mime, expected = BAD_INPUTS[case]
-    at = upload(open_page("predict", timeout=180), name, make(), mime)
-    assert not at.exception, [e.value for e in at.exception]  # never a traceback
-    errors = [e.value for e in at.error]
-    if expected is None:
-        assert not errors, errors
-        assert_probabilities_for_every_model(at)
-    else:
-        assert len(errors) == 1 and expected in errors[0], errors
-        assert "\n" not in errors[0] and name in errors[0]  # one line that names the file
-        assert "Traceback" not in all_text(at)
-        # Nothing lost: the page still works with the same models.
-        at.segmented_control(key="predict_source").set_value("sample").run(timeout=120)
-        assert not at.error
+def test_predict_bad_input_gives_one_line_message(with_runs):
+    """Each bad file in turn, in one session: a one-line message naming the file, never a traceback."""
+    at = open_page("predict", timeout=180)
+    for case, (name, make, mime, expected) in BAD_INPUTS.items():
+        if expected is None:
+            continue
+        upload(at, name, make(), mime)
+        assert not at.exception, (case, [e.value for e in at.exception])
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and expected in errors[0], (case, errors)
+        assert "\n" not in errors[0] and name in errors[0], (case, errors)
+        assert "Traceback" not in all_text(at), case
+    # Nothing lost: the same session and models still predict.
+    at.segmented_control(key="predict_source").set_value("sample").run(timeout=120)
+    assert not at.error
+    assert_probabilities_for_every_model(at)
+
+
+def test_predict_odd_image_modes_are_converted(with_runs):
+    """16-bit, CMYK, palette, RGBA, WebP, BMP and animated GIF (first frame) are accepted and classified."""
+    at = open_page("predict", timeout=180)
+    for case, (name, make, mime, expected) in BAD_INPUTS.items():
+        if expected is not None:
+            continue
+        upload(at, name, make(), mime)
+        assert not at.exception and not at.error, (case, [e.value for e in at.error])
         assert_probabilities_for_every_model(at)
 
 
@@ -164,12 +183,14 @@ def test_predict_skips_broken_runs_with_a_warning(with_runs_copy):
     runs = run_dirs(with_runs_copy)
     (runs["vgg19"] / "model.keras").unlink()  # half-written
     (runs["inception_v3"] / "metrics.json").write_text("{ hand edited")  # broken by hand
-    at = open_page("predict", timeout=180)
-    warning = " ".join(w.value for w in at.warning)
-    assert "2 run folders skipped" in warning and "model.keras" in warning and "metrics.json" in warning
-    at.segmented_control(key="predict_source").set_value("sample").run(timeout=180)
-    assert not at.exception and not at.error
-    assert_probabilities_for_every_model(at, ["baseline", "resnet50v2", "inception_resnet_v2"])
+    for page in ("home", "compare", "predict"):
+        at = open_page(page)
+        warning = " ".join(w.value for w in at.warning)
+        assert "2 run folders skipped" in warning and "model.keras" in warning and "metrics.json" in warning, page
+        assert "baseline" in all_text(at) or page != "compare", page
+    assert len(at.selectbox(key="predict_dataset").options) == 1
+    # The three intact runs predict: the model picker offers (and preselects) exactly them.
+    assert at.multiselect[0].value == ["baseline", "resnet50v2", "inception_resnet_v2"]
 
 
 def test_predict_refuses_unsafe_keras_file(with_runs_copy):
@@ -197,3 +218,13 @@ def test_predict_sample_images_are_deterministic():
     img = Image.open(io.BytesIO(sample_bytes(sample_names()[0])))
     assert img.size[0] > img.size[1] >= 300
 
+
+
+def test_upload_limits_are_configured():
+    import tomllib
+
+    from app_helpers import ROOT
+    from ui import settings
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] >= settings.MAX_DATASET_MB >= settings.MAX_PHOTO_MB

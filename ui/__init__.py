@@ -10,4 +10,11 @@ Pages stay thin: they lay out widgets and call into these modules, which call
 - :mod:`ui.charts`    pure plotly figure builders (runs → figures)
 - :mod:`ui.samples`   sample "photos" drawn from the demo faces
 - :mod:`ui.widgets`   small shared page pieces (dataset picker, warnings)
+- :mod:`ui.inference` the Predict page's call into the Predictor, result kept per photo
+- :mod:`ui.training`  the Train page's CLI arguments, uploads and job following
+- :mod:`ui.bootstrap` routes a page that Streamlit ran directly back through ``app.py``
+
+Environment: ``FER_RUNS_DIR`` (default ``runs/``), ``FER_DATA_DIR`` (default
+``data/``), ``FER_PREWARM=0`` to stop loading the models in the background as
+soon as the app opens.
 """

@@ -72,7 +72,7 @@ def history_figure(runs, metric: str, colors: dict[str, str] | None = None, heig
     if _is_accuracy(metric):
         fig.update_yaxes(title_text="%", range=[0, 100], ticksuffix="%")
     else:
-        fig.update_yaxes(title_text="cross-entropy", rangemode="tozero")
+        fig.update_yaxes(title_text="cross-entropy")
     return _layout(fig, title=METRIC_TITLES.get(metric, metric), height=height, legend_rows=math.ceil(len(runs) / 3))
 
 
@@ -87,8 +87,11 @@ def small_multiples(runs, metric: str = "accuracy", colors: dict[str, str] | Non
     n = max(1, len(runs))
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
+    height = 260 * rows + 40
+    gap = 110  # px between rows of panels: tick labels and "epoch" of one row, the panel titles of the next
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[r.model_name for r in runs] or [""],
-                        shared_yaxes=True, horizontal_spacing=0.03, vertical_spacing=0.18 / max(rows, 1) + 0.08)
+                        shared_yaxes=True, horizontal_spacing=0.03,
+                        vertical_spacing=gap / (height - 60) if rows > 1 else 0.0)
     scale = 100.0 if metric == "accuracy" else 1.0
     for i, r in enumerate(runs):
         row, col = i // cols + 1, i % cols + 1
@@ -109,8 +112,9 @@ def small_multiples(runs, metric: str = "accuracy", colors: dict[str, str] | Non
     if metric == "accuracy":
         fig.update_yaxes(range=[0, 100], ticksuffix="%")
     fig.update_xaxes(title_text="epoch", dtick=_dtick(runs, metric))
-    _layout(fig, height=260 * rows + 40, legend=True)
+    _layout(fig, height=height, legend=True)
     fig.update_layout(hovermode="closest")
+    fig.update_annotations(font_size=13)  # panel titles: long ids such as inception_resnet_v2 stay within their panel
     return fig
 
 
@@ -132,7 +136,8 @@ def live_history_figure(history: dict[str, dict], colors: dict[str, str] | None 
                                          legendgroup=model, showlegend=(col == 1)),
                               row=1, col=col)
     fig.update_yaxes(range=[0, 100], ticksuffix="%", row=1, col=2)
-    fig.update_xaxes(title_text="epoch")
+    n = max((len(h.get("loss") or []) for h in history.values()), default=0)
+    fig.update_xaxes(title_text="epoch", dtick=1 if n <= 12 else None)  # whole epochs, never 1.2, 1.4…
     _layout(fig, height=340)
     fig.update_layout(hovermode="closest")
     return fig

@@ -85,7 +85,11 @@ class DatasetGroup:
 
 
 def dataset_groups(listing: RunListing, registry_order: list[str] | None = None) -> list[DatasetGroup]:
-    """Runs grouped by dataset fingerprint, newest first, models in registry order; one run per model (newest)."""
+    """Runs grouped by dataset fingerprint; one run per model (its newest), models in registry order.
+
+    The user's own datasets come first (newest first), bundled ones after, so a
+    page opens on what the user trained last.
+    """
     order = {name: i for i, name in enumerate(model_names() if registry_order is None else registry_order)}
     groups = []
     for fp, runs in listing.by_dataset().items():
@@ -97,7 +101,20 @@ def dataset_groups(listing: RunListing, registry_order: list[str] | None = None)
         groups.append(DatasetGroup(fingerprint=fp, name=first.dataset_name,
                                    source=str(first.metrics["dataset"].get("source", first.dataset_name)),
                                    runs=tuple(ordered)))
-    return groups
+    return sorted(groups, key=lambda g: g.bundled)  # stable: keeps newest-first within each kind
+
+
+#: The model Predict starts with on the bundled FER2013 runs: built for faces, the most accurate
+#: bundled model and the cheapest per face. The others stay one click away in the picker.
+BUNDLED_PREDICT_DEFAULT = "compact"
+
+
+def default_predict_models(group: DatasetGroup) -> list[str]:
+    """Models Predict preselects: ``compact`` on the bundled runs, else every model of the dataset."""
+    names = [r.model_name for r in group.runs]
+    if group.bundled and BUNDLED_PREDICT_DEFAULT in names:
+        return [BUNDLED_PREDICT_DEFAULT]
+    return names
 
 
 # --------------------------------------------------------------------------- model registry
@@ -280,7 +297,8 @@ def prewarm(listing: RunListing, fingerprint: str | None) -> None:
 
             groups = dataset_groups(listing, list_models(only_all=True))
             group = next((g for g in groups if g.fingerprint == fingerprint), groups[0])
-            _submit(_build_key(group.runs))
+            chosen = default_predict_models(group)  # what the Predict page will ask for first
+            _submit(_build_key([r for r in group.runs if r.model_name in chosen]))
         except Exception:  # noqa: BLE001 - best effort; the Predict page reports real errors
             pass
 
@@ -312,3 +330,13 @@ def predictor_for(runs) -> object:
     except Exception as exc:  # last resort: never a traceback in the page
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise FERError(f"cannot load the models: {first}") from None
+
+
+def imagenet_weights_cached(model_names_: list[str]) -> dict[str, bool]:
+    """Per transfer model: is its ImageNet weights file in Keras' cache (so offline training works)?"""
+    from fer_core.models.weights import keras_cache_dir
+
+    cat = model_catalog()
+    folder = keras_cache_dir()
+    return {n: (folder / cat[n]["weights_file"]).is_file() for n in model_names_
+            if n in cat and cat[n]["kind"] == "transfer" and cat[n].get("weights_file")}

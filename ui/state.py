@@ -24,6 +24,7 @@ TRAIN_IMAGE_SIZE = "train_image_size"
 TRAIN_FINE_TUNE_LAYERS = "train_fine_tune_layers"
 TRAIN_FINE_TUNE_EPOCHS = "train_fine_tune_epochs"
 TRAIN_BATCH_SIZE = "train_batch_size"
+TRAIN_PATIENCE = "train_patience"
 TRAIN_CLASS_WEIGHT = "train_class_weight"
 TRAIN_AUGMENT = "train_augment"
 TRAIN_PATH_TEXT = "train_path_text"      # text input: another path under the data root
@@ -41,6 +42,7 @@ COMPARE_DOWNLOAD_PREFIX = "compare_download_"  # + kind + run id
 
 # --------------------------------------------------------------------------- Predict
 PREDICT_DATASET = "predict_dataset"
+PREDICT_MODELS = "predict_models"          # multiselect, + dataset fingerprint
 PREDICT_SOURCE = "predict_source"        # upload | camera | sample
 PREDICT_UPLOAD = "predict_upload"
 PREDICT_CAMERA = "predict_camera"

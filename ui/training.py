@@ -6,7 +6,6 @@ back through :mod:`fer_core.jobs`; this module never imports TensorFlow.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -20,7 +19,7 @@ from . import charts, settings, state
 
 
 def cli_args(data_spec, models, *, epochs, weights, image_size, fine_tune_layers, fine_tune_epochs,
-             batch_size, class_weight, augment, extra=()) -> list[str]:
+             batch_size, class_weight, augment, patience=5, extra=()) -> list[str]:
     """The ``python -m training`` arguments for the form's values (without ``--out``)."""
     args = ["--data", str(data_spec or "?"), "--models", ",".join(models) if models else "?",
             "--epochs", str(int(epochs)), "--weights", str(weights or "imagenet")]
@@ -30,6 +29,8 @@ def cli_args(data_spec, models, *, epochs, weights, image_size, fine_tune_layers
         args += ["--fine-tune-layers", str(int(fine_tune_layers)), "--fine-tune-epochs", str(int(fine_tune_epochs))]
     if int(batch_size) != 64:
         args += ["--batch-size", str(int(batch_size))]
+    if int(patience) != 5:
+        args += ["--patience", str(int(patience))]
     if class_weight != "none":
         args += ["--class-weight", class_weight]
     if augment:
@@ -53,13 +54,25 @@ def form_problems(data_spec, models, image_size, catalog: dict) -> list[str]:
 
 
 def store_upload(name: str, data: bytes) -> str:
-    """Save an uploaded .npz, or unpack a .zip safely, under the data root; returns the dataset path."""
+    """Save an uploaded .npz, or unpack a .zip safely, under ``<data root>/uploads``; returns the dataset path.
+
+    Done once per distinct upload in a session (the uploader hands the same file
+    to every rerun); a refused archive raises :class:`FERError` every time.
+    """
+    import hashlib
+
     from fer_core.upload import save_upload
 
+    key = (name, hashlib.sha1(data).hexdigest())
+    saved = st.session_state.get(state.TRAIN_UPLOADED_PATH)
+    if saved and saved[0] == key and Path(saved[1]).exists():
+        return saved[1]
     limit = settings.MAX_DATASET_MB * 1024 * 1024
     if len(data) > limit:
         raise FERError(f"{name}: {len(data) / 1024 / 1024:.1f} MB is over the {settings.MAX_DATASET_MB} MB upload limit")
-    return str(save_upload(name, data, settings.data_root() / "uploads"))
+    path = str(save_upload(name, data, settings.data_root() / "uploads"))
+    st.session_state[state.TRAIN_UPLOADED_PATH] = (key, path)
+    return path
 
 
 # --------------------------------------------------------------------------- the job
@@ -110,21 +123,24 @@ def render_progress(s: dict, *, show_cancel: bool) -> None:
     model = s.get("current_model")
     finished = s.get("finished_models") or []
 
-    head, button = st.columns([5, 1], vertical_alignment="center")
+    # Status on the left, its action (Cancel / Compare) on the right; the action never gets squeezed.
+    row = st.container(horizontal=True, vertical_alignment="center", wrap=False)
+    head = row.container()
     if status == "running":
         head.markdown(f"**Training** · model {min(index + 1, total)}/{total}: **{model or '…'}** · "
                       f"epoch {epoch}/{epochs}")
         if show_cancel:
-            button.button("Cancel", key=state.TRAIN_CANCEL, icon=":material/stop:", on_click=_cancel,
-                          args=(settings.runs_dir(),), width="stretch")
+            row.button("Cancel", key=state.TRAIN_CANCEL, icon=":material/stop:", on_click=_cancel,
+                       args=(settings.runs_dir(),))
         done = (len(finished) + epoch / epochs) / total if model else len(finished) / total
         st.progress(min(1.0, max(0.0, done)), text=s.get("message") or "starting…")
     elif status == "ok":
-        head.success(f"Training finished: {len(finished)} model(s) trained. {s.get('message') or ''}",
+        head.success(f"Training finished: {len(finished)} model(s) trained and added to Compare and Predict.",
                      icon=":material/check_circle:")
-        button.page_link("pages/compare.py", label="Compare", icon=":material/leaderboard:")
+        row.page_link("pages/compare.py", label="Compare", icon=":material/leaderboard:")
     elif status == "cancelled":
-        head.warning(f"Training was cancelled. {s.get('message') or ''}", icon=":material/cancel:")
+        reason = s.get("message")
+        head.warning("Training was cancelled" + (f" ({reason})." if reason else "."), icon=":material/cancel:")
     else:
         head.error(f"Training failed: {s.get('message') or 'unknown reason'}", icon=":material/error:")
     flash = st.session_state.pop(state.TRAIN_FLASH, None)
@@ -138,9 +154,11 @@ def render_progress(s: dict, *, show_cancel: bool) -> None:
         rows = []
         for f in finished:
             if isinstance(f, dict):
-                rows.append({"model": f.get("model"), "accuracy": f"{100 * f['accuracy']:.1f}%" if f.get("accuracy") is not None else "",
-                             "macro-F1": f"{100 * f['macro_f1']:.1f}%" if f.get("macro_f1") is not None else "",
-                             "seconds": round(f.get("seconds") or 0, 1)})
+                rows.append({"Model": f.get("model"),
+                             "Accuracy": f"{100 * f['accuracy']:.1f}%" if f.get("accuracy") is not None else "",
+                             "Macro-F1": f"{100 * f['macro_f1']:.1f}%" if f.get("macro_f1") is not None else "",
+                             "Training time (s)": round(f.get("seconds") or 0, 1)})
             else:
-                rows.append({"model": str(f)})
-        st.dataframe(rows, key="train_finished_table", hide_index=True)
+                rows.append({"Model": str(f)})
+        st.caption("Finished models")
+        st.dataframe(rows, key="train_finished_table", hide_index=True, width="content")

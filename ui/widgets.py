@@ -10,7 +10,7 @@ import streamlit as st
 from fer_core import FERError, RunListing
 
 from . import settings, state, tables
-from .loaders import DatasetGroup, dataset_groups, demo_params_for, model_names, run_listing
+from .loaders import DatasetGroup, dataset_groups, default_predict_models, demo_params_for, model_names, run_listing
 
 
 def load_groups() -> tuple[RunListing, list[DatasetGroup]]:
@@ -24,6 +24,20 @@ def load_groups() -> tuple[RunListing, list[DatasetGroup]]:
         st.error(f"cannot read the runs folder {settings.display_path(settings.runs_dir())}: {exc.strerror or exc}")
         listing = RunListing()
     return listing, dataset_groups(listing) if listing.runs else []
+
+
+def training_badge() -> None:
+    """Sidebar note on every page while a training job runs into the runs folder."""
+    from . import training
+
+    s = training.job_state(training.current_job(settings.runs_dir()))
+    if s and s.get("status") == "running":
+        # No epoch counter here: the sidebar is drawn once per page run and would show a stale number
+        # next to the Train page's live one.
+        total = int(s.get("total") or 0)
+        models = f" · {total} model{'s' if total != 1 else ''}" if total else ""
+        st.page_link("pages/train.py", label=f"Training in progress{models}", icon=":material/progress_activity:",
+                     help="Follow it live, or cancel it, on the Train page.")
 
 
 def prewarm_current() -> None:
@@ -64,6 +78,19 @@ def pick_group(groups: list[DatasetGroup], key: str, label: str = "Dataset", nar
     return by_fp[fp]
 
 
+def pick_models(group: DatasetGroup, key: str) -> list:
+    """Multiselect over a dataset's runs (labelled with their accuracy); returns the chosen runs."""
+    by_name = {r.model_name: r for r in group.runs}
+    chosen = st.multiselect(
+        "Models", list(by_name), default=default_predict_models(group), key=key,
+        format_func=lambda n: f"{n}{' (bundled)' if by_name[n].bundled else ''} · {100 * by_name[n].metrics['accuracy']:.1f}%",
+        help="Every chosen model classifies each face; with several, the ensemble is the mean of their probabilities. "
+             "The percentage is the model's test accuracy.")
+    st.caption(f"{len(chosen)} of {len(by_name)} model(s) trained on this dataset"
+               + (" · **bundled, trained on FER2013**" if group.bundled else ""))
+    return [by_name[n] for n in chosen]
+
+
 def dataset_caption(group: DatasetGroup) -> None:
     sizes = group.runs[0].metrics["dataset"].get("split_sizes", {})
     split_text = " · ".join(f"{k} {v:,}" for k, v in sizes.items())
@@ -80,25 +107,36 @@ def missing_models(group: DatasetGroup) -> list[str]:
 def not_trained_notice(group: DatasetGroup) -> None:
     """Registered models without a run on this dataset, with the command that trains them."""
     missing = missing_models(group)
-    if not missing or group.bundled:
+    if not missing:
         return
     demo_args = demo_params_for(group.runs[0]) if group.source == "demo" else None
     cmd = tables.train_command(group.source, missing, demo_args=demo_args)
     st.info(f"**Not trained yet on this dataset — train them:** {', '.join(missing)}. "
             "Use the Train page, or run:", icon=":material/model_training:")
-    st.code(cmd, language="bash")
+    st.code(cmd, language="bash", wrap_lines=True)
+    if group.bundled:
+        st.caption("The bundled models were trained on FER2013 (`--data` takes the Kaggle `fer2013.csv` or an "
+                   "`.npz` in the seed's layout). The transfer models need their ImageNet weights in Keras' cache "
+                   "(`~/.keras/models`); no scores are shown for models that were never trained.")
 
 
 def no_runs_state(listing: RunListing) -> None:
     """What a new user sees when there is nothing to compare or predict with yet."""
     runs_dir = settings.display_path(settings.runs_dir())
     st.info(f"No trained models yet in `{runs_dir}`. Train the five models on the built-in **demo** faces "
-            "(about a minute with small settings), or point the Train page at your own dataset.",
+            "(a few minutes on a laptop CPU with the settings below), or point the Train page at your own dataset.",
             icon=":material/info:")
     cols = st.columns([1, 1, 3])
     cols[0].page_link("pages/train.py", label="Train models", icon=":material/model_training:")
     cols[1].page_link("pages/dataset.py", label="Explore a dataset", icon=":material/dataset:")
-    st.code("python -m training --data demo --models all --epochs 5 --weights none", language="bash")
+    from .loaders import imagenet_weights_cached
+
+    offline = not all(imagenet_weights_cached(model_names()).values())
+    st.code(f"python -m training --data demo --demo-per-class 60 --models all --epochs 5 --out {runs_dir}"
+            + (" --weights none" if offline else ""), language="bash", wrap_lines=True)
+    if offline:
+        st.caption("`--weights none`: ImageNet weights are not in Keras' cache (`~/.keras/models`) on this machine. "
+                   "With them, the four transfer models score far higher.")
     listing_warnings(listing)
 
 
@@ -177,6 +215,7 @@ def dataset_choice(groups: list[DatasetGroup], prefix: str = "dataset") -> Datas
         return options[key].label
 
     c1, c2 = st.columns([2, 1])
+    below = st.container()  # a path error gets the page's full width, not the narrow column
     key = c1.selectbox("Dataset", list(options), format_func=fmt, key=state.DATASET_CHOICE)
     if key == "demo":
         per_class = c2.number_input("Faces per class", 2, 2000, 50, step=10, key=state.DATASET_DEMO_PER_CLASS,
@@ -185,13 +224,16 @@ def dataset_choice(groups: list[DatasetGroup], prefix: str = "dataset") -> Datas
                              f"demo ({per_class} per class)")
     if key == OTHER_PATH:
         with c2:
-            path = typed_data_path(state.DATASET_PATH_TEXT)
+            path = typed_data_path(state.DATASET_PATH_TEXT, error_area=below)
         return DatasetChoice(path, {}, path) if path else None
     return options[key]
 
 
-def typed_data_path(text_key: str) -> str | None:
-    """A text input for a path under the data root → the resolved path, or None (with a message)."""
+def typed_data_path(text_key: str, error_area=None) -> str | None:
+    """A text input for a path under the data root → the resolved path, or None (with a message).
+
+    ``error_area``: where a refused path's message goes (default: right under the input).
+    """
     root = settings.data_root()
     text = st.text_input("Path under the data root", key=text_key, placeholder="fer2013/fer2013.npz",
                          help=f"Relative to {settings.display_path(root)} (set FER_DATA_DIR to change the data root).")
@@ -202,7 +244,7 @@ def typed_data_path(text_key: str) -> str | None:
     try:
         return str(resolve_under_data_root(text.strip()))
     except FERError as exc:
-        st.error(str(exc), icon=":material/error:")
+        (error_area or st).error(str(exc), icon=":material/error:")
         return None
 
 
@@ -211,6 +253,7 @@ def data_root_picker(candidates: list[str], *, select_key: str, text_key: str) -
     root = settings.data_root()
     options = candidates + [OTHER_PATH]
     c1, c2 = st.columns([2, 2])
+    below = st.container()
     choice = c1.selectbox("Dataset under the data root", options, key=select_key,
                           format_func=lambda k: "Type a path…" if k == OTHER_PATH else k,
                           help=f"Found in {settings.display_path(root)}: .npz and .csv files, dataset folders.")
@@ -218,7 +261,7 @@ def data_root_picker(candidates: list[str], *, select_key: str, text_key: str) -
         c1.caption(f"Nothing found in `{settings.display_path(root)}` yet.")
     if choice == OTHER_PATH:
         with c2:
-            return typed_data_path(text_key)
+            return typed_data_path(text_key, error_area=below)
     try:
         return str(resolve_under_data_root(choice))
     except FERError as exc:

@@ -28,7 +28,8 @@ def build_baseline(spec: ModelSpec, n_classes: int, image_size: int, weights, dr
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(64, activation="relu", name="dense1")(x)
     x = layers.Dropout(0.2, name="dropout")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    # float32 softmax even when the convolutions train in mixed bfloat16
+    outputs = layers.Dense(n_classes, activation="softmax", name="probs", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="baseline")
 
 

@@ -1,0 +1,71 @@
+"""A fresh install (AppTest): no runs of the user's own, only the bundled FER2013 models in ``models/``.
+
+Compare shows their real curves and matrices and lists the four transfer models as
+"not trained yet" with the command that trains them (never a made-up score);
+Predict starts with ``compact`` and labels the models as bundled.
+"""
+
+import json
+
+import pytest
+
+from app_helpers import all_text, data_dir, open_page, plotly_figures, point_app_at  # noqa: F401
+from fer_core.runs import BUNDLED_DIR
+
+TRANSFER = ["resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"]
+BUNDLED = sorted(d.name for d in BUNDLED_DIR.iterdir() if (d / "metrics.json").is_file()) if BUNDLED_DIR.is_dir() else []
+
+
+@pytest.fixture
+def fresh_install(tmp_path, data_dir, monkeypatch):  # noqa: F811
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    point_app_at(monkeypatch, runs, data_dir, bundled_dir=BUNDLED_DIR)
+    return json.loads((BUNDLED_DIR / BUNDLED[0] / "metrics.json").read_text())["dataset"]["fingerprint"]
+
+
+def test_the_project_bundles_baseline_and_compact():
+    assert BUNDLED == ["baseline", "compact"]
+    for name in BUNDLED:
+        m = json.loads((BUNDLED_DIR / name / "metrics.json").read_text())
+        assert m["model"] == name and m["dataset"]["name"] == "fer2013" and m["split"] == "test"
+        assert m["command"].startswith("python -m training ") and "--seed" in m["command"]
+
+
+def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install):
+    at = open_page("compare")
+    text = all_text(at)
+    assert "bundled, trained on FER2013" in text
+    curves = plotly_figures(at, "compare_curve_val_accuracy")
+    assert [t["name"] for t in next(iter(curves.values()))["data"]] == BUNDLED  # one line per bundled model
+    assert len(plotly_figures(at, "compare_cm_")) == len(BUNDLED)  # one matrix per bundled model
+    assert "Not trained yet on this dataset" in text and all(m in text for m in TRANSFER)
+    commands = [c.value for c in at.code]
+    assert any("--models " + ",".join(TRANSFER) in c and "fer2013" in c for c in commands), commands
+    leaderboard = next(d.value for d in at.dataframe if "Accuracy" in d.value.columns)
+    assert sorted(leaderboard["Model"]) == [f"{m} (bundled)" for m in BUNDLED]  # no row, no score for the others
+
+
+def test_predict_starts_with_compact_and_can_add_the_others(fresh_install):
+    at = open_page("predict", timeout=180)
+    picker = at.multiselect(key=f"predict_models_{fresh_install}")
+    assert picker.value == ["compact"] and len(picker.options) == len(BUNDLED)
+    assert all("(bundled) · " in o and o.endswith("%") for o in picker.options)  # labelled with test accuracy
+    assert "bundled, trained on FER2013" in all_text(at)
+    at.segmented_control(key="predict_source").set_value("sample").run(timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = next(d.value for d in at.dataframe if "Top emotion" in d.value.columns)
+    assert list(table["Model"]) == ["compact (bundled)"]  # one model: no ensemble row
+    assert abs(table.drop(columns=["Model", "Top emotion"]).sum(axis=1).iloc[0] - 100) < 0.1
+    picker.set_value(["baseline", "compact"]).run(timeout=180)
+    table = next(d.value for d in at.dataframe if "Top emotion" in d.value.columns)
+    assert list(table["Model"]) == ["baseline (bundled)", "compact (bundled)", "ensemble (mean)"]
+
+
+def test_home_on_a_fresh_install_shows_the_bundled_models_and_points_to_training(fresh_install):
+    at = open_page("home")
+    text = all_text(at)
+    assert "bundled, trained on FER2013" in text and "Train your own" in text
+    assert "Not trained yet on this dataset" in text  # the four transfer models, with their command
+    leaderboard = next(d.value for d in at.dataframe if "Accuracy" in d.value.columns)
+    assert sorted(leaderboard["Model"]) == [f"{m} (bundled)" for m in BUNDLED]

@@ -1,0 +1,65 @@
+"""The app's pure builders (ui.charts, ui.tables) on real tiny runs — no Streamlit script run needed."""
+
+import numpy as np
+
+from app_helpers import MODELS, arr
+from fer_core import list_runs
+from ui import charts, tables
+
+
+def _runs(tiny_runs_dir):
+    runs = list_runs(tiny_runs_dir).runs
+    order = {m: i for i, m in enumerate(MODELS)}
+    return sorted(runs, key=lambda r: order[r.model_name])
+
+
+def test_history_and_small_multiples_have_one_trace_per_model(tiny_runs_dir):
+    runs = _runs(tiny_runs_dir)
+    for metric in ("accuracy", "val_accuracy", "loss", "val_loss"):
+        fig = charts.history_figure(runs, metric)
+        assert [t.name for t in fig.data] == MODELS
+    colors = charts.model_colors(r.model_name for r in runs)
+    assert len(set(colors.values())) == len(MODELS)
+    fig = charts.small_multiples(runs, "accuracy", colors)
+    assert len(fig.data) == 2 * len(MODELS)
+    assert max(max(t.y) for t in fig.data) <= 100.0  # accuracy in %
+
+
+def test_confusion_figure_counts_and_row_normalised(tiny_runs_dir):
+    run = _runs(tiny_runs_dir)[0]
+    counts = charts.confusion_figure(run)
+    assert np.array_equal(arr(counts.data[0].z), np.array(run.metrics["confusion_matrix"]))
+    norm = arr(charts.confusion_figure(run, normalise=True).data[0].z)
+    rows = norm.sum(axis=1)
+    assert np.all((np.abs(rows - 100) < 1e-6) | (rows == 0))
+
+
+def test_leaderboard_and_coverage(tiny_runs_dir):
+    runs = _runs(tiny_runs_dir)
+    board = tables.leaderboard(runs)
+    assert list(board["Accuracy"]) == sorted(board["Accuracy"], reverse=True)
+    assert set(board["Model"]) == set(MODELS)
+
+    class Group:  # the shape tables.coverage_matrix reads
+        label = "demo"
+
+    Group.runs = runs[:2]
+    cov = tables.coverage_matrix([Group], MODELS)
+    assert list(cov["demo"])[2:] == ["not trained yet"] * 3
+    cmd = tables.train_command("demo", ["vgg19"], demo_args={"demo_per_class": 6, "demo_image_size": 64})
+    assert cmd == "python -m training --data demo --models vgg19 --demo-per-class 6 --demo-size 64"
+
+
+def test_prediction_figures_are_in_percent():
+    class P:
+        def __init__(self, model, probs):
+            self.model, self.label, self.probs = model, model, np.asarray(probs)
+
+    classes = ["a", "b", "c"]
+    preds = [P("baseline", [0.2, 0.5, 0.3]), P("vgg19", [0.6, 0.3, 0.1])]
+    fig = charts.model_probs_figure(classes, preds)
+    assert [t.name for t in fig.data] == ["baseline", "vgg19"]
+    assert list(fig.data[0].text) == ["20%", "50%", "30%"]
+    assert "b 50%" in fig.layout.annotations[0].text  # the model's top emotion in its panel title
+    ens = charts.ensemble_figure(classes, [0.4, 0.4, 0.2])
+    assert list(ens.data[0].text) == ["40.0%", "40.0%", "20.0%"]
