@@ -2,7 +2,7 @@
 """FER Studio speed benchmark: training, prediction, memory and the levers that move them.
 
     python benchmarks/speed.py            # full   → benchmarks/results/speed.json
-    python benchmarks/speed.py --quick    # ≈ 5 min → benchmarks/results/speed_quick.json
+    python benchmarks/speed.py --quick    # < 3 min → benchmarks/results/speed_quick.json
     python benchmarks/speed.py --smoke    # seconds, for tests → benchmarks/results/speed_smoke.json
     python benchmarks/speed.py --skip train_all_five,levers --out /tmp/s.json
 
@@ -25,7 +25,9 @@ Sections (each one's JSON says what was measured and what was derived):
 4. ``efficiency``: each model's forward GFLOP/s against this CPU's measured
    float32 matrix-multiply rate (``matmul``).
 5. ``memory``: resident memory of the prediction process with all models loaded.
-6. ``levers``: batch size, static vs dynamic batch shape, XLA (``jit_compile``),
+6. ``precision``: float32 against mixed bfloat16 for scratch training and for
+   the frozen backbones' feature pass, with accuracy and agreement.
+7. ``levers``: batch size, static vs dynamic batch shape, XLA (``jit_compile``),
    bfloat16, face batching, detection size (``model_levers``, in the prediction
    process); threads and oneDNN settings (``runtime_levers``, one fresh process
    each); tf.data prefetch/caching (``tfdata_levers``); ONNX Runtime when
@@ -64,7 +66,7 @@ FIVE = ("baseline", "resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"
 BACKBONES = FIVE[1:]
 SEED_SET_IMAGES = 5856  # the seed's data set size; 8 demo classes × 732
 SECTIONS = ("matmul", "train_all_five", "feature_cache", "prediction", "memory", "efficiency",
-            "model_levers", "runtime_levers", "tfdata_levers")
+            "model_levers", "runtime_levers", "tfdata_levers", "precision")
 SKIPPABLE = SECTIONS[1:] + ("levers",)  # "levers" = all three lever sections
 AGREE_MAX_ABS = 1e-2
 AGREE_TOP1 = 0.99
@@ -92,10 +94,13 @@ MODES = {
         lever_batches=(1, 8, 32, 64, 128), lever_reps=20, lever_batch_reps=3,
         runtime_configs=tuple(RUNTIME_CONFIGS), runtime_models=FIVE, runtime_repeat_default=True,
         tfdata_per_class=100, tfdata_epochs=3, tfdata_head_n=4000,
+        precision_scratch_models=("baseline", "compact"), precision_per_class=200, precision_epochs=8,
+        precision_batch_reps=4,
     ),
-    "quick": dict(  # the same sections at small sizes: ≈ 4.7 min on 2 idle cores, most of it
-                    # TensorFlow building and tracing the five networks (it does not shrink with the data)
-        image_size=96, models=FIVE, backbones=BACKBONES,
+    "quick": dict(  # the same sections at small sizes, under 3 min on 2 idle cores. Most of the time is
+                    # TensorFlow building and tracing networks (it does not shrink with the data), so the
+                    # per-backbone sections (feature cache, bf16 feature pass) take one backbone, not four.
+        image_size=96, models=FIVE, backbones=("resnet50v2",),
         fc_per_class=8, fc_plain_epochs=2, head_epochs=10, fc_acc_per_class=4, fc_acc_backbones=("resnet50v2",),
         train_per_class=8, train_epochs=3,
         matmul_sizes=(2048,), matmul_seconds=1.0,
@@ -105,6 +110,7 @@ MODES = {
         lever_batches=(1, 16), lever_reps=5, lever_batch_reps=1,
         runtime_configs=("default", "onednn_fpmath_bf16"), runtime_models=("resnet50v2",),
         tfdata_per_class=8, tfdata_epochs=2, tfdata_head_n=1000,
+        precision_scratch_models=("baseline",), precision_per_class=8, precision_epochs=2, precision_batch_reps=1,
     ),
     "smoke": dict(
         image_size=48, models=("baseline", "vgg19"), backbones=("vgg19",),
@@ -117,6 +123,7 @@ MODES = {
         lever_batches=(1, 4), lever_reps=2, lever_batch_reps=1,
         runtime_configs=("default",), runtime_models=("baseline",),
         tfdata_per_class=3, tfdata_epochs=1, tfdata_head_n=64,
+        precision_scratch_models=("baseline",), precision_per_class=3, precision_epochs=1, precision_batch_reps=1,
     ),
 }
 
@@ -417,6 +424,7 @@ def _both_paths(name: str, ds, x, y1h, size: int, plain_epochs: int, head_epochs
 
     from fer_core.features import FeatureCache
     from fer_core.models import create_model
+    from fer_core.inference import compiled_forward, predict_batches
     from fer_core.train import TrainConfig, _train_scratch, _train_transfer
 
     keras.utils.set_random_seed(seed)
@@ -429,7 +437,9 @@ def _both_paths(name: str, ds, x, y1h, size: int, plain_epochs: int, head_epochs
     # (b) feature cache, real code path: key, digest, extraction, cache write, head fit, eval
     keras.utils.set_random_seed(seed)
     c = _Clock()
-    cfg_c = TrainConfig(model=name, epochs=head_epochs, weights="none", patience=0, image_size=size, seed=seed)
+    # float32 on both paths: this section isolates the cache; bfloat16 is measured in section "precision"
+    cfg_c = TrainConfig(model=name, epochs=head_epochs, weights="none", patience=0, image_size=size, seed=seed,
+                        precision="float32")
     c.t0 = time.perf_counter()
     probs_c, info = _train_transfer(model, ds, cfg_c, x, y1h, None, c, FeatureCache(cache_root / f"{name}-{n_val}"),
                                     size, c.status)
@@ -449,10 +459,12 @@ def _both_paths(name: str, ds, x, y1h, size: int, plain_epochs: int, head_epochs
     model.set_weights(init)
     keras.utils.set_random_seed(seed)
     p = _Clock()
-    cfg_p = TrainConfig(model=name, epochs=plain_epochs, weights="none", patience=0, image_size=size, seed=seed)
+    cfg_p = TrainConfig(model=name, epochs=plain_epochs, weights="none", patience=0, image_size=size, seed=seed,
+                        precision="float32")
     history: dict = {}
     p.t0 = time.perf_counter()
-    probs_p = _train_scratch(model, cfg_p, x, y1h, None, p, history, ev)
+    _train_scratch(model, cfg_p, x, y1h, None, p, history)
+    probs_p = predict_batches(compiled_forward(model), x[ev], 128)
     p.t_end = time.perf_counter()
     epoch_s = np.diff([p.t0, *p.epoch_ends]).tolist()
     tail = p.t_end - p.epoch_ends[-1]
@@ -1114,12 +1126,127 @@ def section_tfdata_levers(cfg: dict, tmp: Path) -> dict:
             "note": "agreement compares each variant's trained model with the first variant's (same seed, same order)"}
 
 
+# =========================================================================== precision
+
+def section_precision(cfg: dict, tmp: Path) -> dict:
+    """float32 vs mixed bfloat16, through the engine's own code, side by side.
+
+    * scratch training (``baseline`` at the run's size, ``compact`` at 48 px):
+      same init, data, order and epochs in both precisions; epoch time and
+      validation/test accuracy (the bf16-trained weights are evaluated through
+      their float32 copy, as the trainer saves them);
+    * the frozen backbones' one-off feature pass: images/s of the float32
+      backbone and of its bfloat16 twin (``fer_core.precision.with_precision``),
+      timed alternately; then a head trained on the bf16 features (as the
+      trainer does) is applied to bf16 and to float32 features of the eval
+      images (the saved float32 model): the agreement of those probabilities.
+    """
+    import keras
+
+    from fer_core.data import load_dataset
+    from fer_core.inference import compiled_forward, predict_batches
+    from fer_core.models import create_model, split_transfer_model
+    from fer_core.precision import as_float32, cpu_has_native_bf16, dtype_policy, resolve_precision, with_precision
+    from fer_core.train import TrainConfig, _compile, _image_pipeline, _train_scratch
+
+    out = {"cpu_has_native_bf16": cpu_has_native_bf16(), "auto_resolves_to": resolve_precision("auto"),
+           "scratch": {}, "feature_pass": {}}
+    E = cfg["precision_epochs"]
+
+    class _Epochs:
+        def __init__(self):
+            self.t = []
+
+        def on_event(self, e):
+            if e.get("event") == "epoch_end":
+                self.t.append(time.perf_counter())
+
+    for name in cfg["precision_scratch_models"]:
+        size = cfg["image_size"] if name == "baseline" else 48
+        ds = load_dataset("demo", demo_per_class=cfg["precision_per_class"], demo_image_size=size, seed=3)
+        channels = 1 if name == "compact" else 3
+        from fer_core.preprocess import prepare_images
+        from fer_core.train import _one_hot
+
+        x = {s: prepare_images(xs, size, channels) for s, (xs, _) in ds.splits.items()}
+        y1h = {s: _one_hot(ys, ds.n_classes) for s, (_, ys) in ds.splits.items()}
+        keras.utils.set_random_seed(0)
+        init = create_model(name, ds.n_classes, image_size=size).get_weights()
+        row = {"image_size": size, "train_images": int(len(x["train"])), "epochs": E, "per_precision": {}}
+        for precision in ("float32", "bfloat16"):
+            keras.utils.set_random_seed(0)
+            with dtype_policy(precision):
+                model = create_model(name, ds.n_classes, image_size=size)
+                model.set_weights(init)
+                clock, history = _Epochs(), {}
+                c = TrainConfig(model=name, epochs=E, patience=0, seed=0, precision=precision)
+                t0 = time.perf_counter()
+                _train_scratch(model, c, x, y1h, None, clock, history)
+            saved = as_float32(model)
+            probs = predict_batches(compiled_forward(saved), x[ds.eval_split], 64)
+            ep = np.diff([t0, *clock.t]).tolist()
+            steady = float(np.median(ep[1:])) if len(ep) > 1 else float(ep[0])
+            row["per_precision"][precision] = {
+                "epoch_s": ep, "steady_epoch_s": steady, "train_imgs_per_s": len(x["train"]) / steady,
+                "val_accuracy": [float(v) for v in history.get("val_accuracy", [])],
+                "eval_accuracy": float(np.mean(probs.argmax(1) == ds.splits[ds.eval_split][1])),
+                "eval_split": ds.eval_split}
+            del model, saved
+            keras.backend.clear_session()
+            gc.collect()
+        f32, b16 = row["per_precision"]["float32"], row["per_precision"]["bfloat16"]
+        row["speedup"] = f32["steady_epoch_s"] / b16["steady_epoch_s"]
+        row["eval_accuracy_diff"] = b16["eval_accuracy"] - f32["eval_accuracy"]
+        out["scratch"][name] = row
+
+    size = cfg["image_size"]
+    ds = load_dataset("demo", demo_per_class=cfg["precision_per_class"], demo_image_size=size, seed=4)
+    x, y1h = _prepare(ds, size)
+    B = 32
+    for name in cfg["backbones"]:
+        keras.utils.set_random_seed(0)
+        model = create_model(name, ds.n_classes, image_size=size, weights="none")
+        feats32, head = split_transfer_model(model)
+        feats16 = with_precision(feats32, "bfloat16")
+        f32, f16 = compiled_forward(feats32), compiled_forward(feats16)
+        probe = _tile_to(x["train"], B)
+        timing = _paired(f32, f16, probe, 1, B, cfg["precision_batch_reps"])
+        # The trainer's way: head trained on bf16 features of train/validation ...
+        tr16 = predict_batches(f16, x["train"], B)
+        va16 = predict_batches(f16, x["validation"], B)
+        _compile(head, TrainConfig(model=name), 1e-3, 1, cfg["head_epochs"])
+        import tensorflow as tf
+
+        head.fit(tf.data.Dataset.from_tensor_slices((tr16, y1h["train"])).shuffle(len(tr16), seed=0).batch(64),
+                 validation_data=(va16, y1h["validation"]), epochs=cfg["head_epochs"], verbose=0)
+        # ... applied to the eval images' bf16 features and to their float32 features (the saved model's)
+        ev = x[ds.eval_split]
+        h = compiled_forward(head)
+        p16 = predict_batches(h, predict_batches(f16, ev, B), 64)
+        p32 = predict_batches(h, predict_batches(f32, ev, B), 64)
+        out["feature_pass"][name] = {
+            "batch": B, "float32_imgs_per_s": timing["reference_batch_imgs_per_s"],
+            "bfloat16_imgs_per_s": timing[f"batch_imgs_per_s"], "speedup": timing[f"speedup_batch{B}"],
+            "agreement_head_on_bf16_vs_float32_features": agreement(p16, p32),
+            "eval_images": int(len(ev))}
+        del model, feats32, feats16, head
+        keras.backend.clear_session()
+        gc.collect()
+    sp = [v["speedup"] for v in out["feature_pass"].values()]
+    out["note"] = ("weights=none backbones: speed does not depend on the weights; agreement is measured on a head "
+                   "trained on bf16 features (what the trainer does), applied to float32 features (what the saved "
+                   "model computes)")
+    out["feature_pass_speedup_geomean"] = float(np.exp(np.mean(np.log(sp)))) if sp else None
+    return out
+
+
 # =========================================================================== main
 
 def _parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="same measurements on smaller sizes (≈ 5 min on 2 idle cores; the 3-minute goal is not met: building and tracing the five networks alone takes most of it)")
+    g.add_argument("--quick", action="store_true", help="same measurements on smaller sizes and one backbone for the "
+                                                        "per-backbone sections (under 3 min on 2 idle cores)")
     g.add_argument("--smoke", action="store_true", help="minimal sizes, seconds; checks that every path runs")
     p.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SKIPPABLE)}")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/speed[_quick|_smoke].json)")
@@ -1272,6 +1399,11 @@ def main(argv=None) -> int:
             section("runtime_levers", lambda: section_runtime_levers(cfg, tmp, run_paths, images_path))
         if "tfdata_levers" not in args.skip:
             section("tfdata_levers", lambda: section_tfdata_levers(cfg, tmp))
+        if "precision" not in args.skip:
+            pr = section("precision", lambda: section_precision(cfg, tmp))
+            if pr:
+                results["bf16_train_speedup"] = {k: v["speedup"] for k, v in pr["scratch"].items()}
+                results["bf16_feature_pass_speedup"] = {k: v["speedup"] for k, v in pr["feature_pass"].items()}
     finally:
         results["elapsed_s"] = time.perf_counter() - t_start
         results["load_avg_end"] = load_avg()
@@ -1382,6 +1514,16 @@ def print_table(results: dict, out_path: Path) -> None:
             e = eff.get(k, {}).get("fraction_of_matmul_f32")
             lines.append(f"{k:<22}{v['single_p50_ms']:>8.1f}{v['single_p95_ms']:>8.1f}{v['batch_imgs_per_s']:>8.1f}"
                          f"{v['gflops_per_image']:>7.2f}{fmt(e):>6}")
+    prec = secs.get("precision") or {}
+    for k, v in (prec.get("scratch") or {}).items():
+        a, b = v["per_precision"]["float32"], v["per_precision"]["bfloat16"]
+        lines.append(f"bf16 training {k}: ×{v['speedup']:.2f} ({a['train_imgs_per_s']:.0f} → {b['train_imgs_per_s']:.0f} img/s), "
+                     f"{a['eval_split']} accuracy {a['eval_accuracy']:.3f} → {b['eval_accuracy']:.3f}")
+    for k, v in (prec.get("feature_pass") or {}).items():
+        ag = v["agreement_head_on_bf16_vs_float32_features"]
+        lines.append(f"bf16 feature pass {k}: ×{v['speedup']:.2f} ({v['float32_imgs_per_s']:.1f} → "
+                     f"{v['bfloat16_imgs_per_s']:.1f} img/s), max |Δp| {ag['max_abs_diff']:.2g}, "
+                     f"top-1 agreement {ag['top1_agreement']:.1%}")
     lev = (secs.get("model_levers") or {}).get("per_model") or {}
     for k, v in lev.items():
         bits = []

@@ -42,8 +42,8 @@ def weights_digest(model) -> str:
 
 
 def cache_key(*, model_name: str, weights: str, fingerprint: str, image_size: int,
-              augment_copies: int, seed: int) -> str:
-    raw = json.dumps([CACHE_VERSION, model_name, weights, fingerprint, image_size, augment_copies, seed])
+              augment_copies: int, seed: int, precision: str = "float32") -> str:
+    raw = json.dumps([CACHE_VERSION, model_name, weights, fingerprint, image_size, augment_copies, seed, precision])
     return f"{model_name}-{image_size}-{fingerprint[:8]}-{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
 
 

@@ -35,12 +35,14 @@ def gradcam_heatmap(grad_model, image_uint8: np.ndarray, class_index: int) -> np
 
     x = tf.convert_to_tensor(image_uint8[None].astype(np.float32))  # (1, S, S, C)
     with tf.GradientTape() as tape:
-        fmap, probs = grad_model(x, training=False)  # (1, h, w, K), (1, n)
+        fmap, probs = grad_model(x, training=False)  # (1 or 2, h, w, K), (1, n)
         score = probs[:, class_index]
-    grads = tape.gradient(score, fmap)  # (1, h, w, K)
+    grads = tape.gradient(score, fmap)  # like fmap
     if grads is None:  # the class does not depend on this layer (should not happen)
         return np.zeros(image_uint8.shape[:2], np.float32)
-    weights = tf.reduce_mean(grads, axis=(0, 1, 2))  # (K,) channel importance
+    # Row 0 is the image itself; a model with mirror test-time augmentation also
+    # carries the mirrored copy in row 1 of its feature maps, which the map must not mix in.
+    weights = tf.reduce_mean(grads[0], axis=(0, 1))  # (K,) channel importance
     cam = tf.nn.relu(tf.reduce_sum(fmap[0] * weights, axis=-1)).numpy()  # (h, w)
     peak = float(cam.max())
     cam = cam / peak if peak > 0 else np.zeros_like(cam)

@@ -1,10 +1,11 @@
 """Training precision: float32, or mixed bfloat16 where the CPU computes it natively.
 
-Why: convolutions in bfloat16 run about twice as fast as float32 on CPUs with
-AVX-512 BF16 or AMX (measured on this project's 2-core machine: the ``compact``
-net trains at 395 img/s in mixed bfloat16 against 200 img/s in float32; see
-``benchmarks/speed.py``). Mixed precision keeps the weights in float32 and
+Why: convolutions in bfloat16 run up to about twice as fast as float32 on CPUs
+with AVX-512 BF16 or AMX (``benchmarks/speed.py``, section ``precision``,
+measures it side by side). Mixed precision keeps the weights in float32 and
 computes in bfloat16, so the trained weights are ordinary float32 weights.
+It applies to the scratch models' training and to the frozen backbones'
+one-off feature pass; the heads train on float32 features either way.
 
 Saved models are always float32 (:func:`as_float32`): a bundled model must run
 on any CPU, and bfloat16 without hardware support is emulated and slow.
@@ -50,25 +51,34 @@ def dtype_policy(precision: str):
         keras.mixed_precision.set_global_policy(old)
 
 
-def _float32_config(node):
-    """A model config with every layer's dtype policy replaced by float32."""
+def _policy_config(node, policy: str):
+    """A model config with every layer's dtype policy replaced by ``policy``."""
     if isinstance(node, dict):
         if node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict):
-            return {**node, "config": {**node["config"], "name": "float32"}}
-        return {k: _float32_config(v) for k, v in node.items()}
+            return {**node, "config": {**node["config"], "name": policy}}
+        return {k: _policy_config(v, policy) for k, v in node.items()}
     if isinstance(node, list):
-        return [_float32_config(v) for v in node]
+        return [_policy_config(v, policy) for v in node]
     return node
 
 
+def with_precision(model, precision: str):
+    """The same functional model computing in ``precision`` (every layer), uncompiled, with the same weights.
+
+    Used to run a frozen backbone's feature pass in bfloat16 and to turn a
+    model trained in mixed precision back into float32 for saving.
+    """
+    import keras
+
+    bare = keras.Model.from_config(_policy_config(model.get_config(), _POLICY[precision]))
+    bare.set_weights(model.get_weights())
+    return bare
+
+
 def as_float32(model):
-    """The same functional model computing in float32, uncompiled, with the same weights.
+    """``model`` computing in float32, uncompiled: what every saved ``model.keras`` holds.
 
     Also drops the optimizer (a compiled model's ``.keras`` file would carry
     its slots: three times the weights' size for nothing at inference).
     """
-    import keras
-
-    bare = keras.Model.from_config(_float32_config(model.get_config()))
-    bare.set_weights(model.get_weights())
-    return bare
+    return with_precision(model, "float32")

@@ -27,7 +27,7 @@ from .evaluation import classification_metrics
 from .features import FeatureCache, cache_key, compute_features, weights_digest
 from .inference import compiled_forward, latency_ms, predict_batches
 from .models import create_model, get_spec, split_transfer_model, unfreeze_top
-from .precision import PRECISIONS, as_float32, dtype_policy, resolve_precision
+from .precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
 from .preprocess import prepare_images
 from .progress import ProgressCallback
 from .runs import RunWriter, TrainLock, new_run_id
@@ -56,7 +56,10 @@ class TrainConfig:
     fine_tune_layers: int = 0  # transfer models: unfreeze the top K backbone layers afterwards
     fine_tune_epochs: int = 5
     fine_tune_learning_rate: float = 1e-5
-    precision: str = "auto"  # scratch models: float32 | bfloat16 (mixed) | auto (bfloat16 on CPUs with native bf16)
+    # float32 | bfloat16 (mixed: scratch training, backbone feature pass) | auto (bfloat16 on CPUs with native bf16)
+    precision: str = "auto"
+    tta_flip: bool = False  # models that support it: the saved model averages each image with its mirror
+    init_from: str | None = None  # scratch models: a run folder whose trained weights start this run
 
     def validate(self) -> None:
         spec = get_spec(self.model)
@@ -73,6 +76,9 @@ class TrainConfig:
             (self.augment_copies >= 0, "augment copies must be ≥ 0"),
             (self.fine_tune_layers >= 0, "fine-tune layers must be ≥ 0"),
             (self.fine_tune_layers == 0 or spec.is_transfer, f"{self.model} has no backbone to fine-tune"),
+            (not self.tta_flip or spec.supports_tta, f"{self.model} has no mirror test-time augmentation (--tta-flip)"),
+            (self.init_from is None or not spec.is_transfer,
+             f"{self.model}: --init-from continues scratch models only; transfer models start from --weights"),
             (self.image_size is None or self.image_size >= spec.min_image_size,
              f"{self.model} needs an image size of at least {spec.min_image_size}"),
         ]
@@ -173,6 +179,42 @@ def _merge_history(history: dict, new: dict, stage: int) -> None:
     history.setdefault("stage", []).extend([stage] * n)
 
 
+def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
+    """Start ``model`` from the weights of the run ``cfg.init_from`` (same model, classes, input); returns that run.
+
+    A second training cycle on top of a finished one (a warm restart of the
+    learning-rate schedule) is cheaper than one longer run from scratch.
+    """
+    from .runs import load_run
+
+    earlier = load_run(cfg.init_from)
+    want = (cfg.model, list(ds.class_names), size)
+    have = (earlier.model_name, list(earlier.metrics["class_names"]), earlier.config.get("model", {}).get("image_size"))
+    if have != want:
+        raise ModelError(f"--init-from {earlier.id}: it is {have[0]} on {len(have[1])} classes at {have[2]} px; "
+                         f"this run is {want[0]} on {len(want[1])} classes at {want[2]} px")
+    model.set_weights(earlier.load_model().get_weights())  # a mirror-TTA model has the same weights
+    status(f"continuing from {earlier.id} ({len(earlier.history.get('loss', []))} epochs)")
+    return earlier
+
+
+def _prepend_history(earlier: dict, history: dict) -> dict:
+    """The earlier run's epochs (stage 0) followed by this run's: the curves show the whole training."""
+    n = len(earlier.get("loss", []))
+    merged = {k: [*earlier.get(k, [np.nan] * n), *history.get(k, [])] for k in HISTORY_KEYS}
+    if "learning_rate" in history:
+        merged["learning_rate"] = [*earlier.get("learning_rate", [np.nan] * n), *history["learning_rate"]]
+    merged["stage"] = [0] * n + list(history.get("stage", []))
+    return merged
+
+
+def with_flip_tta(model, name: str, n_classes: int, image_size: int):
+    """The trained ``model`` as its mirror-TTA inference variant: same weights, 2× the compute per image."""
+    tta = create_model(name, n_classes, image_size=image_size, weights="none", tta_flip=True)
+    tta.set_weights(model.get_weights())
+    return tta
+
+
 def save_inference_model(model, path: Path) -> None:
     """Save architecture + weights only, in float32 (see :func:`~fer_core.precision.as_float32`)."""
     as_float32(model).save(path)
@@ -200,24 +242,32 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
                     balanced_class_weights(y["train"], ds.n_classes, power=1.0 if cfg.class_weight == "balanced" else 0.5))
 
     history: dict = {}
-    cache_info = None
-    precision = "float32"
+    cache_info, earlier = None, None
+    precision = resolve_precision(cfg.precision)
     if spec.is_transfer:
         model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
-        probs, cache_info = _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache or FeatureCache(), size, status)
+        probs, cache_info = _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache or FeatureCache(),
+                                            size, status, precision=precision)
         history = cache_info.pop("history")
     else:
-        precision = resolve_precision(cfg.precision)
         with dtype_policy(precision):
             model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
+            earlier = _continue_from(model, cfg, ds, size, status) if cfg.init_from else None
             _train_scratch(model, cfg, x, y1h, class_weight, progress, history)
+        if earlier is not None:
+            history = _prepend_history(earlier.history, history)
         model = as_float32(model)  # what is saved is what is evaluated
+        if cfg.tta_flip:
+            model = with_flip_tta(model, cfg.model, ds.n_classes, size)
         probs = predict_batches(compiled_forward(model), x[eval_split], 128)
     train_seconds = time.time() - t0
 
     status("evaluating")
     metrics = classification_metrics(y[eval_split], probs, ds.class_names)
-    best = int(np.nanargmax(history["val_accuracy"])) + 1 if history.get("val_accuracy") else None
+    # Best epoch of this run (early stopping restored it); epochs of an --init-from run come first.
+    skip = len(earlier.history.get("loss", [])) if earlier is not None else 0
+    own = history.get("val_accuracy", [])[skip:]
+    best = skip + int(np.nanargmax(own)) + 1 if own and not np.all(np.isnan(own)) else None
     with RunWriter(out_dir, new_run_id(cfg.model, ds.fingerprint)) as run:
         save_inference_model(model, run.tmp / "model.keras")
         metrics.update({
@@ -234,6 +284,8 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             "dataset": ds.describe(),
             "config": asdict(cfg),
             "feature_cache": cache_info,
+            "init_from": None if earlier is None else {"run": earlier.id, "epochs": len(earlier.history.get("loss", [])),
+                                                       "command": earlier.metrics.get("command")},
             "command": command,
             "created": time.time(),
         })
@@ -264,17 +316,24 @@ def _train_scratch(model, cfg, x, y1h, class_weight, progress, history):
     _merge_history(history, fit.history, stage=1)
 
 
-def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size, status):
-    """Head on cached features, then optional fine-tuning on pixels. Returns (probs, cache info)."""
+def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size, status, precision="float32"):
+    """Head on cached features, then optional fine-tuning on pixels. Returns (probs, cache info).
+
+    The one-off feature pass over the train and validation splits runs in
+    ``precision`` (a bfloat16 twin of the backbone where that is faster); the
+    evaluated split always goes through the float32 backbone that is saved,
+    and the head always trains in float32.
+    """
     features_model, head = split_transfer_model(model)
     eval_split = ds.eval_split
     copies = cfg.augment_copies if cfg.augment else 0
     key = cache_key(model_name=cfg.model, weights=weights_digest(features_model), fingerprint=ds.fingerprint,
-                    image_size=size, augment_copies=copies, seed=cfg.seed)
+                    image_size=size, augment_copies=copies, seed=cfg.seed, precision=precision)
     feats = cache.get(key)
     hit = feats is not None
     t_feat = time.time()
     if not hit:
+        extractor = features_model if precision == "float32" else with_precision(features_model, precision)
         feats = {}
         total = sum(len(v) for v in x.values()) + copies * len(x["train"])
         done = [0]
@@ -285,7 +344,10 @@ def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size,
                 done[0] += n
 
         for split, imgs in x.items():
-            feats[split] = compute_features(features_model, imgs, on_batch=tick)  # (N, D)
+            # The evaluated split goes through the float32 backbone, as in the saved model, so the
+            # reported metrics are exactly what the saved model scores.
+            ext = features_model if split == eval_split else extractor
+            feats[split] = compute_features(ext, imgs, on_batch=tick)  # (N, D) float32
         if copies:
             aug = make_augmenter(cfg.seed)
             train_f = [feats["train"]]
@@ -296,12 +358,12 @@ def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size,
                 augmented = np.concatenate([
                     np.clip(np.rint(np.asarray(aug(x["train"][i:i + 256].astype(np.float32), training=True))), 0, 255).astype(np.uint8)
                     for i in range(0, len(x["train"]), 256)])
-                train_f.append(compute_features(features_model, augmented, on_batch=tick))
+                train_f.append(compute_features(extractor, augmented, on_batch=tick))
             feats["train_augmented"] = np.stack(train_f[1:])  # (K, N, D)
         cache.put(key, feats)
     status(f"backbone features {'loaded from cache' if hit else 'computed'} in {time.time() - t_feat:.1f} s")
     info = {"key": key, "hit": hit, "seconds": round(time.time() - t_feat, 2), "augment_copies": copies,
-            "path": str(cache.path(key))}
+            "precision": precision, "path": str(cache.path(key))}
 
     train_x, train_y = feats["train"], y1h["train"]
     if copies:

@@ -76,16 +76,16 @@ def png_bytes(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
 
 
 def face_photo() -> bytes:
-    """A synthetic photo with faces (the Predict page's first sample), as PNG bytes."""
-    from ui.samples import sample_bytes, sample_names
+    """A synthetic photo with two faces (one of the Predict page's samples), as PNG bytes."""
+    from ui.samples import sample_bytes
 
-    return sample_bytes(sample_names()[0])
+    return sample_bytes("Two friends (happy, surprise)")
 
 
 def face_image() -> Image.Image:
-    from ui.samples import sample_image, sample_names
+    from ui.samples import sample_image
 
-    return sample_image(sample_names()[1])
+    return sample_image("Close-up (sad)")
 
 
 def png_with_size_header(width: int, height: int) -> bytes:

@@ -215,8 +215,19 @@ def test_predict_sample_images_are_deterministic():
 
     for name in sample_names():
         assert sample_bytes(name) == sample_bytes(name)
-    img = Image.open(io.BytesIO(sample_bytes(sample_names()[0])))
+    img = Image.open(io.BytesIO(sample_bytes("Two friends (happy, surprise)")))
     assert img.size[0] > img.size[1] >= 300
+
+
+def test_the_first_sample_is_a_real_photo_with_one_detected_face():
+    from fer_core.faces import detect_faces
+    from fer_core.predict import to_rgb_array
+    from ui.samples import sample_bytes, sample_names
+
+    first = sample_names()[0]
+    assert "real photo" in first
+    faces = detect_faces(to_rgb_array(sample_bytes(first)))
+    assert len(faces) == 1 and faces[0].confidence > 0.9
 
 
 

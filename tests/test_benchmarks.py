@@ -21,7 +21,7 @@ HEADLINE = ("feature_cache_speedup", "predict_e2e_p50_s", "predict_e2e_p95_s", "
             "predict_e2e_4faces_p95_s", "cold_first_prediction_s", "train_all_five_s", "rss_all_five_mb",
             "matmul_f32_gflops")
 SECTIONS = ("matmul", "train_all_five", "feature_cache", "prediction", "memory", "efficiency", "model_levers",
-            "runtime_levers", "tfdata_levers")
+            "runtime_levers", "tfdata_levers", "precision")
 
 
 def _positive(v) -> bool:
@@ -99,6 +99,16 @@ def test_smoke_sections_report_what_was_measured(smoke):
         for v in s["tfdata_levers"][part]["per_variant"].values():
             assert _positive(v["speedup"])
             _agreement_ok(v["agreement"])
+
+    prec = s["precision"]
+    assert prec["auto_resolves_to"] in ("float32", "bfloat16")
+    base = prec["scratch"]["baseline"]
+    assert _positive(base["speedup"]) and set(base["per_precision"]) == {"float32", "bfloat16"}
+    for v in base["per_precision"].values():
+        assert _positive(v["train_imgs_per_s"]) and 0 <= v["eval_accuracy"] <= 1
+    fp = prec["feature_pass"]["vgg19"]
+    assert _positive(fp["speedup"]) and _positive(fp["float32_imgs_per_s"]) and _positive(fp["bfloat16_imgs_per_s"])
+    _agreement_ok(fp["agreement_head_on_bf16_vs_float32_features"])
 
 
 def test_unknown_skip_name_is_refused():

@@ -117,3 +117,19 @@ def test_compact_model_is_small_gray_and_fast_to_build():
     assert m.input_shape == (None, 48, 48, 1)
     assert m.count_params() < 2_500_000  # ≤ 10 MB of float32 weights
     m.get_layer(get_spec("compact").gradcam_layer)
+
+
+def test_compact_mirror_tta_averages_the_face_and_its_mirror_with_the_same_weights():
+    from fer_core.gradcam import gradcam
+
+    plain = create_model("compact", 7)
+    tta = create_model("compact", 7, tta_flip=True)
+    tta.set_weights(plain.get_weights())  # the two TTA layers carry no weights
+    x = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 1)).astype(np.float32)
+    expected = (np.asarray(plain(x)) + np.asarray(plain(x[:, :, ::-1]))) / 2
+    got = np.asarray(tta(x))
+    assert got.shape == (3, 7) and np.allclose(got, expected, atol=1e-5)
+    heat = gradcam(tta, get_spec("compact").gradcam_layer, x[0].astype(np.uint8), int(got[0].argmax()))
+    assert heat.shape == (48, 48) and 0 <= heat.min() and heat.max() <= 1
+    with pytest.raises(ModelError, match="mirror test-time augmentation is not available"):
+        create_model("baseline", 7, tta_flip=True)

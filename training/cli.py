@@ -50,9 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fine-tune-epochs", type=int, default=5, help="epochs of the fine-tuning stage")
     p.add_argument("--fine-tune-learning-rate", type=float, default=1e-5, help="learning rate of the fine-tuning stage")
     p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
-                   help="scratch models (baseline, compact): compute in mixed bfloat16 (float32 weights; about 2x "
-                        "faster on CPUs with AVX-512 BF16/AMX) or float32; 'auto' picks bfloat16 only where the CPU "
-                        "has it natively. Saved models are always float32")
+                   help="compute dtype of scratch-model training and of the frozen backbones' feature pass: mixed "
+                        "bfloat16 (float32 weights; faster on CPUs with AVX-512 BF16/AMX) or float32; 'auto' picks "
+                        "bfloat16 only where the CPU has it natively. Heads, fine-tuning and saved models are float32")
+    p.add_argument("--tta-flip", action="store_true",
+                   help="compact: the saved model averages each face with its mirror image (test-time "
+                        "augmentation inside the graph; twice the compute per face)")
+    p.add_argument("--init-from", default=None, metavar="RUN_DIR",
+                   help="scratch models: start from the trained weights of this run folder (same model, classes "
+                        "and image size) and train another cycle; its epochs are kept at the start of the curves")
     p.add_argument("--demo-per-class", type=int, default=200, help="--data demo: images per class")
     p.add_argument("--demo-size", type=int, default=128, help="--data demo: image side in pixels")
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default $FER_CACHE_DIR or ~/.cache/fer-studio/features)")
@@ -107,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, dropout=args.dropout,
             fine_tune_layers=args.fine_tune_layers if get_spec(n).is_transfer else 0,
             fine_tune_epochs=args.fine_tune_epochs, fine_tune_learning_rate=args.fine_tune_learning_rate,
-            precision=args.precision,
+            precision=args.precision, tta_flip=args.tta_flip, init_from=args.init_from,
         ) for n in names]
         for c in configs:
             c.validate()

@@ -1,8 +1,11 @@
-"""Sample photos for the Predict page, drawn at runtime from the demo face generator.
+"""Sample photos for the Predict page.
 
-No downloaded photos ship with the project: each sample is a deterministic
-composition of :func:`fer_core.demo.draw_face` portraits on a plain wall, so it
-is the same on every machine and costs a few milliseconds to make.
+One real photo ships with the project (``ui/assets/astronaut.jpg``: NASA's
+portrait of astronaut Eileen Collins, public domain; the copy scikit-image
+distributes as ``skimage.data.astronaut``), so the bundled FER2013 models can
+be tried on a real face straight away. The others are deterministic
+compositions of :func:`fer_core.demo.draw_face` portraits on a plain wall,
+drawn at runtime: the same on every machine, a few milliseconds to make.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from fer_core.demo import DEMO_CLASSES, draw_face
 
+from .settings import ROOT
+
+#: name → file under ui/assets: real photos, shown first
+PHOTOS = {
+    "Astronaut Eileen Collins (real photo, NASA, public domain)": ROOT / "ui" / "assets" / "astronaut.jpg",
+}
 #: name → (labels of the faces, canvas size, seed)
 SAMPLES = {
     "Two friends (happy, surprise)": ((1, 3), (760, 440), 11),
@@ -34,6 +43,9 @@ def _wall(size: tuple[int, int], seed: int) -> Image.Image:
 
 def sample_image(name: str) -> Image.Image:
     """The named sample as a PIL RGB image."""
+    if name in PHOTOS:
+        with Image.open(PHOTOS[name]) as img:
+            return img.convert("RGB")
     labels, size, seed = SAMPLES[name]
     canvas = _wall(size, seed)
     w, h = size
@@ -54,14 +66,16 @@ def sample_image(name: str) -> Image.Image:
 
 
 def sample_bytes(name: str, fmt: str = "PNG") -> bytes:
-    """The named sample, encoded (PNG by default): exactly what an upload would deliver."""
+    """The named sample, encoded (drawn ones as PNG by default): exactly what an upload would deliver."""
+    if name in PHOTOS:
+        return PHOTOS[name].read_bytes()
     buf = io.BytesIO()
     sample_image(name).save(buf, format=fmt)
     return buf.getvalue()
 
 
 def sample_names() -> list[str]:
-    return list(SAMPLES)
+    return [*PHOTOS, *SAMPLES]
 
 
 def expression_of(label: int) -> str:

@@ -14,6 +14,7 @@ GAP (B, 8w) → dropout → dense softmax (B, C).
 import keras
 from keras import layers
 
+from .layers import FlipConcat, PairMean
 from .registry import ModelSpec, register_model
 
 #: Base width of the first stage; stages use w, 2w, 4w, 8w filters.
@@ -27,10 +28,16 @@ def _conv_bn_relu(x, filters: int, name: str):
 
 
 def build_compact(spec: ModelSpec, n_classes: int, image_size: int, weights, dropout: float,
-                  width: int = WIDTH) -> keras.Model:
+                  width: int = WIDTH, tta_flip: bool = False) -> keras.Model:
+    """``tta_flip=True``: the inference model that averages each face with its mirror image.
+
+    Same layers and weights as the training model (the two TTA layers have
+    none), so a trained model's weights load into it unchanged.
+    """
     del weights  # trained from scratch
     inputs = keras.Input((image_size, image_size, spec.channels), name="pixels")  # raw 0–255 gray
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    x = FlipConcat(name="tta_flip")(inputs) if tta_flip else inputs  # (2B, S, S, 1) with TTA
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(x)
     for stage, mult in enumerate((1, 2, 4, 8), start=1):
         x = _conv_bn_relu(x, width * mult, f"block{stage}a")
         x = _conv_bn_relu(x, width * mult, f"block{stage}b")  # block4b_relu: Grad-CAM layer
@@ -40,6 +47,8 @@ def build_compact(spec: ModelSpec, n_classes: int, image_size: int, weights, dro
     x = layers.GlobalAveragePooling2D(name="gap")(x)  # (B, 8w)
     x = layers.Dropout(max(dropout, 0.4), name="head_dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probs", dtype="float32")(x)
+    if tta_flip:
+        outputs = PairMean(name="tta_mean", dtype="float32")(outputs)  # (2B, C) → (B, C)
     return keras.Model(inputs, outputs, name="compact")
 
 
@@ -47,5 +56,5 @@ register_model(ModelSpec(
     name="compact",
     description="Compact FER CNN (VGG-style, 48 px gray, BN, GAP head), from scratch; bundled FER2013 model",
     builder=build_compact, kind="scratch", default_image_size=48, channels=1,
-    gradcam_layer="block4b_relu", min_image_size=32, in_all=False,
+    gradcam_layer="block4b_relu", min_image_size=32, in_all=False, supports_tta=True,
 ))

@@ -28,6 +28,7 @@ class ModelSpec:
     in_all: bool = True  # part of `--models all` (the seed's five)
     backbone: str | None = None  # keras.applications class name, transfer models only
     weights_file: str | None = None  # Keras' ImageNet "notop" file name, transfer models only
+    supports_tta: bool = False  # builder takes tta_flip=True (mirror-image test-time augmentation)
 
     @property
     def is_transfer(self) -> bool:
@@ -69,12 +70,20 @@ def parse_model_list(text: str) -> list[str]:
 
 
 def create_model(name: str, n_classes: int, *, image_size: int | None = None,
-                 weights: str | None = "imagenet", dropout: float = 0.2):
-    """Build model ``name`` for ``n_classes`` classes (see :class:`ModelSpec`)."""
+                 weights: str | None = "imagenet", dropout: float = 0.2, tta_flip: bool = False):
+    """Build model ``name`` for ``n_classes`` classes (see :class:`ModelSpec`).
+
+    ``tta_flip``: the inference variant that averages each image with its
+    mirror image, for models that support it.
+    """
     spec = get_spec(name)
     size = image_size or spec.default_image_size
     if size < spec.min_image_size:
         raise ModelError(f"{name}: image size {size} is below its minimum of {spec.min_image_size} px")
     if n_classes < 2:
         raise ModelError(f"{name}: needs at least 2 classes, got {n_classes}")
+    if tta_flip:
+        if not spec.supports_tta:
+            raise ModelError(f"{name}: mirror test-time augmentation is not available for this model")
+        return spec.builder(spec, n_classes, size, weights, dropout, tta_flip=True)
     return spec.builder(spec, n_classes, size, weights, dropout)
