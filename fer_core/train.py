@@ -198,6 +198,13 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
     return earlier
 
 
+def init_from_record(earlier) -> dict:
+    """What a continued run records of the run it started from (``metrics.json: init_from``)."""
+    m = earlier.metrics
+    return {"run": earlier.id, "epochs": len(earlier.history.get("loss", [])), "command": m.get("command"),
+            "train_seconds": m.get("train_seconds_total", m.get("train_seconds"))}
+
+
 def _prepend_history(earlier: dict, history: dict) -> dict:
     """The earlier run's epochs (stage 0) followed by this run's: the curves show the whole training."""
     n = len(earlier.get("loss", []))
@@ -273,7 +280,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
         metrics.update({
             "model": cfg.model,
             "split": eval_split,
-            "train_seconds": round(train_seconds, 2),
+            "train_seconds": round(train_seconds, 2),  # this run; with --init-from see train_seconds_total
             "params": int(model.count_params()),
             "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
             "model_size_bytes": (run.tmp / "model.keras").stat().st_size,
@@ -284,11 +291,12 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             "dataset": ds.describe(),
             "config": asdict(cfg),
             "feature_cache": cache_info,
-            "init_from": None if earlier is None else {"run": earlier.id, "epochs": len(earlier.history.get("loss", [])),
-                                                       "command": earlier.metrics.get("command")},
+            "init_from": None if earlier is None else init_from_record(earlier),
             "command": command,
             "created": time.time(),
         })
+        if earlier is not None:
+            metrics["train_seconds_total"] = round(train_seconds + metrics["init_from"]["train_seconds"], 2)
         history["best_epoch"] = best
         run.write_json("history.json", history)
         run.write_json("metrics.json", metrics)

@@ -104,6 +104,8 @@ def test_init_from_continues_a_run_and_keeps_its_epochs_in_the_curves(tmp_path):
     assert run.history["stage"] == [0, 0, 1] and run.history["loss"][:2] == earlier.history["loss"]
     assert run.metrics["init_from"]["run"] == earlier.id and run.metrics["epochs_run"] == 3
     assert run.metrics["best_epoch"] == 3  # the weights are this run's, whatever the earlier epochs scored
+    assert np.isclose(run.metrics["train_seconds_total"],
+                      run.metrics["train_seconds"] + earlier.metrics["train_seconds"], atol=0.02)
     wrong = run_cli("--data", "demo", "--demo-per-class", "6", "--demo-size", "48", "--models", "baseline",
                     "--image-size", "48", "--epochs", "1", "--init-from", str(earlier.path), "--out", str(tmp_path / "c"))
     errors = [line for line in wrong.stderr.splitlines() if line.startswith("error:")]

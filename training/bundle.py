@@ -37,6 +37,7 @@ def bundle(src: str | Path, dest: str | Path) -> Path:
             shutil.copy2(run.path / name, staged / name)
         save_inference_model(model, staged / "model.keras")
         metrics = dict(run.metrics, bundled_from=run.id, model_size_bytes=(staged / "model.keras").stat().st_size)
+        _complete_init_from(metrics, run.path.parent)
         (staged / "metrics.json").write_text(json.dumps(metrics, indent=1))
         again = load_run(staged).load_model()
         size, ch = run.config["model"]["image_size"], run.config["model"]["channels"]
@@ -48,6 +49,21 @@ def bundle(src: str | Path, dest: str | Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staged), dest)
     return dest
+
+
+def _complete_init_from(metrics: dict, runs_dir: Path) -> None:
+    """Runs continued with --init-from before the trainer recorded the earlier run's time: read it from
+    that run's folder (beside this one) so the bundle states the whole training time."""
+    init = metrics.get("init_from")
+    if not init or init.get("train_seconds") is not None or "train_seconds_total" in metrics:
+        return
+    from fer_core.runs import load_run
+    from fer_core.train import init_from_record
+
+    earlier = runs_dir / init["run"]
+    if earlier.is_dir():
+        init.update(init_from_record(load_run(earlier)))
+        metrics["train_seconds_total"] = round(metrics["train_seconds"] + init["train_seconds"], 2)
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ def leaderboard(runs) -> pd.DataFrame:
             "Macro-F1": 100.0 * float(m["macro_f1"]),
             "Parameters": m.get("params"),
             "Size (MB)": (m["model_size_bytes"] / 1e6) if m.get("model_size_bytes") else None,
-            "Train time (s)": m.get("train_seconds"),
+            "Train time (s)": m.get("train_seconds_total", m.get("train_seconds")),  # all cycles of --init-from
             "Latency (ms)": m.get("latency_ms"),
             "Epochs": m.get("epochs_run"),
             "Trained": dt.datetime.fromtimestamp(created).strftime("%b %d %H:%M") if created else "",
