@@ -1218,7 +1218,7 @@ def section_precision(cfg: dict, tmp: Path) -> dict:
         import tensorflow as tf
 
         head.fit(tf.data.Dataset.from_tensor_slices((tr16, y1h["train"])).shuffle(len(tr16), seed=0).batch(64),
-                 validation_data=(va16, y1h["validation"]), epochs=cfg["head_epochs"], verbose=0)
+                 validation_data=(va16, y1h["validation"]), epochs=cfg["head_epochs"], verbose=0, shuffle=False)
         # ... applied to the eval images' bf16 features and to their float32 features (the saved model's)
         ev = x[ds.eval_split]
         h = compiled_forward(head)
