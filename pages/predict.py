@@ -112,7 +112,7 @@ for tab, face in zip(tabs, result.faces):
 
 # ------------------------------------------------------------------ Grad-CAM
 st.subheader("Where do the models look?")
-g1, g2 = st.columns([1, 3], vertical_alignment="bottom")
+g1, g2 = st.columns([1, 3], vertical_alignment="bottom") if n > 1 else (None, st.container())  # no empty column
 face_no = g1.selectbox("Face", [f.index for f in result.faces], key=state.PREDICT_GRADCAM_FACE,
                        format_func=lambda i: f"Face {i}") if n > 1 else result.faces[0].index
 show = g2.toggle("Show Grad-CAM for every model", key=state.PREDICT_GRADCAM,
