@@ -22,6 +22,9 @@ with top[0]:
     group = widgets.pick_group(groups, key=state.PREDICT_DATASET, label="Models trained on", narrow=False)
     with st.container():  # directly in a column the chosen models' chips scroll out of sight; here they wrap
         runs = widgets.pick_models(group, key=f"{state.PREDICT_MODELS}_{group.fingerprint}")
+    if group.source == "demo" and any(g.source != "demo" for g in groups):
+        st.caption(":material/info: These models learned from the synthetic *demo* faces; on real photos they "
+                   "mostly guess. For real faces choose a dataset of real ones above (e.g. the bundled FER2013 models).")
 with top[1]:
     source = st.segmented_control("Photo", ["upload", "camera", "sample"], default="upload", required=True,
                                   key=state.PREDICT_SOURCE, wrap=True,  # in a column it would scroll, hiding "Upload"
@@ -43,7 +46,7 @@ with top[1]:
             data, name = shot.getvalue(), "camera photo"
     else:
         pick = st.selectbox("Sample photo", samples.sample_names(), key=state.PREDICT_SAMPLE,
-                            help="Synthetic faces drawn by the demo generator: no real people.")
+                            help="The first is a real photo (NASA, public domain); the others are synthetic faces drawn by the demo generator.")
         data, name = samples.sample_bytes(pick), pick
 
 if not runs:

@@ -69,3 +69,16 @@ def test_home_on_a_fresh_install_shows_the_bundled_models_and_points_to_training
     assert "Not trained yet on this dataset" in text  # the four transfer models, with their command
     leaderboard = next(d.value for d in at.dataframe if "Accuracy" in d.value.columns)
     assert sorted(leaderboard["Model"]) == [f"{m} (bundled)" for m in BUNDLED]
+
+
+def test_predict_on_demo_models_points_to_the_real_face_models(tiny_runs_dir, data_dir, monkeypatch):  # noqa: F811
+    """Demo-trained models guess on real photos: the page says so and where the FER2013 models are."""
+    point_app_at(monkeypatch, tiny_runs_dir, data_dir, bundled_dir=BUNDLED_DIR)
+    at = open_page("predict", timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    hint = "learned from the synthetic *demo* faces"
+    bundled_fp = json.loads((BUNDLED_DIR / BUNDLED[0] / "metrics.json").read_text())["dataset"]["fingerprint"]
+    assert at.selectbox(key="predict_dataset").value != bundled_fp  # the user's own (demo) runs come first
+    assert any(hint in c.value for c in at.caption)
+    at.selectbox(key="predict_dataset").set_value(bundled_fp).run(timeout=180)
+    assert not any(hint in c.value for c in at.caption)

@@ -63,3 +63,16 @@ def test_prediction_figures_are_in_percent():
     assert "b 50%" in fig.layout.annotations[0].text  # the model's top emotion in its panel title
     ens = charts.ensemble_figure(classes, [0.4, 0.4, 0.2])
     assert list(ens.data[0].text) == ["40.0%", "40.0%", "20.0%"]
+
+
+def test_percentages_round_in_python_so_cells_and_sentences_agree():
+    """0.1625 is 16.2 % in an f-string; the browser would round the raw 16.25 up to 16.3."""
+    from types import SimpleNamespace
+
+    def run(name, acc, f1):
+        return SimpleNamespace(model_name=name, bundled=False, id=name,
+                               metrics={"accuracy": acc, "macro_f1": f1, "class_names": []})
+
+    board = tables.leaderboard([run("a", 0.16249, 0.1), run("b", 0.1625, 0.2), run("c", 0.1626, 0.3)])
+    assert list(board["Model"]) == ["c", "b", "a"]  # ordered on the unrounded scores
+    assert board.loc[board["Model"] == "b", "Accuracy"].item() == float(f"{100 * 0.1625:.1f}") == 16.2

@@ -11,16 +11,24 @@ LEADERBOARD_COLUMNS = ["Model", "Accuracy", "Macro-F1", "Parameters", "Size (MB)
                        "Latency (ms)", "Epochs", "Trained", "Run"]
 
 
+def pct(fraction) -> float:
+    """A fraction as a percentage rounded to one decimal here, in Python, so a table cell
+    (formatted by the browser, which rounds halves up) and a sentence (``f"{x:.1f}"``)
+    never show the same score differently (0.1625 → 16.2 in both)."""
+    return round(100.0 * float(fraction), 1)
+
+
 def leaderboard(runs) -> pd.DataFrame:
     """One row per run, best accuracy first. Accuracy and macro-F1 in %, sizes in MB."""
     rows = []
+    runs = sorted(runs, key=lambda r: (-float(r.metrics["accuracy"]), -float(r.metrics["macro_f1"])))  # unrounded
     for r in runs:
         m = r.metrics
         created = m.get("created")
         rows.append({
             "Model": r.model_name + (" (bundled)" if r.bundled else ""),
-            "Accuracy": 100.0 * float(m["accuracy"]),
-            "Macro-F1": 100.0 * float(m["macro_f1"]),
+            "Accuracy": pct(m["accuracy"]),
+            "Macro-F1": pct(m["macro_f1"]),
             "Parameters": m.get("params"),
             "Size (MB)": (m["model_size_bytes"] / 1e6) if m.get("model_size_bytes") else None,
             "Train time (s)": m.get("train_seconds_total", m.get("train_seconds")),  # all cycles of --init-from
@@ -29,8 +37,7 @@ def leaderboard(runs) -> pd.DataFrame:
             "Trained": dt.datetime.fromtimestamp(created).strftime("%b %d %H:%M") if created else "",
             "Run": r.id,
         })
-    df = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
-    return df.sort_values(["Accuracy", "Macro-F1"], ascending=False, kind="stable").reset_index(drop=True)
+    return pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
 
 
 def shell_join(args) -> str:
@@ -55,8 +62,8 @@ def coverage(group_runs, model_names: list[str]) -> pd.DataFrame:
         rows.append({
             "Model": name,
             "Status": ("bundled" if r.bundled else "trained") if r else "not trained yet — train it",
-            "Accuracy": 100.0 * r.metrics["accuracy"] if r else None,
-            "Macro-F1": 100.0 * r.metrics["macro_f1"] if r else None,
+            "Accuracy": pct(r.metrics["accuracy"]) if r else None,
+            "Macro-F1": pct(r.metrics["macro_f1"]) if r else None,
         })
     return pd.DataFrame(rows, columns=["Model", "Status", "Accuracy", "Macro-F1"])
 
@@ -67,7 +74,7 @@ def per_class_f1(runs) -> pd.DataFrame:
     for r in runs:
         for cls in r.metrics["class_names"]:
             pc = (r.metrics.get("per_class") or {}).get(cls) or {}
-            rows.append({"Model": r.model_name, "Class": cls, "F1": 100.0 * float(pc.get("f1", 0.0)),
+            rows.append({"Model": r.model_name, "Class": cls, "F1": pct(pc.get("f1", 0.0)),
                          "Support": pc.get("support")})
     return pd.DataFrame(rows, columns=["Model", "Class", "F1", "Support"])
 
