@@ -1086,10 +1086,10 @@ def section_tfdata_levers(cfg: dict, tmp: Path) -> dict:
         "no_prefetch": no_prefetch,
         "pre_cast_float32_cached": pre_cast,
     }
-    # Variants are interleaved over rounds (A B C A B C ...) and the steady epoch time is the
-    # median over every round's epochs after the first: on 2 cores single epochs are bimodal
-    # (the same epoch takes ~1× or ~2× depending on how TF's and tf.data's threads land), so
-    # one run per variant can show a "speed-up" that is only which mode it fell into.
+    # Variants are interleaved over rounds (A B C A B C ...) and compared on their best steady
+    # epoch (see _steady): on 2 cores single epochs are bimodal (the same epoch takes ~1× or
+    # ~1.7× depending on how TF's and tf.data's threads land), so one run per variant can show
+    # a "speed-up" that is only which mode it fell into.
     R = cfg["tfdata_rounds"]
     scratch = {"model": "baseline", "epochs": E, "rounds": R, "train_images": int(len(x["train"])), "per_variant": {}}
     ref = None
@@ -1125,8 +1125,8 @@ def section_tfdata_levers(cfg: dict, tmp: Path) -> dict:
         "cache_prefetch": lambda: tf.data.Dataset.from_tensor_slices((feats, onehot)).cache().shuffle(n, seed=0)
         .batch(B).prefetch(tf.data.AUTOTUNE),
     }
-    head = {"features": f"synthetic float32 ({n}, {d}), learnable labels", "epochs": cfg["head_epochs"], "per_variant": {}}
-    head["rounds"] = R
+    head = {"features": f"synthetic float32 ({n}, {d}), learnable labels", "epochs": cfg["head_epochs"], "rounds": R,
+            "per_variant": {}}
     href = None
     for r in range(R):
         for name, build in head_variants.items():
