@@ -97,7 +97,11 @@ def test_interrupted_run_leaves_no_complete_folder(tmp_path):
     cmd = [sys.executable, "-m", "training", "--data", "demo", "--demo-per-class", "30", "--demo-size", "64",
            "--models", "baseline", "--image-size", "64", "--epochs", "200", "--patience", "0",
            "--out", str(out), "--progress-file", str(events_path)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as in a terminal: a shell without job control starts background commands with SIGINT
+    # ignored, and Python keeps an inherited "ignore"; restore the default so the test does not
+    # depend on how the test run itself was started.
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and not any(e["event"] == "epoch_end" for e in read_events(events_path)):
         time.sleep(0.5)
