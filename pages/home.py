@@ -55,7 +55,7 @@ best = max(group.runs, key=lambda r: r.metrics["accuracy"])
 c1, c2 = st.columns(2)
 with c1.container(border=True):
     st.markdown(f"**Try the models on a photo.** Best on *{group.name}*: **{best.model_name}** "
-                f"({100 * best.metrics['accuracy']:.1f}% accuracy).")
+                f"({tables.pct_text(best.metrics['accuracy'])} accuracy).")
     st.page_link("pages/predict.py", label="Predict on a photo", icon=":material/photo_camera:")
 with c2.container(border=True):
     if all(g.bundled for g in groups):  # a fresh install: only the models shipped in models/

@@ -18,6 +18,11 @@ def pct(fraction) -> float:
     return round(100.0 * float(fraction), 1)
 
 
+def pct_text(fraction) -> str:
+    """The same percentage as text, for sentences and labels: ``0.1625`` → ``"16.2%"``."""
+    return f"{pct(fraction):.1f}%"
+
+
 def leaderboard(runs) -> pd.DataFrame:
     """One row per run, best accuracy first. Accuracy and macro-F1 in %, sizes in MB."""
     rows = []
@@ -86,7 +91,7 @@ def coverage_matrix(groups, model_names: list[str]) -> pd.DataFrame:
     data = {}
     for g in groups:
         by_model = {r.model_name: r for r in g.runs}
-        data[g.label] = [f"{100 * by_model[m].metrics['accuracy']:.1f}%" if m in by_model else "not trained yet"
+        data[g.label] = [pct_text(by_model[m].metrics["accuracy"]) if m in by_model else "not trained yet"
                          for m in rows]
     df = pd.DataFrame(data, index=pd.Index(rows, name="Model"))
     return df

@@ -12,7 +12,7 @@ import streamlit as st
 
 from fer_core import FERError
 
-from . import charts, settings, state
+from . import charts, settings, state, tables
 
 
 # --------------------------------------------------------------------------- the form
@@ -155,8 +155,8 @@ def render_progress(s: dict, *, show_cancel: bool) -> None:
         for f in finished:
             if isinstance(f, dict):
                 rows.append({"Model": f.get("model"),
-                             "Accuracy": f"{100 * f['accuracy']:.1f}%" if f.get("accuracy") is not None else "",
-                             "Macro-F1": f"{100 * f['macro_f1']:.1f}%" if f.get("macro_f1") is not None else "",
+                             "Accuracy": tables.pct_text(f["accuracy"]) if f.get("accuracy") is not None else "",
+                             "Macro-F1": tables.pct_text(f["macro_f1"]) if f.get("macro_f1") is not None else "",
                              "Training time (s)": round(f.get("seconds") or 0, 1)})
             else:
                 rows.append({"Model": str(f)})

@@ -83,7 +83,7 @@ def pick_models(group: DatasetGroup, key: str) -> list:
     by_name = {r.model_name: r for r in group.runs}
     chosen = st.multiselect(
         "Models", list(by_name), default=default_predict_models(group), key=key,
-        format_func=lambda n: f"{n}{' (bundled)' if by_name[n].bundled else ''} · {100 * by_name[n].metrics['accuracy']:.1f}%",
+        format_func=lambda n: f"{n}{' (bundled)' if by_name[n].bundled else ''} · {tables.pct_text(by_name[n].metrics['accuracy'])}",
         help="Every chosen model classifies each face; with several, the ensemble is the mean of their probabilities. "
              "The percentage is the model's test accuracy.")
     st.caption(f"{len(chosen)} of {len(by_name)} model(s) trained on this dataset"
