@@ -2,7 +2,10 @@
 
 Layout of ``<runs>/<run_id>/``::
 
-    model.keras    full model, raw 0–255 pixels in, probabilities out
+    model.keras    full model, raw 0–255 pixels in, probabilities out; or, in a
+                   published frozen-ImageNet transfer run (fer_core.publish),
+    head.weights.h5 + backbone.json   the head's weights and which ImageNet
+                   backbone file (sha256) rebuilds the rest
     config.json    TrainConfig + model spec: enough to rebuild the model
     history.json   per-epoch loss, accuracy, val_loss, val_accuracy (+ stage)
     metrics.json   accuracy, macro_f1, loss, confusion_matrix, per_class, ...
@@ -25,7 +28,11 @@ from pathlib import Path
 
 from .errors import RunStoreError
 
-REQUIRED_FILES = ("model.keras", "metrics.json", "history.json", "config.json")
+FULL_MODEL_FILE = "model.keras"
+HEAD_FILE = "head.weights.h5"  # published head-only runs: the head's weights (fer_core.publish)
+BACKBONE_FILE = "backbone.json"  # ... and the backbone they sit on (keras.applications class, ImageNet file, sha256)
+#: A run holds these and a model: model.keras, or head.weights.h5 + backbone.json.
+REQUIRED_FILES = ("metrics.json", "history.json", "config.json")
 REQUIRED_METRICS = ("model", "accuracy", "macro_f1", "confusion_matrix", "class_names", "dataset")
 TMP_PREFIX = ".tmp-"
 LOCK_NAME = ".train.lock"
@@ -61,14 +68,36 @@ class Run:
 
     @property
     def model_path(self) -> Path:
-        return self.path / "model.keras"
+        """``model.keras`` (absent in a head-only run: see :attr:`head_only`)."""
+        return self.path / FULL_MODEL_FILE
+
+    @property
+    def head_only(self) -> bool:
+        """A published run that stores only its head; :meth:`load_model` rebuilds the backbone."""
+        return not self.model_path.is_file() and (self.path / BACKBONE_FILE).is_file()
 
     def load_model(self):
-        """Load ``model.keras`` with ``safe_mode=True``: no arbitrary code from the file."""
+        """The full Keras model, loaded without running any code from the run folder.
+
+        ``model.keras`` is loaded with ``safe_mode=True``; a head-only run is
+        rebuilt from ``keras.applications``, the ImageNet file in Keras' cache
+        (sha256-checked) and its head weights (:func:`fer_core.publish.load_head_only`).
+        """
         import keras
 
         from . import models  # noqa: F401  registers CaffePreprocess for deserialisation
 
+        if self.head_only:
+            from .errors import FERError
+            from .publish import load_head_only
+
+            try:
+                return load_head_only(self)
+            except FERError:
+                raise
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise RunStoreError(f"{self.path}: cannot rebuild the published model ({first})") from None
         try:
             return keras.saving.load_model(self.model_path, compile=False, safe_mode=True)
         except Exception as exc:
@@ -102,7 +131,7 @@ def load_run(path: str | Path, *, bundled: bool = False) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise RunStoreError(f"{path}: run folder does not exist")
-    for name in REQUIRED_FILES:
+    for name in REQUIRED_FILES + _model_files(path):
         if not (path / name).is_file():
             raise RunStoreError(f"{path.name}: incomplete run, '{name}' is missing")
     parsed = {}
@@ -122,6 +151,13 @@ def load_run(path: str | Path, *, bundled: bool = False) -> Run:
     if not (isinstance(cm, list) and len(cm) == n and all(isinstance(r, list) and len(r) == n for r in cm)):
         raise RunStoreError(f"{path.name}: confusion_matrix is not {n}×{n}")
     return Run(path=path, metrics=metrics, history=parsed["history.json"], config=parsed["config.json"], bundled=bundled)
+
+
+def _model_files(path: Path) -> tuple[str, ...]:
+    """The model files a run folder must hold: head + backbone reference once it has the reference, else model.keras."""
+    if not (path / FULL_MODEL_FILE).is_file() and (path / BACKBONE_FILE).is_file():
+        return (HEAD_FILE, BACKBONE_FILE)
+    return (FULL_MODEL_FILE,)
 
 
 def list_runs(*roots: str | Path, bundled_roots: tuple = ()) -> RunListing:
@@ -179,7 +215,7 @@ class RunWriter:
             json.dump(data, f, indent=1)
 
     def commit(self) -> Path:
-        missing = [n for n in REQUIRED_FILES if not (self.tmp / n).is_file()]
+        missing = [n for n in REQUIRED_FILES + _model_files(self.tmp) if not (self.tmp / n).is_file()]
         if missing:
             raise RunStoreError(f"{self.tmp}: cannot finish run, missing {', '.join(missing)}")
         os.replace(self.tmp, self.final)

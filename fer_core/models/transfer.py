@@ -19,7 +19,7 @@ from keras import layers
 from ..errors import ModelError
 from .layers import CaffePreprocess, tf_mode_preprocess
 from .registry import ModelSpec, register_model
-from .weights import resolve_weights
+from .weights import cached_imagenet_file, resolve_weights
 
 HEAD_LAYERS = ("head_bn", "head_dropout", "head_dense")
 
@@ -27,6 +27,8 @@ HEAD_LAYERS = ("head_bn", "head_dropout", "head_dense")
 def build_transfer(spec: ModelSpec, n_classes: int, image_size: int, weights, dropout: float) -> keras.Model:
     app = getattr(keras.applications, spec.backbone)
     resolved = resolve_weights(spec.name, weights, spec.weights_file)
+    if resolved == "imagenet" and (cached := cached_imagenet_file(spec.weights_file)) is not None:
+        resolved = str(cached)  # load the cached file as is: Keras would re-download it on an md5 mismatch
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
     x = CaffePreprocess(name="preprocess")(inputs) if spec.backbone == "VGG19" else tf_mode_preprocess()(inputs)
     try:
