@@ -70,7 +70,9 @@ class DatasetGroup:
 
     @property
     def label(self) -> str:
-        tag = " · bundled, trained on FER2013" if self.bundled else ""
+        # models/ holds whatever was published there (python -m training.publish): name its dataset.
+        trained_on = "FER2013" if self.name.lower() == "fer2013" else self.name
+        tag = f" · bundled, trained on {trained_on}" if self.bundled else ""
         sizes = self.runs[0].metrics["dataset"].get("split_sizes", {})
         total = sum(sizes.values())
         n = f", {total:,} images" if total else ""
