@@ -7,7 +7,9 @@ Two paths, chosen by the model's kind:
 * transfer models run their frozen backbone once per image (through the
   :mod:`~fer_core.features` cache), train the head on ``(B, D)`` features,
   optionally fine-tune the top backbone layers on pixels, and save the full
-  model so it predicts from raw pixels.
+  model so it predicts from raw pixels. ``fer_compact`` takes this path too:
+  its "backbone" is the conv trunk of a trained ``compact`` run (the bundled
+  FER2013 model unless ``init_from`` names another), under a new head.
 
 Both end in the same evaluation and the same atomic run folder.
 """
@@ -15,7 +17,7 @@ Both end in the same evaluation and the same atomic run folder.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import keras
@@ -27,6 +29,8 @@ from .evaluation import classification_metrics
 from .features import FeatureCache, cache_key, compute_features, weights_digest
 from .inference import compiled_forward, latency_ms, predict_batches
 from .models import create_model, get_spec, split_transfer_model, unfreeze_top
+from .models.from_compact import load_source, source_label, source_record
+from .models.transfer import backbone_layers
 from .precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
 from .preprocess import prepare_images
 from .progress import ProgressCallback
@@ -59,7 +63,9 @@ class TrainConfig:
     # float32 | bfloat16 (mixed: scratch training, backbone feature pass) | auto (bfloat16 on CPUs with native bf16)
     precision: str = "auto"
     tta_flip: bool = False  # models that support it: the saved model averages each image with its mirror
-    init_from: str | None = None  # scratch models: a run folder whose trained weights start this run
+    # scratch models: a run folder whose trained weights start this run (same classes);
+    # fer_compact: the compact-like run whose trunk it starts from, any classes (None → the bundled models/compact)
+    init_from: str | None = None
 
     def validate(self) -> None:
         spec = get_spec(self.model)
@@ -77,7 +83,7 @@ class TrainConfig:
             (self.fine_tune_layers >= 0, "fine-tune layers must be ≥ 0"),
             (self.fine_tune_layers == 0 or spec.is_transfer, f"{self.model} has no backbone to fine-tune"),
             (not self.tta_flip or spec.supports_tta, f"{self.model} has no mirror test-time augmentation (--tta-flip)"),
-            (self.init_from is None or not spec.is_transfer,
+            (self.init_from is None or not spec.is_transfer or spec.trunk_from_run,
              f"{self.model}: --init-from continues scratch models only; transfer models start from --weights"),
             (self.image_size is None or self.image_size >= spec.min_image_size,
              f"{self.model} needs an image size of at least {spec.min_image_size}"),
@@ -191,8 +197,10 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
     want = (cfg.model, list(ds.class_names), size)
     have = (earlier.model_name, list(earlier.metrics["class_names"]), earlier.config.get("model", {}).get("image_size"))
     if have != want:
+        hint = ("; for another class set start a new head on its trunk: --models fer_compact"
+                if have[0] == want[0] == "compact" and have[1] != want[1] else "")
         raise ModelError(f"--init-from {earlier.id}: it is {have[0]} on {len(have[1])} classes at {have[2]} px; "
-                         f"this run is {want[0]} on {len(want[1])} classes at {want[2]} px")
+                         f"this run is {want[0]} on {len(want[1])} classes at {want[2]} px{hint}")
     model.set_weights(earlier.load_model().get_weights())  # a mirror-TTA model has the same weights
     status(f"continuing from {earlier.id} ({len(earlier.history.get('loss', []))} epochs)")
     return earlier
@@ -213,6 +221,15 @@ def _prepend_history(earlier: dict, history: dict) -> dict:
         merged["learning_rate"] = [*earlier.get("learning_rate", [np.nan] * n), *history["learning_rate"]]
     merged["stage"] = [0] * n + list(history.get("stage", []))
     return merged
+
+
+def _trunk_state(model, cfg: TrainConfig) -> str:
+    """How a fer_compact run used its source trunk, in words (recorded with the run)."""
+    tuned = [l.name for l in backbone_layers(model) if l.trainable and l.weights]
+    if not tuned:
+        return "frozen"
+    return (f"top {len(tuned)} conv layers fine-tuned ({', '.join(tuned)}) at lr {cfg.fine_tune_learning_rate:g} "
+            f"for {cfg.fine_tune_epochs} epochs; BatchNorm frozen")
 
 
 def with_flip_tta(model, name: str, n_classes: int, image_size: int):
@@ -236,6 +253,11 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     cfg.validate()
     spec = get_spec(cfg.model)
     size = cfg.image_size or spec.default_image_size
+    source = None
+    if spec.trunk_from_run:  # fer_compact: trunk and input size come from the source run, checked up front
+        source, _, size, _ = load_source(cfg.init_from, cfg.image_size)
+        # --weights does not apply: the recorded weights are the source run (so nothing mistakes it for ImageNet)
+        cfg = replace(cfg, weights=source_label(source))
     keras.utils.set_random_seed(cfg.seed)
     t0 = time.time()
     status = lambda msg, final=True: progress.on_event({"event": "status", "model": cfg.model, "message": msg, "final": final})  # noqa: E731
@@ -252,7 +274,8 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     cache_info, earlier = None, None
     precision = resolve_precision(cfg.precision)
     if spec.is_transfer:
-        model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
+        model = create_model(cfg.model, ds.n_classes, image_size=size, weights=str(source.path) if source else cfg.weights,
+                             dropout=cfg.dropout)
         probs, cache_info = _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache or FeatureCache(),
                                             size, status, precision=precision)
         history = cache_info.pop("history")
@@ -268,6 +291,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             model = with_flip_tta(model, cfg.model, ds.n_classes, size)
         probs = predict_batches(compiled_forward(model), x[eval_split], 128)
     train_seconds = time.time() - t0
+    trunk_from = None if source is None else source_record(source, _trunk_state(model, cfg))
 
     status("evaluating")
     metrics = classification_metrics(y[eval_split], probs, ds.class_names)
@@ -292,6 +316,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             "config": asdict(cfg),
             "feature_cache": cache_info,
             "init_from": None if earlier is None else init_from_record(earlier),
+            "trunk_from": trunk_from,  # fer_compact: the run its trunk came from (id, path, dataset fingerprint)
             "command": command,
             "created": time.time(),
         })
@@ -303,7 +328,8 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
         run.write_json("config.json", {
             "train_config": asdict(cfg),
             "model": {"name": spec.name, "kind": spec.kind, "image_size": size, "channels": spec.channels,
-                      "gradcam_layer": spec.gradcam_layer, "backbone": spec.backbone},
+                      "gradcam_layer": spec.gradcam_layer, "backbone": spec.backbone,
+                      **({"trunk_from": trunk_from} if trunk_from else {})},
             "n_classes": ds.n_classes,
             "class_names": list(ds.class_names),
         })

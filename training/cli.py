@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy loss")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout of the transfer models' head")
     p.add_argument("--fine-tune-layers", type=int, default=0,
-                   help="transfer models: after the head, unfreeze the top K backbone layers (BatchNorm stays frozen)")
+                   help="transfer models: after the head, unfreeze the top K backbone layers (BatchNorm stays frozen); "
+                        "fer_compact: K of its 8 conv layers, 8 = the whole trunk")
     p.add_argument("--fine-tune-epochs", type=int, default=5, help="epochs of the fine-tuning stage")
     p.add_argument("--fine-tune-learning-rate", type=float, default=1e-5, help="learning rate of the fine-tuning stage")
     p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
@@ -58,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "augmentation inside the graph; twice the compute per face)")
     p.add_argument("--init-from", default=None, metavar="RUN_DIR",
                    help="scratch models: start from the trained weights of this run folder (same model, classes "
-                        "and image size) and train another cycle; its epochs are kept at the start of the curves")
+                        "and image size) and train another cycle; its epochs are kept at the start of the curves. "
+                        "fer_compact: the compact (or fer_compact) run whose conv trunk it starts from, any class "
+                        "set (default: the bundled models/compact, trained on FER2013)")
     p.add_argument("--demo-per-class", type=int, default=200, help="--data demo: images per class")
     p.add_argument("--demo-size", type=int, default=128, help="--data demo: image side in pixels")
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default $FER_CACHE_DIR or ~/.cache/fer-studio/features)")

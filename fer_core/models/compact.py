@@ -27,6 +27,22 @@ def _conv_bn_relu(x, filters: int, name: str):
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
+def compact_trunk(pixels, width: int = WIDTH):
+    """Raw pixels (B, S, S, 1) 0–255 → pooled features (B, 8w): preprocessing and the conv trunk.
+
+    Shared with ``fer_compact`` (:mod:`.from_compact`), which reuses a trained
+    trunk under these same layer names.
+    """
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(pixels)
+    for stage, mult in enumerate((1, 2, 4, 8), start=1):
+        x = _conv_bn_relu(x, width * mult, f"block{stage}a")
+        x = _conv_bn_relu(x, width * mult, f"block{stage}b")  # block4b_relu: Grad-CAM layer
+        if stage < 4:
+            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)  # S → S/2
+            x = layers.Dropout(0.1 * stage, name=f"drop{stage}")(x)
+    return layers.GlobalAveragePooling2D(name="gap")(x)  # (B, 8w)
+
+
 def build_compact(spec: ModelSpec, n_classes: int, image_size: int, weights, dropout: float,
                   width: int = WIDTH, tta_flip: bool = False) -> keras.Model:
     """``tta_flip=True``: the inference model that averages each face with its mirror image.
@@ -37,14 +53,7 @@ def build_compact(spec: ModelSpec, n_classes: int, image_size: int, weights, dro
     del weights  # trained from scratch
     inputs = keras.Input((image_size, image_size, spec.channels), name="pixels")  # raw 0–255 gray
     x = FlipConcat(name="tta_flip")(inputs) if tta_flip else inputs  # (2B, S, S, 1) with TTA
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(x)
-    for stage, mult in enumerate((1, 2, 4, 8), start=1):
-        x = _conv_bn_relu(x, width * mult, f"block{stage}a")
-        x = _conv_bn_relu(x, width * mult, f"block{stage}b")  # block4b_relu: Grad-CAM layer
-        if stage < 4:
-            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)  # S → S/2
-            x = layers.Dropout(0.1 * stage, name=f"drop{stage}")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)  # (B, 8w)
+    x = compact_trunk(x, width)  # (B, 8w)
     x = layers.Dropout(max(dropout, 0.4), name="head_dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probs", dtype="float32")(x)
     if tta_flip:

@@ -20,15 +20,18 @@ class ModelSpec:
     name: str
     description: str
     builder: Callable  # builder(spec, n_classes, image_size, weights, dropout) -> keras.Model
-    kind: str  # "scratch": trained end to end; "transfer": frozen ImageNet backbone + head
+    kind: str  # "scratch": trained end to end; "transfer": frozen backbone (ImageNet, or a trained run's trunk) + head
     default_image_size: int
     channels: int  # 3 = RGB input, 1 = grayscale input
     gradcam_layer: str  # last spatial feature map, for Grad-CAM
     min_image_size: int = 32
     in_all: bool = True  # part of `--models all` (the seed's five)
-    backbone: str | None = None  # keras.applications class name, transfer models only
+    backbone: str | None = None  # keras.applications class name (or "compact"), transfer models only
     weights_file: str | None = None  # Keras' ImageNet "notop" file name, transfer models only
     supports_tta: bool = False  # builder takes tta_flip=True (mirror-image test-time augmentation)
+    # transfer models whose trunk comes from a trained run folder (--init-from, else a bundled run) instead of
+    # --weights: fer_compact
+    trunk_from_run: bool = False
 
     @property
     def is_transfer(self) -> bool:
