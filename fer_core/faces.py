@@ -3,7 +3,8 @@
 Layered after paz's face classification pipeline:
 detect → square the box → clip to the image → crop → (classify → draw, in
 :mod:`fer_core.predict`). Each step is a small pure function except
-:func:`detect_faces`, which owns the one MTCNN detector of the process.
+:func:`detect_faces`, which borrows an MTCNN detector from the process's
+small pool (:data:`DETECTORS`), so concurrent sessions never share one.
 
 MTCNN (the ``mtcnn`` package) ships its own weights, so detection never
 touches the network.
@@ -11,7 +12,9 @@ touches the network.
 
 from __future__ import annotations
 
+import queue
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,8 +24,22 @@ from PIL import Image
 #: MTCNN's default, and about the smallest face an expression can be read from.
 MIN_FACE_SIZE = 20
 
-_detector = None
-_detector_lock = threading.Lock()
+#: Detectors in the pool: concurrent sessions each borrow one. Its stages are
+#: compiled (below), so one instance could even be shared, but a pool keeps any
+#: per-call Python state of the ``mtcnn`` package out of reach of a second
+#: thread. 2 = the cores of the machines this app targets (Community Cloud);
+#: ``benchmarks/load.py --levers`` measures 1 vs 2.
+DETECTORS = 2
+#: Wrap MTCNN's three Keras stages in ``tf.function`` (one generic trace each):
+#: the package calls them eagerly, scale by scale, which costs 2–3× more per
+#: photo in Python dispatch than the networks themselves (47–91 ms vs 135–186 ms
+#: per photo here, identical boxes).
+COMPILED_STAGES = True
+
+_pool: "queue.SimpleQueue | None" = None
+_pool_size = 0
+_pool_lock = threading.Lock()  # guards building/resizing the pool, never a detection
+_serial_lock = threading.Lock()  # only for the measured "before" mode: detectors=0
 
 
 @dataclass
@@ -33,38 +50,94 @@ class Face:
     confidence: float
 
 
-def get_detector():
-    """The process-wide MTCNN detector, built on first use.
+def _new_detector():
+    from ._quiet import import_tensorflow_quietly
 
-    Building it loads three small networks (≈1 s); Streamlit reruns and
-    concurrent sessions all share the one instance. The lock makes the first
-    construction happen once even when two threads ask at the same time.
+    tf = import_tensorflow_quietly()
+    from mtcnn import MTCNN
+
+    detector = MTCNN()
+    if COMPILED_STAGES:
+        for stage in detector.stages:
+            # Each stage calls ``self._model(x)``; a tf.function with reduce_retracing traces
+            # once for the first shape, then once for a generic (None, None, None, 3) shape.
+            stage._model = tf.function(stage._model, reduce_retracing=True)
+    return detector
+
+
+def configure_detectors(n: int = DETECTORS, *, compiled: bool | None = None) -> None:
+    """Set the pool size (0: the old single detector behind one global lock) and stage compilation.
+
+    Takes effect for detections that start afterwards; used by tests and the
+    lever benchmark. Detectors are built lazily, on first use.
     """
-    global _detector
-    with _detector_lock:
-        if _detector is None:
-            from ._quiet import import_tensorflow_quietly
+    global DETECTORS, COMPILED_STAGES, _pool, _pool_size
+    with _pool_lock:
+        DETECTORS = int(n)
+        if compiled is not None:
+            COMPILED_STAGES = bool(compiled)
+        _pool, _pool_size = None, 0
 
-            import_tensorflow_quietly()
-            from mtcnn import MTCNN
 
-            _detector = MTCNN()
-        return _detector
+def _borrow():
+    """A detector from the pool (built on demand, at most ``max(1, DETECTORS)``); blocks when all are busy."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None:
+            _pool = queue.SimpleQueue()
+        pool = _pool
+        build = _pool_size < max(1, DETECTORS) and pool.empty()
+        if build:
+            _pool_size += 1
+    if build:
+        try:
+            return pool, _new_detector()
+        except BaseException:
+            with _pool_lock:
+                _pool_size -= 1
+            raise
+    return pool, pool.get()
+
+
+def get_detector():
+    """One MTCNN detector of the process pool (kept for callers that want the object itself).
+
+    Building one loads three small networks (≈1 s); Streamlit reruns and
+    concurrent sessions share the pool. The returned detector is put back at
+    once: use :func:`detect_faces` to get exclusive use during a detection.
+    """
+    pool, detector = _borrow()
+    pool.put(detector)
+    return detector
 
 
 def warm_up_detector(shape: tuple[int, int] = (360, 640)) -> None:
-    """Build the detector and run it once on a drawn face in a (H, W) canvas.
+    """Build every detector of the pool and run each on a drawn face, at two canvas sizes.
 
-    MTCNN's first call at a given image size sets up its networks for each
-    pyramid scale; 360×640 is what any 16:9 photo becomes after
-    :func:`downscale`, and a demo face makes all three stages run.
+    The first photo should not pay for building a detector (≈1 s) or for
+    tracing its compiled stages: the first call traces them for its shapes,
+    the second (another size) for a generic shape that every later photo
+    reuses. 360×640 is what any 16:9 photo becomes after :func:`downscale`;
+    a demo face makes all three stages run.
     """
     from .demo import draw_face
 
-    canvas = np.full((*shape, 3), 128, np.uint8)
-    side = min(128, *shape)
-    canvas[:side, :side] = draw_face(np.random.default_rng(0), 0, side)
-    detect_faces(canvas, min_confidence=0.0)
+    held = []
+    try:
+        for _ in range(max(1, DETECTORS)):  # hold each one so the next borrow builds a new detector
+            held.append(_borrow())
+        for _, detector in held:
+            for h, w in (shape, (shape[1] // 2, shape[0] // 2 + 37)):
+                canvas = np.full((h, w, 3), 128, np.uint8)
+                side = min(128, h, w)
+                canvas[:side, :side] = draw_face(np.random.default_rng(0), 0, side)
+                try:
+                    detector.detect_faces(canvas, min_face_size=MIN_FACE_SIZE)
+                except (ValueError, IndexError):
+                    pass
+    finally:
+        for pool, detector in held:
+            pool.put(detector)
 
 
 def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -95,12 +168,16 @@ def detect_faces(rgb: np.ndarray, *, max_side: int = 640, min_confidence: float 
     small, scale = downscale(np.ascontiguousarray(rgb, dtype=np.uint8), max_side)
     if min(small.shape[:2]) < MIN_FACE_SIZE:
         return []  # MTCNN's pyramid is empty below its smallest face size
-    detector = get_detector()
-    with _detector_lock:  # the stages are plain Python objects: one caller at a time
-        try:
+    # A detector is borrowed for the call: no thread waits for another's detection unless all
+    # DETECTORS are busy (then it queues for the first one returned).
+    pool, detector = _borrow()
+    try:
+        with _serial_lock if DETECTORS == 0 else nullcontext():
             found = detector.detect_faces(small, min_face_size=MIN_FACE_SIZE)
-        except (ValueError, IndexError):  # odd sizes give MTCNN an empty pyramid
-            found = []
+    except (ValueError, IndexError):  # odd sizes give MTCNN an empty pyramid
+        found = []
+    finally:
+        pool.put(detector)
     faces = []
     H, W = rgb.shape[:2]
     for det in found or []:

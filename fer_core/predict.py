@@ -16,6 +16,9 @@ context around the face for MTCNN, and the user still gets an answer.
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from .batching import MicroBatcher
 from .errors import FERError, ImageInputError
 from .faces import centre_square_box, crop_face, detect_faces, square_box, warm_up_detector
 from .images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
@@ -61,6 +65,7 @@ class PredictionResult:
     whole_image: bool  # True: no face found, the centred square of the image was classified
     class_names: list[str]
     timings: dict[str, float]  # seconds: decode, detect, classify, total
+    faces_found: int = -1  # faces the detector found; > len(faces) when max_faces capped them
 
 
 @dataclass
@@ -70,6 +75,7 @@ class _Loaded:
     run: Run
     model: object  # keras.Model
     forward: object  # tf.function (B, S, S, C) uint8 → (B, n_classes)
+    batcher: object  # MicroBatcher over ``forward`` or None (then ``forward`` is called directly)
     image_size: int
     channels: int
     label: str
@@ -86,9 +92,17 @@ class Predictor:
 
     All runs must share their class names, since their probabilities are
     averaged class by class into the ensemble.
+
+    Thread-safe: one instance serves every Streamlit session of the process.
+    Each model's compiled forward pass is a ``tf.function`` (safe to call from
+    several threads, unlike ``model.predict``); with ``batching`` (default) the
+    faces of concurrent callers are gathered by a :class:`MicroBatcher` into
+    one call per model, padded to a power-of-two batch so only a handful of
+    shapes ever reach oneDNN. Detection borrows a detector from
+    :mod:`fer_core.faces`' pool; Grad-CAM models are built under a lock.
     """
 
-    def __init__(self, runs: list[Run]):
+    def __init__(self, runs: list[Run], *, batching: bool = True):
         if not runs:
             raise FERError("no model selected: choose at least one trained run")
         self._check_classes(runs)
@@ -103,13 +117,22 @@ class Predictor:
             spec = run.config.get("model", {})
             model = run.load_model()
             size, channels = _input_shape(model, spec)
-            loaded = _Loaded(run=run, model=model, forward=compiled_forward(model), image_size=size,
+            forward = compiled_forward(model)
+            batcher = MicroBatcher(_padded(forward), name=f"fer-batch-{label}") if batching else None
+            loaded = _Loaded(run=run, model=model, forward=forward, batcher=batcher, image_size=size,
                              channels=channels, label=label, gradcam_layer=spec.get("gradcam_layer"))
             _warm_up(loaded)
             self._loaded.append(loaded)
         warm_up_detector()
         self._class_names = list(runs[0].metrics["class_names"])
         self._gradcam_models: dict[str, object] = {}
+        self._gradcam_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Stop the micro-batcher threads (tests and benchmarks; the app keeps its predictors)."""
+        for m in self._loaded:
+            if m.batcher is not None:
+                m.batcher.close()
 
     @staticmethod
     def _check_classes(runs: list[Run]) -> None:
@@ -131,17 +154,23 @@ class Predictor:
 
     # ----------------------------------------------------------------- pipeline
 
-    def predict(self, image, *, detect: bool = True) -> PredictionResult:
+    def predict(self, image, *, detect: bool = True, max_faces: int | None = None) -> PredictionResult:
         """Detect faces in ``image`` and classify each with every run.
 
         ``image``: encoded bytes, a path, a PIL image or an (H, W[, C]) uint8
         array. Undecodable, too large or too small input raises
-        :class:`ImageInputError` with a one-line reason.
+        :class:`ImageInputError` with a one-line reason. ``max_faces``: classify
+        only the K largest faces (a crowd photo must not cost a visitor, or
+        the others, a hundred crops); ``faces_found`` still counts them all.
         """
         t0 = time.perf_counter()
         rgb = to_rgb_array(image)  # (H, W, 3) uint8
         t1 = time.perf_counter()
         faces = detect_faces(rgb) if detect else []
+        found = len(faces)
+        if max_faces is not None and found > max_faces:
+            keep = sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)[:max(0, int(max_faces))]
+            faces = [f for f in faces if f in keep]  # still left → right
         t2 = time.perf_counter()
         if faces:
             boxes = [square_box(f.box, rgb.shape) for f in faces]
@@ -158,25 +187,30 @@ class Predictor:
             for i, (b, c, crop, preds) in enumerate(zip(boxes, confidences, crops, per_face))
         ]
         timings = {"decode": t1 - t0, "detect": t2 - t1, "classify": t3 - t2, "total": t3 - t0}
+        log_timing("predict", faces=len(results), faces_found=found, whole_image=not faces, **timings)
         return PredictionResult(image=rgb, faces=results, whole_image=not faces,
-                                class_names=self.class_names, timings=timings)
+                                class_names=self.class_names, timings=timings, faces_found=found)
 
     def predict_faces(self, crops: list[np.ndarray]) -> list[list[ModelPrediction]]:
         """Classify face crops (each (h, w, 3) uint8) with every run → [face][model].
 
         Each model sees all faces in one compiled call: the crops are resized
         once per distinct model input size, then matched to its channels.
+        With batching, all models' requests are queued first and then
+        awaited, so the models' batchers work while this thread waits; other
+        sessions' faces may share the same call.
         """
         if not crops:
             return []
-        by_size = {size: _resize_all(crops, size) for size in {m.image_size for m in self._loaded}}
-        per_model = []
-        for m in self._loaded:
-            from .preprocess import to_channels
+        from .preprocess import to_channels
 
+        by_size = {size: _resize_all(crops, size) for size in {m.image_size for m in self._loaded}}
+        pending = []
+        for m in self._loaded:
             x = to_channels(by_size[m.image_size], m.channels)  # (N, S, S, C) uint8
-            probs = np.asarray(m.forward(x), dtype=np.float32)  # (N, n_classes)
-            per_model.append(probs)
+            pending.append(m.batcher.submit(x) if m.batcher is not None else m.forward(x))  # unbatched: as before
+        per_model = [np.asarray(p.result() if hasattr(p, "result") else p, dtype=np.float32)  # (N, n_classes)
+                     for p in pending]
         return [
             [ModelPrediction(run_id=m.run.id, model=m.run.model_name, label=m.label, probs=probs[i])
              for m, probs in zip(self._loaded, per_model)]
@@ -198,10 +232,12 @@ class Predictor:
         if class_index is None:
             pred = next((p for p in face.predictions if p.run_id == run_id), None)
             class_index = int(np.argmax(pred.probs)) if pred is not None else int(np.argmax(face.ensemble))
-        if run_id not in self._gradcam_models:
-            self._gradcam_models[run_id] = gradcam_model(m.model, m.gradcam_layer)
+        with self._gradcam_lock:  # two sessions asking at once build one grad model, not two
+            grad_model = self._gradcam_models.get(run_id)
+            if grad_model is None:
+                grad_model = self._gradcam_models[run_id] = gradcam_model(m.model, m.gradcam_layer)
         x = _to_model_input(face.crop, m.image_size, m.channels)  # (S, S, C)
-        heat = gradcam_heatmap(self._gradcam_models[run_id], x, class_index)  # (S, S)
+        heat = gradcam_heatmap(grad_model, x, class_index)  # (S, S); eager, no shared state
         return overlay(face.crop, heat, alpha=alpha)
 
     def _get(self, run_id: str) -> _Loaded:
@@ -213,6 +249,27 @@ class Predictor:
 
 
 # --------------------------------------------------------------------------- helpers
+
+_TIMING_LOCK = threading.Lock()
+
+
+def log_timing(event: str, **fields) -> None:
+    """Append one JSON line to ``$FER_TIMING_LOG`` (if set): the server's own view of its latency.
+
+    ``benchmarks/load.py`` reads these lines to report server-side predict
+    times next to what the browsers saw; unset (the default) it costs nothing.
+    """
+    path = os.environ.get("FER_TIMING_LOG")
+    if not path:
+        return
+    row = {"event": event, "t": time.time(), "thread": threading.current_thread().name,
+           **{k: round(v, 5) if isinstance(v, float) else v for k, v in fields.items()}}
+    try:
+        with _TIMING_LOCK, open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    except OSError:
+        pass  # timing is diagnostics: never fail a prediction over it
+
 
 def _unique_labels(runs: list[Run]) -> list[str]:
     """UI labels; two runs of one model (different datasets) get their run id added."""
@@ -232,14 +289,43 @@ def _warm_up(m: _Loaded) -> None:
     """Trace and run the compiled forward pass before the first real photo arrives.
 
     Tracing once for a batch of unknown size covers photos with 1, 3 or 7
-    faces without retracing; the first execution then pays TensorFlow's
-    graph optimisation, so the first user's prediction does not.
+    faces without retracing; the first executions then pay TensorFlow's
+    graph optimisation and oneDNN's per-shape set-up for the small padded
+    batch sizes (:func:`_padded`), so the first users' predictions do not.
     """
     import tensorflow as tf
 
     shape = (m.image_size, m.image_size, m.channels)
     m.forward.get_concrete_function(tf.TensorSpec((None, *shape), tf.uint8))
-    m.forward(np.zeros((1, *shape), np.uint8))
+    for b in WARM_BATCHES:
+        m.forward(np.zeros((b, *shape), np.uint8))
+
+
+#: Padded batch sizes warmed at load time: a visitor's faces, or several visitors' at once.
+WARM_BATCHES = (1, 2, 4, 8)
+
+
+def _bucket(n: int) -> int:
+    """The padded batch size for n rows: the next power of two (1, 2, 4, 8, ...)."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def _padded(forward):
+    """``forward`` on (n, ...) uint8, run at batch ``_bucket(n)`` (rows repeated) → (n, n_classes) float32.
+
+    Every distinct batch size costs oneDNN a one-off primitive set-up (tens of
+    ms); with micro-batching the sizes would be any of 1…64, so they are
+    rounded up to a few powers of two. Padding rows are copies of the last
+    real one and are dropped; rows do not interact (inference-mode layers).
+    """
+    def call(x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        b = _bucket(n)
+        if b != n:
+            x = np.concatenate([x, np.repeat(x[-1:], b - n, axis=0)])
+        return np.asarray(forward(x), dtype=np.float32)[:n]
+
+    return call
 
 
 def _resize_all(crops: list[np.ndarray], size: int) -> np.ndarray:

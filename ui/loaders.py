@@ -5,12 +5,19 @@
   so a new, deleted or hand-edited run shows up on the next rerun.
 - Datasets (large arrays, read-only) and predictors (Keras models) are shared
   objects → ``st.cache_resource``: each loads once per process.
+
+Many visitors at once (issue 10 §3): everything shared here is safe to use
+from several sessions' threads (:class:`fer_core.predict.Predictor` is
+thread-safe), a new session does no model work, and the per-rerun costs that
+grew with the number of sessions are removed — see :func:`_serving_process`.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +28,92 @@ from fer_core import FERError, Run, RunListing, list_runs
 from fer_core.runs import BUNDLED_DIR
 
 from . import settings
+
+# --------------------------------------------------------------------------- serving process
+
+
+def _serving_process() -> None:
+    """Process-wide settings for serving many sessions; runs once, when the pages first import this module.
+
+    Streamlit ends EVERY script run with ``keras.backend.clear_session()``
+    once Keras is imported (``script_runner._clean_problem_modules``, meant
+    for apps that build models per run). With TensorFlow loaded that is a
+    full ``gc.collect()`` over ~400k objects (0.5–1 s of CPU holding the GIL)
+    plus a flush of TF's eager kernel cache that other sessions are using, on
+    every rerun of every session. This app never builds Keras models in a
+    script run (they live in the shared predictor), so the Keras part is
+    skipped; the matplotlib part Streamlit also does there is kept.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:  # pragma: no cover - Streamlit moved it; nothing to undo then
+        return
+    original = getattr(script_runner, "_clean_problem_modules", None)
+    if original is None or getattr(original, "_fer_keeps_keras", False):
+        return
+
+    def clean_problem_modules_but_keras() -> None:
+        import sys
+
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            try:
+                plt.close("all")
+            except Exception:  # noqa: BLE001, S110 - as Streamlit: never crash a run over it
+                pass
+
+    clean_problem_modules_but_keras._fer_keeps_keras = True
+    script_runner._clean_problem_modules = clean_problem_modules_but_keras
+
+
+def settle_heap() -> None:
+    """Move every object alive now out of the garbage collector's sight (``gc.freeze``).
+
+    Called after the models are loaded: TensorFlow, Keras, the models and the
+    page modules are ~400k long-lived objects that every full collection
+    would walk again — Streamlit runs one after each script run
+    (``runner.postScriptGC``) and Python starts more as sessions allocate —
+    0.5–1 s of GIL-holding CPU each on this machine, ~0 ms once frozen.
+    Frozen objects are still freed by reference counting; only reference
+    cycles among them would be kept, and these objects live as long as the
+    process anyway.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def _time_script_runs() -> None:
+    """With ``$FER_TIMING_LOG`` set (benchmarks/load.py), log every script run's duration there.
+
+    Diagnostics only, off by default: the load benchmark needs the server's
+    own view (how long each session's script ran, cleanup included) next to
+    what the browsers saw, to tell a slow server from slow browsers.
+    """
+    if not os.environ.get("FER_TIMING_LOG"):
+        return
+    try:
+        from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
+    except ImportError:  # pragma: no cover
+        return
+    original = ScriptRunner._run_script
+    if getattr(original, "_fer_timed", False):
+        return
+    from fer_core.predict import log_timing
+
+    def timed_run_script(self, rerun_data):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return original(self, rerun_data)
+        finally:
+            log_timing("script_run", total=time.perf_counter() - t0, cpu=time.thread_time() - c0,
+                       page=str(getattr(rerun_data, "page_script_hash", "") or "")[:12])
+
+    timed_run_script._fer_timed = True
+    ScriptRunner._run_script = timed_run_script
+
+
+_serving_process()
+_time_script_runs()
 
 # --------------------------------------------------------------------------- runs
 
@@ -48,10 +141,31 @@ def _cached_listing(runs_root: str, bundled_root: str, sig: tuple) -> RunListing
     return list_runs(runs_root, bundled_roots=(bundled_root,))
 
 
+#: Seconds a folder signature is reused: every session's every rerun asks for the listing,
+#: so with many visitors the run folders are stat'ed at most once per this interval
+#: instead of once per rerun; a new or edited run still shows up on the next rerun after it.
+SIGNATURE_TTL_S = 1.0
+_SIGNATURES: dict[tuple[str, str], tuple[float, tuple]] = {}
+_SIGNATURES_LOCK = threading.Lock()
+
+
+def _recent_signature(runs_root: Path, bundled_root: Path) -> tuple:
+    key = (str(runs_root), str(bundled_root))
+    now = time.monotonic()
+    with _SIGNATURES_LOCK:
+        hit = _SIGNATURES.get(key)
+        if hit is not None and now - hit[0] < SIGNATURE_TTL_S:
+            return hit[1]
+    sig = (_folder_signature(runs_root), _folder_signature(bundled_root))
+    with _SIGNATURES_LOCK:
+        _SIGNATURES[key] = (now, sig)
+    return sig
+
+
 def run_listing(runs_root: Path | None = None) -> RunListing:
     """Every complete run (user runs + bundled ones); broken folders become warnings."""
     runs_root = Path(runs_root or settings.runs_dir())
-    sig = (_folder_signature(runs_root), _folder_signature(BUNDLED_DIR))
+    sig = _recent_signature(runs_root, BUNDLED_DIR)
     return _cached_listing(str(runs_root), str(BUNDLED_DIR), sig)
 
 
@@ -244,15 +358,8 @@ def _build_predictor(run_paths: tuple[str, ...]):
     from fer_core.predict import Predictor
 
     runs = [load_run(p, bundled=Path(p).parent.resolve() == BUNDLED_DIR.resolve()) for p in run_paths]
-    predictor = Predictor(runs)
-    try:  # build and trace the face detector too: the first photo should not pay for it
-        import numpy as np
-
-        from fer_core.faces import detect_faces
-
-        detect_faces(np.full((96, 96, 3), 128, np.uint8))
-    except Exception:  # noqa: BLE001 - warming is best effort; predict() reports real problems
-        pass
+    predictor = Predictor(runs)  # also builds and warms the face detectors
+    settle_heap()
     return predictor
 
 
