@@ -9,7 +9,7 @@ file only sets the layout and the navigation.
 
 import streamlit as st
 
-from ui import settings, widgets
+from ui import access, settings, training, widgets
 
 st.set_page_config(page_title="FER Studio", page_icon=":material/mood:", layout="wide",
                    initial_sidebar_state="expanded")
@@ -24,10 +24,15 @@ PAGES = [
 
 page = st.navigation(PAGES)
 
+access.cap_server_uploads()  # public mode: the server itself refuses uploads over the photo limit
+
 with st.sidebar:
-    widgets.training_badge()
-    st.caption(f"Runs: `{settings.display_path(settings.runs_dir())}`  \n"
-               f"Data root: `{settings.display_path(settings.data_root())}`")
+    training.sidebar_badge()
+    if access.trusted():  # a public deployment shows strangers no server paths
+        st.caption(f"Runs: `{settings.display_path(settings.runs_dir())}`  \n"
+                   f"Data root: `{settings.display_path(settings.data_root())}`")
+    else:
+        st.caption("Public demo: read faces and compare the models here; training runs on your own machine.")
 
 # Start loading the models of the current dataset in the background, so the
 # Predict page answers at once when the user gets there (FER_PREWARM=0: off).

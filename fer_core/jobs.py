@@ -15,11 +15,28 @@ The ``.jobs`` folder starts with a dot, so the run store never mistakes it for
 a run. Two jobs never train into one runs folder: :func:`start_job` refuses
 while a job's process is alive or the folder's :class:`~fer_core.runs.TrainLock`
 is held (also by a CLI started from a shell).
+
+One training job per server, too: a lab machine shared by several people (or
+several app instances with different runs folders) would otherwise run
+trainers side by side, each slowed to a crawl. :func:`start_job` takes an
+exclusive ``flock`` on ``<server jobs dir>/train.lock`` and hands that open
+file to the trainer (``pass_fds``), so the lock lives exactly as long as the
+trainer process — a killed trainer never leaves a stale lock — and records the
+job in ``current.json`` next to it, so every visitor can see who is training
+and since when (:func:`server_job`, :attr:`Job.started_by`)::
+
+    $FER_JOBS_DIR (default ~/.cache/fer-studio/jobs)/train.lock     held by the running trainer
+    $FER_JOBS_DIR/current.json                                      its job folder, pid, start, started_by
+
+Set ``FER_JOBS_DIR`` to a folder every user can write (e.g. ``/var/tmp/fer-studio``)
+to make it one job per machine across Unix users; the default is per user.
+A CLI started from a shell holds only its runs folder's lock.
 """
 
 from __future__ import annotations
 
 import fcntl
+import getpass
 import json
 import os
 import shlex
@@ -36,6 +53,10 @@ from .runs import is_locked
 
 JOBS_DIR = ".jobs"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVER_LOCK = "train.lock"
+SERVER_CURRENT = "current.json"
+#: The trainer's command line before its arguments (tests swap in a stand-in that just sleeps).
+TRAINER = [sys.executable, "-m", "training"]
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 # Children started by this process: polled so a finished child is reaped (no zombie
@@ -108,6 +129,11 @@ class Job:
         return float(self.info.get("started", 0.0))
 
     @property
+    def started_by(self) -> str | None:
+        """Who started the job (an e-mail, a client address, a session label, a Unix user), if recorded."""
+        return self.info.get("started_by")
+
+    @property
     def info(self) -> dict:
         try:
             return json.loads((self.path / "job.json").read_text())
@@ -145,7 +171,8 @@ class Job:
         events = self.events()
         s = {"status": "running", "message": "starting…", "current_model": None, "model_index": 0,
              "total": len(info.get("models") or []) or 1, "epoch": 0, "epochs": 0, "history": {},
-             "finished_models": [], "job_id": self.id, "started": info.get("started"), "args": info.get("args", [])}
+             "finished_models": [], "job_id": self.id, "started": info.get("started"), "args": info.get("args", []),
+             "started_by": info.get("started_by")}
         end = None
         for e in events:
             kind = e.get("event")
@@ -261,16 +288,113 @@ def _models_of(args: list[str]) -> list[str]:
     return []
 
 
-def start_job(cli_args: list[str], runs_dir: str | Path) -> Job:
+def server_jobs_dir() -> Path:
+    """Where the one-job-per-server lock and record live: ``$FER_JOBS_DIR`` or ``~/.cache/fer-studio/jobs``."""
+    env = os.environ.get("FER_JOBS_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "fer-studio" / "jobs"
+
+
+def _lock_held(path: Path) -> bool:
+    """True while some process holds an exclusive flock on ``path`` (probed without waiting)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def server_job(jobs_dir: str | Path | None = None) -> Job | None:
+    """The job training on this server right now (into any runs folder), or None.
+
+    Alive means: its trainer still holds the server lock. The Job is read from
+    the job folder ``current.json`` points at; when that folder is gone, a Job
+    over the registry itself still tells ``started_by`` and the start time.
+    """
+    root = Path(jobs_dir) if jobs_dir is not None else server_jobs_dir()
+    if not _lock_held(root / SERVER_LOCK):
+        return None
+    try:
+        record = json.loads((root / SERVER_CURRENT).read_text())
+        job_dir = Path(record["job_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # lock taken a moment ago, record not written yet
+    return Job(job_dir) if (job_dir / "job.json").is_file() else None
+
+
+def _clock(ts: float | None) -> str:
+    return time.strftime("%H:%M", time.localtime(ts)) if ts else "?"
+
+
+def describe_start(job: Job, now: float | None = None) -> str:
+    """'started by X at HH:MM (N min ago)' — one line, server time."""
+    started = job.created or None
+    who = job.started_by or "someone"
+    ago = ""
+    if started:
+        minutes = max(0, int(((now or time.time()) - started) // 60))
+        ago = " (just now)" if minutes == 0 else f" ({minutes} min ago)"
+    return f"started by {who} at {_clock(started)}{ago}"
+
+
+def _take_server_lock(fd: int, server: Path, grace: float = 15.0) -> bool:
+    """Lock the server for a new trainer; False while another job trains.
+
+    A job that has already reported its end (``run_end``) but whose process
+    is still exiting holds the lock for a moment more: wait up to ``grace``
+    seconds for it instead of refusing a start right after a finished run.
+    """
+    deadline = time.time() + grace
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            other = server_job(server)
+            if other is None or time.time() > deadline:
+                return False
+            try:
+                finishing = other.state()["status"] != "running"
+            except (OSError, ValueError):
+                finishing = False
+            if not finishing:
+                return False
+            time.sleep(0.2)
+
+
+def _default_started_by() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "a local user"
+
+
+def start_job(cli_args: list[str], runs_dir: str | Path, *, started_by: str | None = None,
+              jobs_dir: str | Path | None = None) -> Job:
     """Start ``python -m training <cli_args> --out runs_dir --progress-file …`` in the background.
 
-    Raises :class:`FERError` when a job is already training into ``runs_dir``.
-    ``cli_args`` must not contain ``--out`` or ``--progress-file``.
+    Raises :class:`FERError` when a job is already training into ``runs_dir``,
+    or anywhere on this server (see the module docstring; ``jobs_dir`` defaults
+    to :func:`server_jobs_dir`). ``started_by`` is recorded in job.json for
+    other visitors (default: the Unix user). ``cli_args`` must not contain
+    ``--out`` or ``--progress-file``.
     """
     runs_dir = Path(runs_dir).resolve()
     for flag in ("--out", "--progress-file"):
         if flag in cli_args:
             raise FERError(f"start_job sets {flag} itself; remove it from the arguments")
+    server = Path(jobs_dir) if jobs_dir is not None else server_jobs_dir()
+    try:
+        server.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FERError(f"cannot create the training-job registry {server} ({exc.strerror or exc}); "
+                       "set FER_JOBS_DIR to a writable folder") from None
     root = runs_dir / JOBS_DIR
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".start.lock", "w") as lock:
@@ -279,23 +403,37 @@ def start_job(cli_args: list[str], runs_dir: str | Path) -> Job:
         if running or is_locked(runs_dir):
             who = f"job {running[-1].id}" if running else "another training process"
             raise FERError(f"{runs_dir}: {who} is already training into this folder; wait for it or cancel it")
-        job_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
-        path = root / job_id
-        k = 1
-        while path.exists():
-            k += 1
-            path = root / f"{job_id}-{k}"
-        path.mkdir()
-        job = Job(path)
-        argv = [*cli_args, "--out", str(runs_dir), "--progress-file", str(job.progress_file)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "CI": os.environ.get("CI", "true")}
-        with open(path / "stdout.log", "w") as out, open(job.log_file, "w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "training", *argv], cwd=PROJECT_ROOT, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    start_new_session=True)  # survives the app; own process group
-        _CHILDREN[proc.pid] = proc
-        _write_json(path / "job.json", {"pid": proc.pid, "pid_start": _proc_start_time(proc.pid),
-                                        "args": list(cli_args), "runs_dir": str(runs_dir),
-                                        "models": _models_of(list(cli_args)), "started": time.time(),
-                                        "command": "python -m training " + shlex.join(argv)})
+        server_fd = os.open(server / SERVER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            if not _take_server_lock(server_fd, server):
+                other = server_job(server)
+                what = f"job {other.id} ({describe_start(other)})" if other else "another job"
+                raise FERError(f"{what} is already training on this server; one training job runs at a time — "
+                               "wait for it or cancel it") from None
+            job_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
+            path = root / job_id
+            k = 1
+            while path.exists():
+                k += 1
+                path = root / f"{job_id}-{k}"
+            path.mkdir()
+            job = Job(path)
+            argv = [*cli_args, "--out", str(runs_dir), "--progress-file", str(job.progress_file)]
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "CI": os.environ.get("CI", "true")}
+            started_by = (started_by or "").strip() or _default_started_by()
+            with open(path / "stdout.log", "w") as out, open(job.log_file, "w") as err:
+                # pass_fds: the trainer inherits the locked server_fd, so the server lock is held
+                # exactly as long as the trainer runs, whatever happens to this app process.
+                proc = subprocess.Popen([*TRAINER, *argv], cwd=PROJECT_ROOT, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(server_fd,),
+                                        start_new_session=True)  # survives the app; own process group
+            _CHILDREN[proc.pid] = proc
+            record = {"pid": proc.pid, "pid_start": _proc_start_time(proc.pid), "started": time.time(),
+                      "started_by": started_by}
+            _write_json(path / "job.json", {**record, "args": list(cli_args), "runs_dir": str(runs_dir),
+                                            "models": _models_of(list(cli_args)),
+                                            "command": "python -m training " + shlex.join(argv)})
+            _write_json(server / SERVER_CURRENT, {**record, "job_dir": str(path), "runs_dir": str(runs_dir)})
+        finally:
+            os.close(server_fd)  # the trainer keeps its own copy (and the lock) until it exits
     return job

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from fer_core import FERError
-from ui import bootstrap, charts, state, widgets
+from ui import access, bootstrap, charts, state, widgets
 from ui.loaders import dataset_report_cached, load_dataset_cached
 
 bootstrap.through_app()
@@ -13,8 +13,26 @@ st.caption("Check a dataset before training on it: how big each split is, whethe
            "what the images look like, and whether the same image sits in two splits (leakage that inflates "
            "test accuracy).")
 
-listing, groups = widgets.load_groups()
-choice = widgets.dataset_choice(groups, prefix="dataset")
+#: Public mode: the demo faces only, and at most this many per class (drawing them costs the shared CPU).
+PUBLIC_DEMO_MAX_PER_CLASS = 200
+
+
+def public_demo_choice() -> widgets.DatasetChoice:
+    """A public deployment's picker: the built-in demo faces; no server paths are listed or typed."""
+    per_class = st.columns([1, 2])[0].number_input(
+        "Demo faces per class", 2, PUBLIC_DEMO_MAX_PER_CLASS, 50, step=10, key=state.DATASET_DEMO_PER_CLASS,
+        help="The demo set draws this many synthetic faces per class (8 classes).")
+    st.caption("This public demo explores the built-in demo faces. Run the app on your own machine to explore "
+               "your own datasets.")
+    return widgets.DatasetChoice("demo", {"demo_per_class": int(per_class), "demo_image_size": 128},
+                                 f"demo ({per_class} per class)")
+
+
+if access.trusted():
+    listing, groups = widgets.load_groups()
+    choice = widgets.dataset_choice(groups, prefix="dataset")
+else:
+    choice = public_demo_choice()
 if choice is None:
     st.stop()
 

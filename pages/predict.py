@@ -32,12 +32,14 @@ with top[1]:
                                   help="Upload a photo, take one with your camera, or use a synthetic sample photo.")
 
 data, name = None, None
+limits = settings.limits()  # photo size, pixels, faces, predictions a minute (env / st.secrets)
 with top[1]:
     if source == "upload":
         up = st.file_uploader(
             "Photo (JPEG, PNG, WebP, BMP or GIF)", type=settings.PHOTO_TYPES + ["heic", "heif"],
-            key=state.PREDICT_UPLOAD, max_upload_size=settings.MAX_PHOTO_MB,
-            help=f"Up to {settings.MAX_PHOTO_MB} MB. Only the first frame of a GIF is used; phone rotation (EXIF) is respected.")
+            key=state.PREDICT_UPLOAD, max_upload_size=limits.photo_mb,
+            help=f"Up to {limits.photo_mb} MB and {limits.megapixels:g} megapixels. Only the first frame of a GIF "
+                 "is used; phone rotation (EXIF) is respected.")
         if up is not None:
             data, name = up.getvalue(), up.name
     elif source == "camera":
@@ -67,13 +69,17 @@ colors = charts.model_colors(r.model_name for r in runs)
 n = len(result.faces)
 if result.whole_image:
     st.info("No face found — the whole image (its centred square) was classified instead.", icon=":material/info:")
+cap_note = inference.face_cap_note()  # more faces than limits.faces: only the largest were classified
+if cap_note:
+    st.info(cap_note, icon=":material/groups:")
 
 top_row = st.container(horizontal=True, gap="large")  # photo and face list; the list wraps below on a narrow window
 left, right = top_row.container(), top_row.container(width=380)
 with left:
     t = result.timings
     st.image(draw_boxes(result.image, result.faces), width="stretch",
-             caption=(f"{n} face{'s' if n != 1 else ''} found" if not result.whole_image else "whole image")
+             caption=(f"{n} face{'s' if n != 1 else ''} {'classified' if cap_note else 'found'}"
+                      if not result.whole_image else "whole image")
              + f" · detection {t.get('detect', 0):.2f} s · classification {t.get('classify', 0):.2f} s")
 with right:
     st.markdown("**Faces** — " + ("what the ensemble (mean of all models) reads" if len(runs) > 1 else

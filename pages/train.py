@@ -3,11 +3,15 @@
 import streamlit as st
 
 from fer_core import FERError
-from ui import bootstrap, settings, state, tables, training, widgets
+from ui import access, bootstrap, settings, state, tables, training, widgets
 from ui.loaders import dataset_candidates, imagenet_weights_cached, model_catalog, model_names
 
 bootstrap.through_app()
 st.title("Train models")
+if not access.trusted():  # public deployment: no training, uploads or server paths for strangers
+    training.render_public_notice()
+    st.stop()
+public = settings.public_mode()  # here: a signed-in admin of a public deployment (no dataset uploads)
 runs_dir = settings.runs_dir()
 st.caption(f"Each model is trained by `python -m training` in its own process, so training keeps going when you "
            f"switch pages or reload the browser. Finished runs land in `{settings.display_path(runs_dir)}`.")
@@ -15,6 +19,11 @@ st.caption(f"Each model is trained by `python -m training` in its own process, s
 job = training.current_job(runs_dir)
 job_state = training.job_state(job)
 running = bool(job_state and job_state.get("status") == "running")
+# One training job per server (fer_core.jobs): one started elsewhere (another runs folder, another
+# app instance) also keeps the Start button off, and everyone sees who started it and when.
+server_job = training.server_job()
+server_busy = (training.job_state(server_job) or {}).get("status") == "running"
+busy_text = training.started_text(server_job) if server_busy else None
 
 
 # ------------------------------------------------------------------ live progress
@@ -28,6 +37,8 @@ def progress_panel():
     st.session_state[state.TRAIN_SEEN_STATUS] = status
     if seen == "running" and status != "running":
         st.rerun(scope="app")  # job ended: refresh the form and the run listings
+    if status == "running":
+        st.caption(training.started_text(training.current_job(runs_dir)))
     training.render_progress(current, show_cancel=(status == "running"))
 
 
@@ -37,7 +48,8 @@ if job_state is not None:
 
 # ------------------------------------------------------------------ the form
 st.subheader("1 · Data")
-source = st.radio("Dataset", ["demo", "root", "upload"], horizontal=True, key=state.TRAIN_SOURCE,
+source = st.radio("Dataset", ["demo", "root"] if public else ["demo", "root", "upload"], horizontal=True,
+                  key=state.TRAIN_SOURCE,
                   format_func={"demo": "Built-in demo faces", "root": "A dataset under the data root",
                                "upload": "Upload .npz or .zip"}.get)
 data_spec, extra_args = None, []
@@ -126,15 +138,19 @@ for p in problems:
 if data_spec:
     st.code(tables.shell_join(["python", "-m", "training", *args, "--out", settings.display_path(runs_dir)]),
             language="bash", wrap_lines=True)
-start_disabled = running or bool(problems)
+start_disabled = running or busy_text is not None or bool(problems)
 if st.button("Start training", type="primary", key=state.TRAIN_START, disabled=start_disabled,
              icon=":material/play_arrow:",
-             help="A training job is already running into this runs folder." if running else None):
+             help=(f"{busy_text}. One training job runs on this server at a time." if busy_text else
+                   "A training job is already running into this runs folder." if running else None)):
     try:
         training.start(args, runs_dir)
         st.session_state[state.TRAIN_SEEN_STATUS] = "running"
         st.rerun()
     except FERError as exc:
         st.error(str(exc), icon=":material/error:")
-if running:
+if busy_text and not running:
+    st.caption(f"{busy_text}, into another runs folder on this server. One training job runs at a time; "
+               "wait for it to finish.")
+elif running:
     st.caption("A training job is running into this runs folder; wait for it or cancel it above.")

@@ -3,17 +3,26 @@
 The result of the last photo lives in ``st.session_state`` keyed by the photo's
 digest and the run ids, so widget changes (face picker, Grad-CAM toggle) never
 re-run detection and classification.
+
+Every new prediction is bounded (:func:`ui.settings.limits`): the photo's size
+in MB and in pixels (read from its header, before decoding), the session's
+predictions per minute (:func:`ui.access.admit_prediction`) and the faces
+classified per photo (:func:`cap_faces`, the largest ones). A bound that is hit
+gives one line in the page, never a traceback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
+import warnings
 
 import streamlit as st
 
 from fer_core import FERError, ImageInputError
 
-from . import settings, state
+from . import access, settings, state
 from .loaders import predictor_for
 
 
@@ -22,10 +31,77 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def check_upload_size(name: str, data: bytes, limit_mb: int = settings.MAX_PHOTO_MB) -> None:
-    """The page's own size check (the browser enforces ``server.maxUploadSize`` too)."""
+def check_upload_size(name: str, data: bytes, limit_mb: int | None = None) -> None:
+    """The page's own size check (the browser enforces the uploader's limit, the server ``server.maxUploadSize``)."""
+    limit_mb = settings.limits().photo_mb if limit_mb is None else limit_mb
     if len(data) > limit_mb * 1024 * 1024:
         raise ImageInputError(f"{name}: {len(data) / 1024 / 1024:.1f} MB is over the {limit_mb} MB limit for photos")
+
+
+def check_pixels(name: str, data: bytes, megapixels: float | None = None) -> None:
+    """Refuse a photo over the pixel limit from its header alone (decoding 40 MP costs ~120 MB of memory).
+
+    Input Pillow cannot even open passes through: the decoder then names the problem.
+    """
+    megapixels = settings.limits().megapixels if megapixels is None else megapixels
+    try:
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            w, h = Image.open(io.BytesIO(data)).size
+    except Exception:  # noqa: BLE001 - not an image, or a bomb Pillow refuses: fer_core says which
+        return
+    if w * h > megapixels * 1e6:
+        raise ImageInputError(f"{name}: image is {w}×{h} = {w * h:,} pixels, over this app's limit of "
+                              f"{megapixels:g} megapixels for photos")
+
+
+def cap_faces(result, max_faces: int):
+    """Keep the ``max_faces`` largest faces of a result (ties: the more confident); returns (result, note).
+
+    Kept faces stay in their left-to-right order and are renumbered 1…K, so the
+    boxes drawn on the photo match the face tabs. ``note`` says what was left
+    out ("12 faces found; the 8 largest were classified"), else None — also
+    when the Predictor already capped them (``max_faces``; its ``faces_found``
+    counts every face detected). A cap of 0 keeps every face.
+    """
+    faces = list(result.faces)
+    if max_faces > 0 and len(faces) > max_faces and not result.whole_image:
+        order = sorted(range(len(faces)), key=lambda i: (-(faces[i].box[2] * faces[i].box[3]),
+                                                         -(faces[i].confidence or 0.0), i))
+        keep = sorted(order[:max_faces])
+        result = dataclasses.replace(result, faces=[dataclasses.replace(faces[i], index=k + 1)
+                                                    for k, i in enumerate(keep)])
+    found = max(len(faces), int(getattr(result, "faces_found", -1) or -1))
+    kept = len(result.faces)
+    if result.whole_image or found <= kept:
+        return result, None
+    return result, (f"{found} faces found; the {kept} largest were classified." if kept > 1 else
+                    f"{found} faces found; the largest was classified.")
+
+
+def _predict_capped(predictor, data: bytes, max_faces: int):
+    """``predictor.predict`` with the face cap applied before classification where the Predictor takes one.
+
+    Capping before classification saves the work (a crowd photo is a hundred
+    crops per model); :func:`cap_faces` then only words the note, or caps
+    afterwards for a Predictor without ``max_faces``.
+    """
+    import inspect
+
+    try:
+        takes_cap = "max_faces" in inspect.signature(predictor.predict).parameters
+    except (TypeError, ValueError):
+        takes_cap = False
+    if max_faces > 0 and takes_cap:
+        return predictor.predict(data, max_faces=max_faces)
+    return predictor.predict(data)
+
+
+def face_cap_note() -> str | None:
+    """The face-cap note of the last prediction (see :func:`cap_faces`), for the page to show."""
+    return (st.session_state.get(state.PREDICT_RESULT) or {}).get("note")
 
 
 def predict(runs, data: bytes, name: str):
@@ -35,12 +111,18 @@ def predict(runs, data: bytes, name: str):
     cached = st.session_state.get(state.PREDICT_RESULT)
     if cached and cached["key"] == key:
         return cached["result"], cached["error"]
-    result, error = None, None
+    limits = settings.limits()
+    result, error, note = None, None, None
     try:
-        check_upload_size(name, data)
+        check_upload_size(name, data, limits.photo_mb)
+        check_pixels(name, data, limits.megapixels)
+        busy = access.admit_prediction()
+        if busy:
+            return None, busy  # not cached: the same photo predicts once the minute has passed
         predictor = predictor_for(runs)
         with st.spinner("Finding faces and classifying them…"):
-            result = predictor.predict(data)
+            result = _predict_capped(predictor, data, limits.faces)
+        result, note = cap_faces(result, limits.faces)
     except ImageInputError as exc:
         # Messages name "image" for raw bytes; the user knows the file by its name.
         msg = str(exc)
@@ -49,7 +131,8 @@ def predict(runs, data: bytes, name: str):
         error = str(exc)
     except Exception as exc:  # last resort: never a traceback in the page
         error = f"{name}: prediction failed ({_one_line(exc)})"
-    st.session_state[state.PREDICT_RESULT] = {"key": key, "result": result, "error": error, "gradcam": {}}
+    st.session_state[state.PREDICT_RESULT] = {"key": key, "result": result, "error": error, "gradcam": {},
+                                              "note": note}
     return result, error
 
 

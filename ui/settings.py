@@ -1,15 +1,31 @@
-"""Where the app reads runs and datasets from, and its upload limits.
+"""Where the app reads runs and datasets from, whether it runs in public mode, and its limits.
 
 Both folders come from the environment so a deployment, a test or a CLI user
 can point the app elsewhere without touching code::
 
     FER_RUNS_DIR=runs/   FER_DATA_DIR=data/   streamlit run app.py
+
+Public mode and the limits for anonymous use come from the environment
+(``FER_PUBLIC``, ``FER_MAX_PHOTO_MB``…) or, where no environment can be set
+(Streamlit Community Cloud), from a ``[fer]`` table in ``st.secrets``::
+
+    [fer]
+    public = true
+    admins = ["me@example.org"]
+    max_faces = 8
+
+This module is the only place that reads ``st.secrets``: :func:`fer_secret`
+never raises or warns when there is no ``secrets.toml`` (a local checkout).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from fer_core.images import MAX_PIXELS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,3 +58,116 @@ def display_path(path: Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
     except ValueError:
         return str(path)
+
+
+# --------------------------------------------------------------------------- env + st.secrets
+
+_MISSING = object()
+
+
+def _fer_secrets() -> Mapping:
+    """The ``[fer]`` table of ``st.secrets``, or {}.
+
+    ``st.secrets.load_if_toml_exists()`` is Streamlit's probe that returns
+    False instead of raising when no secrets file exists (``st.secrets["fer"]``
+    would raise, and the app would log "No secrets found"). ``st.secrets`` is
+    looked up at call time, so AppTest's ``at.secrets`` reaches it.
+    """
+    try:
+        import streamlit as st
+
+        secrets = st.secrets
+        if not secrets.load_if_toml_exists():
+            return {}
+        fer = secrets.get("fer")
+        return fer if isinstance(fer, Mapping) else {}
+    except Exception:  # noqa: BLE001 - a broken secrets file must not take the app down
+        return {}
+
+
+def fer_secret(key: str, default=None):
+    """``st.secrets["fer"][key]``, or ``default`` (no secrets file, no [fer] table, no key)."""
+    value = _fer_secrets().get(key, _MISSING)
+    return default if value is _MISSING else value
+
+
+def config_value(key: str, default=None):
+    """A setting: ``$FER_<KEY>`` first, then ``[fer] <key>`` in st.secrets, then ``default``."""
+    env = os.environ.get(f"FER_{key.upper()}")
+    if env is not None and env.strip() != "":
+        return env.strip()
+    return fer_secret(key, default)
+
+
+def _truthy(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def public_mode() -> bool:
+    """True on a public deployment: ``FER_PUBLIC=1`` or ``public = true`` under ``[fer]`` in st.secrets.
+
+    Either source turns it on (an environment variable cannot switch off what
+    the deployment's secrets ask for). In public mode strangers cannot train,
+    upload datasets or see and type filesystem paths; Predict and Compare work.
+    """
+    return _truthy(os.environ.get("FER_PUBLIC", "")) or _truthy(fer_secret("public", False))
+
+
+def admins() -> list[str]:
+    """E-mail addresses (lower case) under ``[fer] admins`` (a list, or a comma-separated string)."""
+    raw = config_value("admins", [])
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    try:
+        return [str(a).strip().lower() for a in raw if str(a).strip()]
+    except TypeError:
+        return []
+
+
+def repo_url() -> str | None:
+    """Where the code can be cloned (``FER_REPO_URL`` / ``[fer] repo_url``), shown by the Train page in public mode."""
+    url = config_value("repo_url")
+    return str(url).strip() if url else None
+
+
+# --------------------------------------------------------------------------- limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one visitor may ask of the server; 0 = no limit (faces, predictions)."""
+
+    photo_mb: int            #: largest photo upload
+    megapixels: float        #: largest photo (width × height / 10⁶), checked from the header before decoding
+    faces: int               #: faces classified per photo (the largest ones)
+    predictions_per_minute: int  #: new predictions per browser session in any 60 s
+
+
+#: Defaults: a lab machine is generous; a public URL bounds what one stranger can cost.
+LOCAL_LIMITS = Limits(photo_mb=MAX_PHOTO_MB, megapixels=MAX_PIXELS / 1e6, faces=20, predictions_per_minute=60)
+PUBLIC_LIMITS = Limits(photo_mb=10, megapixels=24, faces=8, predictions_per_minute=10)
+#: Hard ceilings no setting can exceed: the server's upload size and the decoder's own pixel guard.
+_CEILINGS = {"photo_mb": MAX_DATASET_MB, "megapixels": MAX_PIXELS / 1e6}
+
+
+def _number(key: str, default, cast):
+    try:
+        value = cast(config_value(key, default))
+    except (TypeError, ValueError):
+        return default  # a typo in a setting falls back to the default rather than breaking Predict
+    return default if value < 0 else value
+
+
+def limits() -> Limits:
+    """The limits in force: ``$FER_MAX_PHOTO_MB`` / ``[fer] max_photo_mb`` etc., else the mode's defaults."""
+    base = PUBLIC_LIMITS if public_mode() else LOCAL_LIMITS
+    photo_mb = _number("max_photo_mb", base.photo_mb, int) or base.photo_mb
+    megapixels = _number("max_megapixels", base.megapixels, float) or base.megapixels
+    return Limits(photo_mb=min(photo_mb, _CEILINGS["photo_mb"]),
+                  megapixels=min(megapixels, _CEILINGS["megapixels"]),
+                  faces=_number("max_faces", base.faces, int),
+                  predictions_per_minute=_number("predictions_per_minute", base.predictions_per_minute, int))

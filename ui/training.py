@@ -100,9 +100,99 @@ def job_state(job) -> dict | None:
 
 
 def start(args: list[str], runs_dir: Path):
+    """Start the trainer; the job records who started it (see :func:`ui.access.visitor_label`)."""
     from fer_core.jobs import start_job
 
-    return start_job(args, runs_dir)
+    from .access import visitor_label
+
+    return start_job(args, runs_dir, started_by=visitor_label())
+
+
+def server_job():
+    """The job training anywhere on this server now (one per server, see fer_core.jobs), or None."""
+    try:
+        from fer_core.jobs import server_job as _server_job
+
+        return _server_job()
+    except (FERError, OSError):
+        return None
+
+
+def started_text(job, *, who: bool = True) -> str:
+    """'Training in progress — started by X at HH:MM (N min ago)'; ``who=False`` leaves the name out."""
+    import time
+
+    from .access import clock_text
+
+    started = job.created or None
+    by = f" by {job.started_by}" if who and job.started_by else ""
+    if not started:
+        return f"Training in progress — started{by}" if by else "Training in progress"
+    minutes = max(0, int((time.time() - started) // 60))
+    return (f"Training in progress — started{by} at {clock_text(started)} "
+            f"({'just now' if minutes == 0 else f'{minutes} min ago'})")
+
+
+def local_training_command() -> str:
+    """What a visitor of a public deployment runs to train on their own machine."""
+    url = settings.repo_url() or "<this app's repository URL>"
+    return "\n".join([
+        f"git clone {url} fer-studio && cd fer-studio",
+        "python3 -m venv .venv && . .venv/bin/activate",
+        "pip install -r requirements.txt",
+        "python -m training --data demo --models all",
+        "streamlit run app.py   # your own copy of this app, with training on",
+    ])
+
+
+def _sign_in() -> None:
+    try:
+        st.login()
+    except Exception as exc:  # noqa: BLE001 - no [auth] section in the secrets
+        st.session_state[state.TRAIN_FLASH] = f"Sign-in is not configured on this deployment ({exc})."
+
+
+def render_public_notice() -> None:
+    """The Train page on a public deployment: why training is off, and how to train locally."""
+    st.info("**Training is off on this deployment.** It is a public demo shared by everyone who opens it: one "
+            "training run would take the server's CPU for minutes to hours, and uploaded datasets would pile up "
+            "on its disk. Predict and Compare work as usual with the models shown there.",
+            icon=":material/lock:")
+    st.markdown("Train the five models on your own machine instead (a few minutes on a laptop CPU with the "
+                "built-in demo faces; any dataset of your own works too):")
+    st.code(local_training_command(), language="bash", wrap_lines=True)
+    if settings.admins():
+        from .access import current_email
+
+        if current_email():
+            st.caption(f"Signed in as {current_email()}, which is not an admin of this deployment.")
+        else:
+            st.button("Sign in to train (admins)", key="train_sign_in", icon=":material/login:", on_click=_sign_in)
+    flash = st.session_state.pop(state.TRAIN_FLASH, None)
+    if flash:
+        st.error(flash, icon=":material/error:")
+
+
+def sidebar_badge() -> None:
+    """Sidebar note on every page while a job trains on this server: who started it, and when.
+
+    On a public deployment strangers see that training runs, not who started it
+    (an admin's e-mail is not theirs to read).
+    """
+    from .access import trusted
+
+    job = server_job()
+    if job is not None and (job_state(job) or {}).get("status") == "running":
+        label = started_text(job, who=trusted())
+    else:  # a job of this runs folder registered under another FER_JOBS_DIR (another app instance)
+        s = job_state(current_job(settings.runs_dir()))
+        if not (s and s.get("status") == "running"):
+            return
+        label = "Training in progress"
+    # No epoch counter here: the sidebar is drawn once per page run and would show a stale number
+    # next to the Train page's live one.
+    st.page_link("pages/train.py", label=label, icon=":material/progress_activity:",
+                 help="Follow it live, or cancel it, on the Train page.")
 
 
 def _cancel(runs_dir: Path) -> None:

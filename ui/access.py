@@ -1,0 +1,165 @@
+"""Who may do what on this deployment, who a visitor is, and how often one may predict.
+
+On a public URL (:func:`ui.settings.public_mode`) strangers share one server:
+they may read faces and compare models, but not start training, upload
+datasets or see and type filesystem paths — one visitor could otherwise fill
+the disk, occupy the CPU for hours, or probe the server's files. Signed-in
+admins (``st.user.email`` listed under ``[fer] admins`` in st.secrets) keep
+training. Everything here works when authentication is not configured:
+``st.user`` is then an empty mapping with no ``is_logged_in`` key.
+
+Prediction costs CPU (face detection + every chosen model), so each browser
+session gets a sliding-window budget (:class:`SlidingWindow`, kept in
+``st.session_state``): when it is spent the page says when to try again.
+A visitor can reset it by opening a new session; it bounds accidental
+hammering (a held-down rerun, a script on one tab), not a determined attacker.
+"""
+
+from __future__ import annotations
+
+import secrets as _random
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import streamlit as st
+
+from . import settings
+
+#: session_state keys owned by this module.
+RATE_WINDOW = "access_predict_window"
+VISITOR_LABEL = "access_visitor_label"
+
+
+# --------------------------------------------------------------------------- who
+
+
+def current_email() -> str | None:
+    """The signed-in user's e-mail (lower case), or None: not signed in, or no auth configured at all.
+
+    Uses ``st.user.get`` rather than attribute access: without an ``[auth]``
+    section ``st.user`` has no ``is_logged_in`` key and ``st.user.is_logged_in``
+    raises AttributeError.
+    """
+    try:
+        user = st.user
+        if not user.get("is_logged_in"):
+            return None
+        email = str(user.get("email") or "").strip().lower()
+        return email or None
+    except Exception:  # noqa: BLE001 - no script context, odd provider data: treat as anonymous
+        return None
+
+
+def is_admin() -> bool:
+    """Signed in with an e-mail listed under ``[fer] admins``."""
+    email = current_email()
+    return bool(email) and email in settings.admins()
+
+
+def trusted() -> bool:
+    """May this visitor train, upload datasets and see server paths? Always off public URLs; admins on them."""
+    return not settings.public_mode() or is_admin()
+
+
+def visitor_label() -> str:
+    """How this visitor is named to others (``started_by`` of a training job).
+
+    The e-mail when signed in; else the client's IP address from
+    ``st.context.ip_address`` (None on localhost); else a short random label
+    kept for the session, so two anonymous visitors are still told apart.
+    """
+    email = current_email()
+    if email:
+        return email
+    try:
+        ip = st.context.ip_address
+    except Exception:  # noqa: BLE001 - older Streamlit, no client context
+        ip = None
+    if ip:
+        return f"a visitor from {ip}"
+    label = st.session_state.get(VISITOR_LABEL)
+    if not label:
+        label = st.session_state[VISITOR_LABEL] = f"local session {_random.token_hex(2)}"
+    return label
+
+
+def clock_text(ts: float) -> str:
+    """``ts`` (epoch seconds) as HH:MM in the visitor's time zone when the browser told it, else the server's."""
+    tz = None
+    try:
+        name = st.context.timezone
+        if name:
+            from zoneinfo import ZoneInfo
+
+            tz = ZoneInfo(name)
+    except Exception:  # noqa: BLE001 - unknown zone name, no client context
+        tz = None
+    return datetime.fromtimestamp(ts, tz).strftime("%H:%M")
+
+
+# --------------------------------------------------------------------------- how often
+
+
+class SlidingWindow:
+    """At most ``limit`` events in any ``window`` seconds; ``limit`` 0 = unlimited.
+
+    ``clock`` is injectable so tests need not sleep. :meth:`admit` records the
+    event when there is room and returns 0.0, else returns the seconds until
+    the oldest event leaves the window (and records nothing).
+    """
+
+    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.time):
+        self.limit, self.window, self.clock = int(limit), float(window), clock
+        self.events: list[float] = []
+
+    def admit(self) -> float:
+        if self.limit <= 0:
+            return 0.0
+        now = self.clock()
+        self.events = [t for t in self.events if now - t < self.window]
+        if len(self.events) < self.limit:
+            self.events.append(now)
+            return 0.0
+        return max(0.0, self.events[0] + self.window - now)
+
+
+def admit_prediction() -> str | None:
+    """Count one new prediction against this session's budget: None when allowed, else a one-line message."""
+    limit = settings.limits().predictions_per_minute
+    window = st.session_state.get(RATE_WINDOW)
+    if not isinstance(window, SlidingWindow):
+        window = st.session_state[RATE_WINDOW] = SlidingWindow(limit)
+    window.limit = limit  # the setting may change while the session lives
+    wait = window.admit()
+    if not wait:
+        return None
+    seconds = int(wait) + 1
+    return (f"Too many predictions: at most {limit} a minute per visitor. "
+            f"Try again in {seconds} s (at {clock_text(time.time() + seconds)}).")
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def cap_server_uploads() -> None:
+    """In public mode, lower the server's own upload limit to the photo limit.
+
+    ``file_uploader(max_upload_size=…)`` is enforced by the browser only; the
+    upload endpoint enforces ``server.maxUploadSize`` (200 MB in
+    .streamlit/config.toml, for dataset archives on a lab machine). A public
+    deployment takes no dataset uploads, so the live option is lowered for the
+    whole process, and a hand-made 200 MB POST is refused by the server.
+    The option is read per request (Streamlit ≥ 1.50's Starlette server);
+    it is only ever lowered, never raised.
+    """
+    if not settings.public_mode():
+        return
+    try:
+        from streamlit import config
+
+        cap = int(settings.limits().photo_mb)
+        if int(config.get_option("server.maxUploadSize")) > cap:
+            config.set_option("server.maxUploadSize", cap)
+    except Exception:  # noqa: BLE001 - an internal API; the page's own size check still applies
+        pass
