@@ -97,8 +97,7 @@ class Predictor:
     Each model's compiled forward pass is a ``tf.function`` (safe to call from
     several threads, unlike ``model.predict``); with ``batching`` (default) the
     faces of concurrent callers are gathered by a :class:`MicroBatcher` into
-    one call per model, padded to a power-of-two batch so only a handful of
-    shapes ever reach oneDNN. Detection borrows a detector from
+    one call per model. Detection borrows a detector from
     :mod:`fer_core.faces`' pool; Grad-CAM models are built under a lock.
     """
 
@@ -117,10 +116,10 @@ class Predictor:
             spec = run.config.get("model", {})
             model = run.load_model()
             size, channels = _input_shape(model, spec)
-            forward = compiled_forward(model)
-            batcher = MicroBatcher(_padded(forward), name=f"fer-batch-{label}") if batching else None
-            loaded = _Loaded(run=run, model=model, forward=forward, batcher=batcher, image_size=size,
+            loaded = _Loaded(run=run, model=model, forward=compiled_forward(model), batcher=None, image_size=size,
                              channels=channels, label=label, gradcam_layer=spec.get("gradcam_layer"))
+            if batching:  # looks ``forward`` up per call, so a test may wrap it
+                loaded.batcher = MicroBatcher(lambda x, m=loaded: m.forward(x), name=f"fer-batch-{label}")
             _warm_up(loaded)
             self._loaded.append(loaded)
         warm_up_detector()
@@ -290,8 +289,8 @@ def _warm_up(m: _Loaded) -> None:
 
     Tracing once for a batch of unknown size covers photos with 1, 3 or 7
     faces without retracing; the first executions then pay TensorFlow's
-    graph optimisation and oneDNN's per-shape set-up for the small padded
-    batch sizes (:func:`_padded`), so the first users' predictions do not.
+    graph optimisation and oneDNN's per-shape set-up for the commonest batch
+    sizes (one face; two faces or two visitors), so the first users' do not.
     """
     import tensorflow as tf
 
@@ -301,31 +300,8 @@ def _warm_up(m: _Loaded) -> None:
         m.forward(np.zeros((b, *shape), np.uint8))
 
 
-#: Padded batch sizes warmed at load time: a visitor's faces, or several visitors' at once.
-WARM_BATCHES = (1, 2, 4, 8)
-
-
-def _bucket(n: int) -> int:
-    """The padded batch size for n rows: the next power of two (1, 2, 4, 8, ...)."""
-    return 1 << max(0, int(n) - 1).bit_length()
-
-
-def _padded(forward):
-    """``forward`` on (n, ...) uint8, run at batch ``_bucket(n)`` (rows repeated) → (n, n_classes) float32.
-
-    Every distinct batch size costs oneDNN a one-off primitive set-up (tens of
-    ms); with micro-batching the sizes would be any of 1…64, so they are
-    rounded up to a few powers of two. Padding rows are copies of the last
-    real one and are dropped; rows do not interact (inference-mode layers).
-    """
-    def call(x: np.ndarray) -> np.ndarray:
-        n = len(x)
-        b = _bucket(n)
-        if b != n:
-            x = np.concatenate([x, np.repeat(x[-1:], b - n, axis=0)])
-        return np.asarray(forward(x), dtype=np.float32)[:n]
-
-    return call
+#: Batch sizes run once at load time (each new size costs oneDNN a one-off set-up).
+WARM_BATCHES = (1, 2)
 
 
 def _resize_all(crops: list[np.ndarray], size: int) -> np.ndarray:

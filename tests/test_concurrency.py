@@ -186,20 +186,6 @@ def test_micro_batcher_batches_and_delivers_errors():
         b.submit(np.array([[1.0]])).result(1)
 
 
-def test_padded_batches_round_up_to_powers_of_two():
-    from fer_core.predict import _bucket, _padded
-
-    assert [_bucket(n) for n in (1, 2, 3, 4, 5, 8, 9, 33)] == [1, 2, 4, 4, 8, 8, 16, 64]
-    seen = []
-
-    def forward(x):
-        seen.append(len(x))
-        return x[:, :1].astype(np.float32)
-
-    out = _padded(forward)(np.arange(5)[:, None].repeat(2, 1))
-    assert seen == [8] and out[:, 0].tolist() == [0, 1, 2, 3, 4]
-
-
 def test_serving_process_keeps_keras_state_between_reruns(monkeypatch):
     """Streamlit's per-rerun keras.backend.clear_session (a full gc.collect) is switched off by ui.loaders."""
     import keras

@@ -111,3 +111,16 @@ def test_one_visitor_smoke_run(tmp_path):
     assert result["sessions"] == 1 and result["success_rate"] == 1.0, result["per_n"]["1"]["errors"]
     assert result["per_n"]["1"]["server"]["predictions"] == 1
     assert result["cold_first_visit"]["ok"] and result["server_rss_peak_mb"] > 100
+
+
+def test_lever_headline_takes_the_best_round():
+    def rnd(p95, cpu, tput):
+        return {"threads_1": {"latency_s": {"p50": 0.2}},
+                "threads_8": {"latency_s": {"p50": p95 / 2, "p95": p95}, "throughput_photos_per_s": tput,
+                              "cpu_s_per_photo": cpu}}
+
+    entry = {"rounds": [rnd(5.0, 0.3, 2.0), {"error": "x"}, rnd(3.0, 0.35, 2.5)]}
+    best = load.lever_best(entry, 8)
+    assert best["threads_8_p95_s"] == 3.0 and best["cpu_s_per_photo_min"] == 0.3 and best["throughput_photos_per_s"] == 2.5
+    assert load.lever_best({"rounds": [{"error": "x"}]}, 8) == {}
+    assert all({"batching", "detectors", "compiled"} <= set(o) for o in load.LEVERS.values())
