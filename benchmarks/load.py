@@ -7,13 +7,21 @@ a minimal Streamlit page (an uploader and ``st.image``) under the same
 harness, i.e. what Streamlit itself costs on this machine.
 
     python benchmarks/load.py                 # N = 1, 4, 8, 16 (16 only if 8 held) → results/load.json
+    python benchmarks/load.py --sessions 1,4,8                 # chosen N values
     python benchmarks/load.py --quick         # N = 1, 2 → results/load_quick.json
     python benchmarks/load.py --levers        # in-process lever table only → the `levers` key of load.json
+    python benchmarks/load.py --levers --lever-only "pool of 2"   # re-measure some levers, keep the rest
     python benchmarks/load.py --runs runs/    # also the user's runs (default: only the bundled models/)
 
-Browser part: the server runs on CPU 0 (``taskset``), the harness, its
+Browser part: the servers run on CPU 0 (``taskset``), the harness, its
 Playwright driver and one headless Chromium (N contexts) on CPU 1, so the
-server's cost is not hidden by the browsers'. Each session opens /predict,
+server's cost is not hidden by the browsers'. The app and the floor servers
+are both up; for each N the app round and the floor round run back to back,
+so the machine's load at that moment weighs on both. A warm-up visit per
+server comes first (``cold_first_visit``: the app loads its models then).
+Per round the servers' and the browsers' CPU seconds are recorded next to
+the wall time: CPU far below wall means waiting (other processes, the
+browsers), not work. Each session opens /predict,
 waits until the page is usable (the file input exists and Streamlit's
 ``stApp`` reports ``data-test-script-state="notRunning"``), uploads its own
 variant of the bundled real photo and waits for the answer ("Face 1: …").
@@ -415,54 +423,73 @@ async def run_round(browser, url: str, photos: list[bytes], *, floor: bool, time
     return list(done), time.perf_counter() - t
 
 
-async def drive(server: Server, path: str, counts: list[int], photos: list[bytes], *, floor: bool,
-                timeout_s: float, timing_log: Path | None, warm_photo: bytes) -> dict:
-    """Warm-up visit (recorded as ``cold_first_visit``), then one round per N on the same server."""
+async def measure_round(browser, server: Server, path: str, photos: list[bytes], *, floor: bool, timeout_s: float,
+                        timing_log: Path | None) -> dict:
+    """One round of len(photos) simultaneous visitors against ``server`` → its summary."""
+    await asyncio.sleep(2.0)  # let the last round's sessions close on the servers
+    server.reset_peak()
+    busy0, tot0 = cpu_times()
+    srv0, me0 = tree_cpu_s(server.proc.pid), tree_cpu_s(os.getpid())
+    t_start = time.time()
+    sessions, wall = await run_round(browser, server.url + path, photos, floor=floor, timeout_s=timeout_s)
+    t_end = time.time()
+    busy1, tot1 = cpu_times()
+    summary = round_summary(sessions, wall)
+    summary["server_cpu_s"] = _r(tree_cpu_s(server.proc.pid) - srv0, 2)
+    summary["browser_cpu_s"] = _r(tree_cpu_s(os.getpid()) - me0, 2)  # harness + driver + Chromium
+    summary["rss_peak_mb"] = _r(server.rss_peak_mb, 1)
+    summary["machine_busy_fraction"] = _r((busy1 - busy0) / (tot1 - tot0)) if tot1 > tot0 else None
+    summary["load_avg_1min"] = round(os.getloadavg()[0], 2)
+    summary["sessions_detail"] = [{k: _r(v) if isinstance(v, float) else v for k, v in s.items()} for s in sessions]
+    if timing_log:
+        summary["server"] = server_times(timing_log, t_start, t_end)
+    n = len(photos)
+    print(f"  {'floor' if floor else 'app'} N={n}: ok {summary['ok']}/{n} · page ready p95 "
+          f"{summary['page_ready_s']['p95']} s · answer p95 {summary['answer_s']['p95']} s · "
+          f"RSS peak {summary['rss_peak_mb']} MB · CPU s server {summary['server_cpu_s']} / browsers "
+          f"{summary['browser_cpu_s']} in {summary['wall_s']} s · load {summary['load_avg_1min']}"
+          + (f" · script runs {summary['server'].get('script_runs')}, p95 "
+             f"{summary['server'].get('script_run_s', {}).get('p95')} s" if timing_log else ""), flush=True)
+    return summary
+
+
+async def drive(targets: dict, counts: list[int], photos: list[bytes], *, timeout_s: float, warm_photo: bytes) -> dict:
+    """A warm-up visit per server (``cold_first_visit``), then per N one round on each server in turn.
+
+    ``targets``: name → (server, path, floor, timing_log). App and floor
+    rounds of the same N run back to back, so a change in the machine's load
+    during the run hits both alike (both servers stay up; the idle one costs
+    nothing). One Chromium, one context per visitor.
+    """
     from playwright.async_api import async_playwright
 
-    out: dict = {"rounds": {}}
+    out: dict = {name: {"rounds": {}} for name in targets}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            t = time.time()
-            first, _ = await run_round(browser, server.url + path, [warm_photo], floor=floor, timeout_s=max(timeout_s, 180))
-            out["cold_first_visit"] = {k: _r(v) if isinstance(v, float) else v for k, v in first[0].items()}
-            out["rss_after_warmup_mb"] = _r(server.rss_now_mb, 1)
-            if timing_log:
-                out["cold_first_visit"]["server"] = server_times(timing_log, t, time.time())
+            for name, (server, path, floor, timing_log) in targets.items():
+                t = time.time()
+                first, _ = await run_round(browser, server.url + path, [warm_photo], floor=floor,
+                                           timeout_s=max(timeout_s, 180))
+                out[name]["cold_first_visit"] = {k: _r(v) if isinstance(v, float) else v for k, v in first[0].items()}
+                out[name]["rss_after_warmup_mb"] = _r(server.rss_now_mb, 1)
+                if timing_log:
+                    out[name]["cold_first_visit"]["server"] = server_times(timing_log, t, time.time())
             prev_ok = True
             for n in counts:
-                if n in OPTIONAL_SESSIONS and not prev_ok:
-                    out["rounds"][str(n)] = {"skipped": "the previous round had failures"}
-                    continue
-                await asyncio.sleep(2.0)  # let the last round's sessions close on the server
-                server.reset_peak()
-                busy0, tot0 = cpu_times()
-                srv0, me0 = tree_cpu_s(server.proc.pid), tree_cpu_s(os.getpid())
-                t_start = time.time()
-                sessions, wall = await run_round(browser, server.url + path, photos[:n], floor=floor, timeout_s=timeout_s)
-                t_end = time.time()
-                busy1, tot1 = cpu_times()
-                summary = round_summary(sessions, wall)
-                summary["server_cpu_s"] = _r(tree_cpu_s(server.proc.pid) - srv0, 2)
-                summary["browser_cpu_s"] = _r(tree_cpu_s(os.getpid()) - me0, 2)  # harness + driver + Chromium
-                summary["rss_peak_mb"] = _r(server.rss_peak_mb, 1)
-                summary["machine_busy_fraction"] = _r((busy1 - busy0) / (tot1 - tot0)) if tot1 > tot0 else None
-                summary["sessions_detail"] = [{k: _r(v) if isinstance(v, float) else v for k, v in s.items()}
-                                              for s in sessions]
-                if timing_log:
-                    summary["server"] = server_times(timing_log, t_start, t_end)
-                out["rounds"][str(n)] = summary
-                prev_ok = summary["ok"] == n
-                print(f"  {'floor' if floor else 'app'} N={n}: ok {summary['ok']}/{n} · page ready p95 "
-                      f"{summary['page_ready_s']['p95']} s · answer p95 {summary['answer_s']['p95']} s · "
-                      f"RSS peak {summary['rss_peak_mb']} MB · CPU s server {summary['server_cpu_s']} / browsers "
-                      f"{summary['browser_cpu_s']} in {summary['wall_s']} s"
-                      + (f" · script runs {summary['server'].get('script_runs')}, p95 "
-                         f"{summary['server'].get('script_run_s', {}).get('p95')} s" if timing_log else ""), flush=True)
+                for name, (server, path, floor, timing_log) in targets.items():
+                    if n in OPTIONAL_SESSIONS and not prev_ok:
+                        out[name]["rounds"][str(n)] = {"skipped": "the previous round had failures"}
+                        continue
+                    summary = await measure_round(browser, server, path, photos[:n], floor=floor, timeout_s=timeout_s,
+                                                  timing_log=timing_log)
+                    out[name]["rounds"][str(n)] = summary
+                prev_ok = all(out[name]["rounds"][str(n)].get("ok") == n for name in targets)
         finally:
             await browser.close()
-    out["rss_peak_mb"] = _r(server.rss_peak_mb, 1)
+    for name, (server, *_rest) in targets.items():
+        out[name]["rss_peak_mb"] = _r(max([server.rss_peak_mb] + [r.get("rss_peak_mb") or 0
+                                                                  for r in out[name]["rounds"].values()]), 1)
     return out
 
 
@@ -499,25 +526,22 @@ def browser_part(args, counts: list[int]) -> dict:
 
 def _servers(args, counts, env, server_cpu, browser_cpu, photos, warm_photo, work, runs_dir, timing_log) -> dict:
     result: dict = {"pinning": {"server_cpu": server_cpu, "browser_cpu": browser_cpu}, "runs_dir": str(runs_dir)}
-
-    print(f"app: streamlit run app.py (FER_RUNS_DIR={runs_dir})", flush=True)
-    server = Server(ROOT / "app.py", env, server_cpu, work / "app.log")
-    try:
-        server.wait_healthy()
-        result["app"] = asyncio.run(drive(server, "/predict", counts, photos, floor=False, timeout_s=args.timeout,
-                                          timing_log=timing_log, warm_photo=warm_photo))
-    finally:
-        server.stop()
+    print(f"app: streamlit run app.py (FER_RUNS_DIR={runs_dir})" +
+          ("" if args.no_floor else "; floor: a minimal uploader + st.image page, rounds interleaved"), flush=True)
+    servers = {"app": Server(ROOT / "app.py", env, server_cpu, work / "app.log")}
     if not args.no_floor:
         floor_script = work / "floor_app.py"
         floor_script.write_text(FLOOR_APP)
-        print("floor: minimal uploader + st.image page", flush=True)
-        server = Server(floor_script, {**env, "FER_TIMING_LOG": ""}, server_cpu, work / "floor.log", cwd=work)
-        try:
+        servers["floor"] = Server(floor_script, {**env, "FER_TIMING_LOG": ""}, server_cpu, work / "floor.log", cwd=work)
+    try:
+        for server in servers.values():
             server.wait_healthy()
-            result["floor"] = asyncio.run(drive(server, "/", counts, photos, floor=True, timeout_s=args.timeout,
-                                                timing_log=None, warm_photo=warm_photo))
-        finally:
+        targets = {"app": (servers["app"], "/predict", False, timing_log)}
+        if "floor" in servers:
+            targets["floor"] = (servers["floor"], "/", True, None)
+        result.update(asyncio.run(drive(targets, counts, photos, timeout_s=args.timeout, warm_photo=warm_photo)))
+    finally:
+        for server in servers.values():
             server.stop()
     result["work_dir"] = str(work)
     return result
