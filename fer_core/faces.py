@@ -200,19 +200,33 @@ def clip_box(box, image_shape) -> tuple[int, int, int, int]:
     return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
 
 
-def square_box(box, image_shape, margin: float = 0.2) -> tuple[int, int, int, int]:
+#: How much each side of the detector's box is grown before cropping (0.2 = 20 %).
+#: Set by the FER2013 scene benchmark (``python benchmarks/fer2013.py --sweep``,
+#: chosen on validation scenes): see that script and README "Bundled models and
+#: the FER2013 benchmark".
+FACE_MARGIN = 0.2
+#: Vertical shift of the crop's centre, as a fraction of its side (+ = down).
+FACE_SHIFT = 0.0
+
+
+def square_box(box, image_shape, margin: float | None = None, shift: float | None = None) -> tuple[int, int, int, int]:
     """A square (x, y, s, s) around ``box``, each side enlarged by ``margin``, inside the image.
 
-    Classifiers were trained on square face crops with some forehead and chin
-    (FER2013's framing), so a tight, elongated MTCNN box is squared and grown.
+    Classifiers were trained on FER2013's framing: square crops whose face
+    fills the frame from brow to chin. MTCNN's box is taller than wide
+    (about 0.8 × 1.0 of that frame), so it is squared on its longer side and
+    grown by ``margin`` (default :data:`FACE_MARGIN`); ``shift`` (default
+    :data:`FACE_SHIFT`) moves the square down by that share of its side.
     Near an edge the square is shifted inward rather than cut, so it stays
     square; only an image smaller than the square shrinks it.
     """
+    margin = FACE_MARGIN if margin is None else margin
+    shift = FACE_SHIFT if shift is None else shift
     H, W = image_shape[:2]
     x, y, w, h = box
-    cx, cy = x + w / 2.0, y + h / 2.0
     side = int(round(max(w, h) * (1.0 + margin)))
     side = max(1, min(side, H, W))
+    cx, cy = x + w / 2.0, y + h / 2.0 + shift * side
     x0 = int(round(cx - side / 2.0))
     y0 = int(round(cy - side / 2.0))
     x0 = min(max(0, x0), W - side)
@@ -233,3 +247,37 @@ def crop_face(rgb: np.ndarray, box) -> np.ndarray:
     if w == 0 or h == 0:
         raise ValueError(f"box {tuple(box)} lies outside the {rgb.shape[1]}×{rgb.shape[0]} image")
     return np.ascontiguousarray(rgb[y:y + h, x:x + w])
+
+
+def eye_angle(keypoints) -> float:
+    """Degrees the face is tilted, from MTCNN's ``left_eye``/``right_eye`` (image-left/right).
+
+    Positive when the eye line falls to the right (a clockwise tilt on
+    screen); ``PIL.Image.rotate`` by this angle levels the eyes.
+    """
+    (lx, ly), (rx, ry) = keypoints["left_eye"], keypoints["right_eye"]
+    return float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+
+
+def align_crop(rgb: np.ndarray, box, keypoints, margin: float | None = None, shift: float | None = None) -> np.ndarray:
+    """The :func:`square_box` crop of ``box``, rotated about its centre so the eyes are level.
+
+    FER2013's faces are roughly upright but not eye-aligned, and training
+    rotates them by up to ±18°, so this only pays when photos are tilted
+    more than that; the scene benchmark measures it. A region √2 larger
+    than the square is taken (edges replicated where it leaves the image),
+    rotated with bicubic resampling and cut back to the square, so no
+    corner is blank. ``keypoints`` are in the same pixels as ``box``.
+    """
+    x, y, s, _ = square_box(box, (10**9, 10**9), margin, shift)  # unclipped: the rotation needs the true centre
+    cx, cy = x + s / 2.0, y + s / 2.0
+    big = int(np.ceil(s * 1.4143)) + 2
+    x0, y0 = int(round(cx - big / 2.0)), int(round(cy - big / 2.0))
+    H, W = rgb.shape[:2]
+    ys = np.clip(np.arange(y0, y0 + big), 0, H - 1)
+    xs = np.clip(np.arange(x0, x0 + big), 0, W - 1)
+    region = Image.fromarray(np.ascontiguousarray(rgb[ys[:, None], xs[None, :]]))
+    region = region.rotate(eye_angle(keypoints), resample=Image.Resampling.BICUBIC,
+                           center=(cx - x0, cy - y0))
+    left, top = int(round(cx - x0 - s / 2.0)), int(round(cy - y0 - s / 2.0))
+    return np.asarray(region.crop((left, top, left + s, top + s)))

@@ -1,4 +1,4 @@
-"""benchmarks/fer2013.py on tiny demo runs: rows per model, an ensemble row, metrics that match the runs."""
+"""benchmarks/fer2013.py: rows per model, an ensemble row, metrics that match the runs, and the pipeline section."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import ROOT
 from fer_core import list_runs
@@ -19,7 +20,8 @@ def test_benchmark_reevaluates_runs_and_adds_the_ensemble(tiny_runs_dir, tmp_pat
     runs = list_runs(tiny_runs_dir).runs
     out = tmp_path / "fer.json"
     proc = subprocess.run([sys.executable, "benchmarks/fer2013.py", "--data", str(data), "--no-peer", "--out", str(out),
-                           "--runs", *[str(r.path) for r in runs]], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                           "--pipeline-limit", "8", "--runs", *[str(r.path) for r in runs]],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     rows = {r["model"]: r for r in result["rows"]}
@@ -30,6 +32,33 @@ def test_benchmark_reevaluates_runs_and_adds_the_ensemble(tiny_runs_dir, tmp_pat
     ensemble = [r for r in result["rows"] if r["model"].startswith("ensemble")]
     assert len(ensemble) == 1 and 0 <= ensemble[0]["accuracy"] <= 1
     assert "| model | accuracy | macro-F1 |" in proc.stdout
+    # the pipeline section: demo faces pasted into photos, through Predictor.predict
+    pipe = result["pipeline"]
+    assert pipe["config"]["n"] >= 8 and pipe["config"]["dataset_fingerprint"] == result["dataset"]["fingerprint"]
+    assert set(pipe["predict"]["models"]) == {r.model_name for r in runs} | {"ensemble"}
+    p = pipe["predict"]
+    assert abs(p["detection_rate"] + p["no_face_rate"] + p["wrong_box_rate"] - 1) < 1e-3
+    for r in p["models"].values():
+        assert 0 <= r["accuracy"] <= 1 and abs(r["gap"] - (r["direct_accuracy"] - r["accuracy"])) < 1e-3
+    assert "Pipeline (synthetic photos" in proc.stdout
+
+
+@pytest.mark.slow
+def test_pipeline_sweep_smoke_on_fer2013(fer2013_path, tmp_path):
+    """A tiny pipeline + sweep on FER2013 scenes: MTCNN finds most pasted faces; selection names a candidate."""
+    out = tmp_path / "fer.json"
+    proc = subprocess.run([sys.executable, "benchmarks/fer2013.py", "--data", str(fer2013_path), "--no-peer",
+                           "--runs", "models/compact", "--pipeline-limit", "14", "--sweep", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pipe = json.loads(out.read_text())["pipeline"]
+    assert pipe["config"]["n"] == 14 and pipe["config"]["seed"] == 0
+    assert pipe["predict"]["detection_rate"] >= 0.5  # ≈ 0.85 on 600 scenes
+    sweep = pipe["sweep"]
+    assert abs(sweep["validation"]["n"] - 14) <= 2 and set(sweep["validation"]["detection_rate"]) == {"0.7", "0.8", "0.9", "0.95"}
+    chosen = sweep["selection"]["chosen"]
+    assert chosen in sweep["validation"]["candidates"] or chosen in sweep["validation"]["tta"]
+    assert sweep["selection"]["test"] == {**sweep["test"]["candidates"], **sweep["test"]["tta"]}[chosen]
 
 
 def test_bundled_models_score_on_fer2013_what_their_metrics_say(fer2013_path):
