@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS  # the demo defaults the CLI and the Train page share
 from .errors import DatasetError, ImageInputError
 from .images import open_image, to_array
 from .labels import default_class_names
@@ -90,8 +91,8 @@ class Dataset:
 
 # --------------------------------------------------------------------------- entry point
 
-def load_dataset(spec: str | Path, *, seed: int = 0, demo_per_class: int = 200,
-                 demo_image_size: int = 128, folder_image_size: int = FOLDER_IMAGE_SIZE) -> Dataset:
+def load_dataset(spec: str | Path, *, seed: int = 0, demo_per_class: int = DEMO_PER_CLASS,
+                 demo_image_size: int = DEMO_IMAGE_SIZE, folder_image_size: int = FOLDER_IMAGE_SIZE) -> Dataset:
     """Load ``spec`` (``"demo"``, an ``.npz``, ``.csv``, or a folder) as a :class:`Dataset`."""
     if str(spec) == "demo":
         from .demo import make_demo_arrays

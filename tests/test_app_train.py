@@ -48,7 +48,10 @@ def test_train_form_defaults(no_runs):
     at = open_page("train")
     assert at.radio(key="train_source").value == "demo"
     assert at.multiselect(key="train_models").value == MODELS  # all five by default
-    assert at.number_input(key="train_epochs").value == 5
+    from fer_core import defaults  # the CLI's defaults: page and command line train the same thing
+
+    assert at.number_input(key="train_epochs").value == defaults.EPOCHS
+    assert at.number_input(key="train_demo_per_class").value == defaults.DEMO_PER_CLASS
     from ui.loaders import imagenet_weights_cached
 
     cached = all(imagenet_weights_cached(MODELS).values())

@@ -21,22 +21,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The defaults live in fer_core.defaults so the Train page offers the same ones (issue 11).
+    from fer_core import defaults as D
+
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", help="dataset: 'demo' (built-in synthetic faces), an .npz, a folder of .npy "
                                   "files, an image-folder tree, or a FER2013 .csv")
     p.add_argument("--models", default="all", help="'all' (the seed's five) or comma-separated ids; see --list-models")
     p.add_argument("--list-models", action="store_true", help="print the registered model ids and exit")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs (head epochs for transfer models)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--epochs", type=int, default=D.EPOCHS, help="training epochs (head epochs for transfer models)")
+    p.add_argument("--batch-size", type=int, default=D.BATCH_SIZE, help="batch size")
+    p.add_argument("--learning-rate", type=float, default=D.LEARNING_RATE, help="Adam learning rate")
     p.add_argument("--out", default="runs", help="folder that receives one run folder per model")
     p.add_argument("--weights", default="imagenet",
                    help="transfer backbones: 'imagenet' (Keras cache ~/.keras/models or download), "
                         "'none' (random init), or a path to a local weights file")
     p.add_argument("--image-size", type=int, default=None, help="model input side in pixels (default: 128, the model's default)")
     p.add_argument("--seed", type=int, default=0, help="random seed (data split, init, shuffling)")
-    p.add_argument("--patience", type=int, default=5, help="early stopping patience on val_accuracy, best weights restored; 0 = off")
+    p.add_argument("--patience", type=int, default=D.PATIENCE, help="early stopping patience on val_accuracy, best weights restored; 0 = off")
     p.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default="none",
                    help="'balanced' weights classes by inverse frequency (skewed data such as FER2013); 'sqrt' by its square root")
     p.add_argument("--augment", action="store_true", help="augment training images (flip, small rotation/zoom/contrast)")
@@ -62,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "and image size) and train another cycle; its epochs are kept at the start of the curves. "
                         "fer_compact: the compact (or fer_compact) run whose conv trunk it starts from, any class "
                         "set (default: the bundled models/compact, trained on FER2013)")
-    p.add_argument("--demo-per-class", type=int, default=200, help="--data demo: images per class")
-    p.add_argument("--demo-size", type=int, default=128, help="--data demo: image side in pixels")
+    p.add_argument("--demo-per-class", type=int, default=D.DEMO_PER_CLASS, help="--data demo: images per class")
+    p.add_argument("--demo-size", type=int, default=D.DEMO_IMAGE_SIZE, help="--data demo: image side in pixels")
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default $FER_CACHE_DIR or ~/.cache/fer-studio/features)")
     p.add_argument("--progress-file", default=None, help="also append progress events as JSON lines to this file (used by the app)")
     return p
