@@ -76,6 +76,26 @@ class Run:
         """A published run that stores only its head; :meth:`load_model` rebuilds the backbone."""
         return not self.model_path.is_file() and (self.path / BACKBONE_FILE).is_file()
 
+    @property
+    def random_backbone(self) -> bool:
+        """True for a transfer model whose backbone kept random weights (``--weights none``).
+
+        Offline, ImageNet weights cannot be fetched and the trainer falls back to
+        random backbones; their heads then score near chance whatever the
+        architecture, so every page that shows such a run's numbers labels it
+        (``ui.tables.model_label``) rather than let it read as a verdict on the model.
+        A trunk copied from a trained run (``fer_compact``'s ``trunk_from``) is not random.
+        Read from the run's own files only: no model registry, no TensorFlow.
+        """
+        model = self.config.get("model")
+        model = model if isinstance(model, dict) else {}
+        train_config = self.config.get("train_config") or self.metrics.get("config") or {}
+        if not isinstance(train_config, dict) or model.get("kind") != "transfer":
+            return False
+        if model.get("trunk_from") or self.metrics.get("trunk_from"):
+            return False
+        return str(train_config.get("weights", "imagenet")).lower() == "none"
+
     def load_model(self):
         """The full Keras model, loaded without running any code from the run folder.
 

@@ -18,10 +18,18 @@ group = widgets.pick_group(groups, key=state.COMPARE_DATASET, label="Dataset to 
 widgets.dataset_caption(group)
 runs = list(group.runs)
 colors = charts.model_colors(r.model_name for r in runs)
+random_note = tables.random_backbone_note(runs)  # transfer runs trained offline: near chance, not the architecture
+
+
+def mark(fig):
+    """Titles name random-backbone models as such (ui.tables.mark_random_backbones)."""
+    return tables.mark_random_backbones(fig, runs)
 
 # ------------------------------------------------------------------ leaderboard
 st.subheader("Leaderboard")
 widgets.leaderboard(runs, key="compare_leaderboard")
+if random_note:
+    st.caption(f":orange[:material/warning: {random_note}]")
 widgets.not_trained_notice(group)  # after the scores, as on Home: what is there first, then what is missing
 
 tab_curves, tab_cm, tab_f1, tab_dl = st.tabs(["Training curves", "Confusion matrices", "Per-class F1", "Downloads"],
@@ -30,15 +38,17 @@ tab_curves, tab_cm, tab_f1, tab_dl = st.tabs(["Training curves", "Confusion matr
 # ------------------------------------------------------------------ curves
 with tab_curves:
     st.caption("One line per model. Accuracy in %, loss is the cross-entropy; validation data was never trained on.")
+    if random_note:
+        st.caption(f":orange[:material/warning: {random_note}]")
     top = st.columns(2)
     bottom = st.columns(2)
     for col, metric in zip([*top, *bottom], ["accuracy", "val_accuracy", "loss", "val_loss"]):
-        col.plotly_chart(charts.history_figure(runs, metric, colors), key=f"compare_curve_{metric}",
+        col.plotly_chart(mark(charts.history_figure(runs, metric, colors)), key=f"compare_curve_{metric}",
                          config={"displaylogo": False})
     st.markdown("**Per model** — train (solid) against validation (dashed); a grey band marks fine-tuning epochs.")
     metric = st.segmented_control("Metric", ["accuracy", "loss"], default="accuracy", key=state.COMPARE_SMALL_METRIC,
                                   format_func=str.capitalize, required=True)
-    st.plotly_chart(charts.small_multiples(runs, metric or "accuracy", colors, cols=3), key="compare_small_multiples",
+    st.plotly_chart(mark(charts.small_multiples(runs, metric or "accuracy", colors, cols=3)), key="compare_small_multiples",
                     config={"displaylogo": False})
 
 # ------------------------------------------------------------------ confusion matrices
@@ -50,14 +60,15 @@ with tab_cm:
     # Fixed-width matrices in a wrapping row: two per row on a laptop, one on a narrow window, never squeezed.
     with st.container(horizontal=True, gap="medium"):
         for run in runs:
-            st.plotly_chart(charts.confusion_figure(run, normalise=(mode == "row-normalised")), width=CM_WIDTH,
+            st.plotly_chart(mark(charts.confusion_figure(run, normalise=(mode == "row-normalised"))), width=CM_WIDTH,
                             key=f"compare_cm_{run.id}", config={"displaylogo": False})
 
 # ------------------------------------------------------------------ per-class F1
 with tab_f1:
-    st.plotly_chart(charts.per_class_f1_figure(runs, colors), key="compare_f1", config={"displaylogo": False})
+    st.plotly_chart(mark(charts.per_class_f1_figure(runs, colors)), key="compare_f1", config={"displaylogo": False})
     f1 = tables.per_class_f1(runs).pivot(index="Class", columns="Model", values="F1")
     f1 = f1.reindex(index=group.class_names, columns=[r.model_name for r in runs])
+    f1.columns = [tables.model_label(r, bundled=False) for r in runs]
     st.dataframe(f1, key="compare_f1_table", width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.1f%%") for c in f1.columns})
 
@@ -68,7 +79,7 @@ with tab_dl:
     for run in runs:
         c1, c2, c3, _ = st.columns([2, 1, 1, 1], vertical_alignment="center")
         size = run.metrics.get("model_size_bytes") or run.model_path.stat().st_size
-        c1.markdown(f"**{run.model_name}**{' (bundled)' if run.bundled else ''}  \n`{run.id}`")
+        c1.markdown(f"**{run.model_name}**{tables.model_label(run)[len(run.model_name):]}  \n`{run.id}`")
         c2.download_button(f"model.keras · {size / 1e6:.1f} MB", data=run.model_path.read_bytes,
                            file_name=f"{run.id}_model.keras", mime="application/octet-stream",
                            key=f"{state.COMPARE_DOWNLOAD_PREFIX}model_{run.id}", icon=":material/download:",

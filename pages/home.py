@@ -41,12 +41,18 @@ st.subheader("Trained models by dataset")
 coverage = tables.coverage_matrix(groups, model_names())
 st.caption("Test accuracy of each model on each dataset it was trained on (one column per dataset fingerprint).")
 st.dataframe(coverage, key="home_coverage", width="content")
+all_note = tables.random_backbone_note([r for g in groups for r in g.runs])
+if all_note:
+    st.caption(f":orange[:material/warning: {all_note}]")
 
 # ------------------------------------------------------------------ leaderboard
 st.subheader("Leaderboard")
 group = widgets.pick_group(groups, key=state.HOME_DATASET)
 widgets.dataset_caption(group)
 widgets.leaderboard(group.runs, key="home_leaderboard")
+group_note = tables.random_backbone_note(group.runs)
+if group_note:
+    st.caption(f":orange[:material/warning: {group_note}]")
 widgets.not_trained_notice(group)
 
 # ------------------------------------------------------------------ next step
@@ -54,13 +60,13 @@ st.subheader("Next step")
 best = max(group.runs, key=lambda r: r.metrics["accuracy"])
 c1, c2 = st.columns(2)
 with c1.container(border=True):
-    st.markdown(f"**Try the models on a photo.** Best on *{group.name}*: **{best.model_name}** "
+    st.markdown(f"**Try the models on a photo.** Best on *{group.name}*: **{tables.model_label(best)}** "
                 f"({tables.pct_text(best.metrics['accuracy'])} accuracy).")
     st.page_link("pages/predict.py", label="Predict on a photo", icon=":material/photo_camera:")
 with c2.container(border=True):
     if all(g.bundled for g in groups):  # a fresh install: only the models shipped in models/
         st.markdown("**Train your own.** Nothing is trained on this machine yet: train the five models on the "
-                    "built-in demo faces (a few minutes), or on FER2013 or your own class folders.")
+                    "built-in demo faces (about 5 minutes on 2 CPU cores), or on FER2013 or your own class folders.")
     elif group.source == "demo":
         p = demo_params_for(group.runs[0])
         st.markdown(f"**Train on more data.** These runs saw {p['demo_per_class']} demo faces per class; "

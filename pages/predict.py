@@ -6,6 +6,7 @@ import streamlit as st
 
 from fer_core.predict import draw_boxes
 from ui import bootstrap, charts, inference, samples, settings, state, widgets
+from ui.tables import random_backbone_note
 
 bootstrap.through_app()
 GRADCAM_PX = 170  # side of one Grad-CAM image: five fit in a row on a laptop screen
@@ -25,6 +26,8 @@ with top[0]:
     if group.source == "demo" and any(g.source != "demo" for g in groups):
         st.caption(":material/info: These models learned from the synthetic *demo* faces; on real photos they "
                    "mostly guess. For real faces choose a dataset of real ones above (e.g. the bundled FER2013 models).")
+    if backbone_note := random_backbone_note(group.runs):  # offline transfer runs: near chance, say so by the picker
+        st.caption(f":orange[:material/warning: {backbone_note}]")
 with top[1]:
     source = st.segmented_control("Photo", ["upload", "camera", "sample"], default="upload", required=True,
                                   key=state.PREDICT_SOURCE, wrap=True,  # in a column it would scroll, hiding "Upload"

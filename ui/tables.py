@@ -7,7 +7,7 @@ import shlex
 
 import pandas as pd
 
-LEADERBOARD_COLUMNS = ["Model", "Accuracy", "Macro-F1", "Parameters", "Size (MB)", "Train time (s)",
+LEADERBOARD_COLUMNS = ["Model", "Note", "Accuracy", "Macro-F1", "Parameters", "Size (MB)", "Train time (s)",
                        "Latency (ms)", "Epochs", "Trained", "Run"]
 
 
@@ -23,6 +23,93 @@ def pct_text(fraction) -> str:
     return f"{pct(fraction):.1f}%"
 
 
+# --------------------------------------------------------------------------- random backbones
+#
+# Offline, the transfer models train with random backbones (``--weights none``): their heads then
+# score near chance whatever the architecture. Every page that shows their numbers marks them with
+# the helpers below (a label, a note, a figure marker) so nobody reads such a score as a verdict on
+# ResNet, Inception or VGG.
+
+#: The sentence every page shows next to a random-backbone run's numbers.
+RANDOM_BACKBONE_NOTE = "random backbone — ImageNet weights were not available; expect near-chance accuracy"
+#: The short mark appended to a model's name in labels, titles and table cells.
+RANDOM_BACKBONE_TAG = "random backbone"
+
+
+def is_random_backbone(run) -> bool:
+    """:attr:`fer_core.runs.Run.random_backbone`, tolerating run-like objects without it."""
+    return bool(getattr(run, "random_backbone", False))
+
+
+def model_label(run, *, bundled: bool = True) -> str:
+    """A run's model as pages name it: ``"resnet50v2 (random backbone)"``, ``"compact (bundled)"``, ``"baseline"``."""
+    tags = (["bundled"] if bundled and getattr(run, "bundled", False) else []) + \
+        ([RANDOM_BACKBONE_TAG] if is_random_backbone(run) else [])
+    return run.model_name + "".join(f" ({t})" for t in tags)
+
+
+def random_backbone_note(runs=(), *, models=()) -> str | None:
+    """``"**resnet50v2, vgg19**: random backbone — …"`` naming the random-backbone runs (or ``models``), else None."""
+    names = list(dict.fromkeys([r.model_name for r in runs if is_random_backbone(r)] + list(models)))
+    if not names:
+        return None
+    return f"**{', '.join(names)}**: {RANDOM_BACKBONE_NOTE} (a score of these runs is not a verdict on the architecture)."
+
+
+def random_backbone_models(args, catalog: dict) -> list[str]:
+    """Models of a ``python -m training`` argument list that train with random backbones.
+
+    ``catalog``: the model registry as ``{id: {"weights_file": …, "in_all": …}}``
+    (``ui.loaders.model_catalog``); a model with an ImageNet ``weights_file`` gets a random
+    backbone under ``--weights none``. ``--weights`` defaults to ``imagenet`` and ``--models`` to ``all``.
+    """
+    args = [str(a) for a in (args or [])]
+
+    def value(flag):
+        for i, a in enumerate(args):
+            if a == flag and i + 1 < len(args):
+                return args[i + 1]
+            if a.startswith(flag + "="):
+                return a.split("=", 1)[1]
+        return None
+
+    if (value("--weights") or "imagenet").strip().lower() != "none":
+        return []
+    imagenet = [m for m, c in catalog.items() if (c or {}).get("weights_file")]
+    models = (value("--models") or "all").strip()
+    if models.lower() == "all":
+        return [m for m in imagenet if catalog[m].get("in_all", True)]
+    chosen = [m.strip() for m in models.split(",")]
+    return [m for m in imagenet if m in chosen]
+
+
+def mark_random_backbones(fig, runs):
+    """Mark a Plotly figure of ``runs`` whose random-backbone models appear in it (returns ``fig``).
+
+    Legends keep the model ids (colours and tests key on them); the marks go where a model's
+    name is a title: a one-model title (confusion matrix) and subplot titles get
+    ``" (random backbone)"``; a figure with one trace per model gets a subtitle naming them.
+    Duck-typed (``fig.layout``), so this module needs no plotly import.
+    """
+    random = [r.model_name for r in runs if is_random_backbone(r)]
+    if not random:
+        return fig
+    tag = f" ({RANDOM_BACKBONE_TAG})"
+    title = (fig.layout.title.text or "") if fig.layout.title else ""
+    for a in fig.layout.annotations or ():
+        if a.text in random:
+            a.text = a.text + tag
+    one = [m for m in random if title.startswith(m + " ") or title == m]
+    if one:
+        m = max(one, key=len)  # inception_resnet_v2 before inception…
+        fig.update_layout(title_text=m + tag + title[len(m):])
+    elif title and any(getattr(t, "name", None) in random for t in fig.data):
+        top = fig.layout.margin.t if fig.layout.margin and fig.layout.margin.t is not None else 48
+        fig.update_layout(title_text=f"{title}<br><sup>{RANDOM_BACKBONE_TAG}, near chance expected: "
+                                     f"{', '.join(random)}</sup>", margin_t=top + 18)  # room for the second line
+    return fig
+
+
 def leaderboard(runs) -> pd.DataFrame:
     """One row per run, best accuracy first. Accuracy and macro-F1 in %, sizes in MB."""
     rows = []
@@ -32,6 +119,8 @@ def leaderboard(runs) -> pd.DataFrame:
         created = m.get("created")
         rows.append({
             "Model": r.model_name + (" (bundled)" if r.bundled else ""),
+            # A column of its own, next to Model: the ids stay ids (sorting, links, tests).
+            "Note": RANDOM_BACKBONE_TAG + ": near chance expected" if is_random_backbone(r) else "",
             "Accuracy": pct(m["accuracy"]),
             "Macro-F1": pct(m["macro_f1"]),
             "Parameters": m.get("params"),
@@ -66,7 +155,8 @@ def coverage(group_runs, model_names: list[str]) -> pd.DataFrame:
         r = by_model.get(name)
         rows.append({
             "Model": name,
-            "Status": ("bundled" if r.bundled else "trained") if r else "not trained yet — train it",
+            "Status": (("bundled" if r.bundled else "trained")
+                       + (f" ({RANDOM_BACKBONE_TAG})" if is_random_backbone(r) else "")) if r else "not trained yet — train it",
             "Accuracy": pct(r.metrics["accuracy"]) if r else None,
             "Macro-F1": pct(r.metrics["macro_f1"]) if r else None,
         })
@@ -91,7 +181,11 @@ def coverage_matrix(groups, model_names: list[str]) -> pd.DataFrame:
     data = {}
     for g in groups:
         by_model = {r.model_name: r for r in g.runs}
-        data[g.label] = [pct_text(by_model[m].metrics["accuracy"]) if m in by_model else "not trained yet"
-                         for m in rows]
+        data[g.label] = [_coverage_cell(by_model[m]) if m in by_model else "not trained yet" for m in rows]
     df = pd.DataFrame(data, index=pd.Index(rows, name="Model"))
     return df
+
+
+def _coverage_cell(run) -> str:
+    """``"81.2%"``, or ``"12.5% (random backbone)"``: the mark travels with the number."""
+    return pct_text(run.metrics["accuracy"]) + (f" ({RANDOM_BACKBONE_TAG})" if is_random_backbone(run) else "")

@@ -212,12 +212,16 @@ def render_progress(s: dict, *, show_cancel: bool) -> None:
     epoch, epochs = int(s.get("epoch") or 0), max(1, int(s.get("epochs") or 1))
     model = s.get("current_model")
     finished = s.get("finished_models") or []
+    random = _random_backbone_models(s)  # offline transfer models: say "near chance" before anyone reads a score
+
+    def label(m):
+        return f"{m} ({tables.RANDOM_BACKBONE_TAG})" if m in random else m
 
     # Status on the left, its action (Cancel / Compare) on the right; the action never gets squeezed.
     row = st.container(horizontal=True, vertical_alignment="center", wrap=False)
     head = row.container()
     if status == "running":
-        head.markdown(f"**Training** · model {min(index + 1, total)}/{total}: **{model or '…'}** · "
+        head.markdown(f"**Training** · model {min(index + 1, total)}/{total}: **{label(model) if model else '…'}** · "
                       f"epoch {epoch}/{epochs}")
         if show_cancel:
             row.button("Cancel", key=state.TRAIN_CANCEL, icon=":material/stop:", on_click=_cancel,
@@ -244,7 +248,7 @@ def render_progress(s: dict, *, show_cancel: bool) -> None:
         rows = []
         for f in finished:
             if isinstance(f, dict):
-                rows.append({"Model": f.get("model"),
+                rows.append({"Model": label(f.get("model")),
                              "Accuracy": tables.pct_text(f["accuracy"]) if f.get("accuracy") is not None else "",
                              "Macro-F1": tables.pct_text(f["macro_f1"]) if f.get("macro_f1") is not None else "",
                              "Training time (s)": round(f.get("seconds") or 0, 1)})
@@ -252,3 +256,16 @@ def render_progress(s: dict, *, show_cancel: bool) -> None:
                 rows.append({"Model": str(f)})
         st.caption("Finished models")
         st.dataframe(rows, key="train_finished_table", hide_index=True, width="content")
+    note = tables.random_backbone_note(models=random)  # from the start: before anyone reads their scores
+    if note:
+        st.caption(f":orange[:material/warning: {note}]")
+
+
+def _random_backbone_models(s: dict) -> list[str]:
+    """The job's models that train with random backbones (``--weights none`` on an ImageNet backbone)."""
+    try:
+        from .loaders import model_catalog
+
+        return tables.random_backbone_models(s.get("args"), model_catalog())
+    except Exception:  # noqa: BLE001 - the registry cannot load: no marks rather than no progress panel
+        return []
