@@ -78,12 +78,19 @@ with tab_dl:
                "`metrics.json` holds the scores, confusion matrix and the exact training command.")
     for run in runs:
         c1, c2, c3, _ = st.columns([2, 1, 1, 1], vertical_alignment="center")
-        size = run.metrics.get("model_size_bytes") or run.model_path.stat().st_size
+        size = run.metrics.get("model_size_bytes") or 0
         c1.markdown(f"**{run.model_name}**{tables.model_label(run)[len(run.model_name):]}  \n`{run.id}`")
-        c2.download_button(f"model.keras · {size / 1e6:.1f} MB", data=run.model_path.read_bytes,
-                           file_name=f"{run.id}_model.keras", mime="application/octet-stream",
-                           key=f"{state.COMPARE_DOWNLOAD_PREFIX}model_{run.id}", icon=":material/download:",
-                           on_click="ignore")
+        if run.head_only:  # published: head weights + a pinned reference to the ImageNet backbone, no model.keras
+            c2.download_button(f"run folder (.zip) · {size / 1e6:.1f} MB", data=lambda r=run: tables.run_zip(r),
+                               file_name=f"{run.id}.zip", mime="application/zip",
+                               key=f"{state.COMPARE_DOWNLOAD_PREFIX}model_{run.id}", icon=":material/download:",
+                               on_click="ignore", help="A published run: its head's weights and backbone.json "
+                               "(the ImageNet backbone it sits on). fer_core.load_run(folder).load_model() rebuilds it.")
+        else:
+            c2.download_button(f"model.keras · {size / 1e6:.1f} MB", data=run.model_path.read_bytes,
+                               file_name=f"{run.id}_model.keras", mime="application/octet-stream",
+                               key=f"{state.COMPARE_DOWNLOAD_PREFIX}model_{run.id}", icon=":material/download:",
+                               on_click="ignore")
         c3.download_button("metrics.json", data=(run.path / "metrics.json").read_bytes,
                            file_name=f"{run.id}_metrics.json", mime="application/json",
                            key=f"{state.COMPARE_DOWNLOAD_PREFIX}metrics_{run.id}", icon=":material/download:",

@@ -183,10 +183,13 @@ class DatasetGroup:
         return all(r.bundled for r in self.runs)
 
     @property
+    def bundled_tag(self) -> str:
+        """'bundled, trained on FER2013': models/ holds whatever was published there, so name its dataset."""
+        return f"bundled, trained on {'FER2013' if self.name.lower() == 'fer2013' else self.name}"
+
+    @property
     def label(self) -> str:
-        # models/ holds whatever was published there (python -m training.publish): name its dataset.
-        trained_on = "FER2013" if self.name.lower() == "fer2013" else self.name
-        tag = f" · bundled, trained on {trained_on}" if self.bundled else ""
+        tag = f" · {self.bundled_tag}" if self.bundled else ""
         sizes = self.runs[0].metrics["dataset"].get("split_sizes", {})
         total = sum(sizes.values())
         n = f", {total:,} images" if total else ""

@@ -189,3 +189,16 @@ def coverage_matrix(groups, model_names: list[str]) -> pd.DataFrame:
 def _coverage_cell(run) -> str:
     """``"81.2%"``, or ``"12.5% (random backbone)"``: the mark travels with the number."""
     return pct_text(run.metrics["accuracy"]) + (f" ({RANDOM_BACKBONE_TAG})" if is_random_backbone(run) else "")
+
+
+def run_zip(run) -> bytes:
+    """A run folder's files as one .zip (what Compare offers for a published head-only run)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(run.path.iterdir()):
+            if f.is_file() and not f.name.startswith("."):
+                zf.write(f, f"{run.id}/{f.name}")
+    return buf.getvalue()

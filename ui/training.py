@@ -158,7 +158,7 @@ def render_public_notice() -> None:
             "training run would take the server's CPU for minutes to hours, and uploaded datasets would pile up "
             "on its disk. Predict and Compare work as usual with the models shown there.",
             icon=":material/lock:")
-    st.markdown("Train the five models on your own machine instead (a few minutes on a laptop CPU with the "
+    st.markdown("Train the five models on your own machine instead (about five minutes on a 2-core CPU with the "
                 "built-in demo faces; any dataset of your own works too):")
     st.code(local_training_command(), language="bash", wrap_lines=True)
     if settings.admins():

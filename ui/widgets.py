@@ -26,20 +26,6 @@ def load_groups() -> tuple[RunListing, list[DatasetGroup]]:
     return listing, dataset_groups(listing) if listing.runs else []
 
 
-def training_badge() -> None:
-    """Sidebar note on every page while a training job runs into the runs folder."""
-    from . import training
-
-    s = training.job_state(training.current_job(settings.runs_dir()))
-    if s and s.get("status") == "running":
-        # No epoch counter here: the sidebar is drawn once per page run and would show a stale number
-        # next to the Train page's live one.
-        total = int(s.get("total") or 0)
-        models = f" · {total} model{'s' if total != 1 else ''}" if total else ""
-        st.page_link("pages/train.py", label=f"Training in progress{models}", icon=":material/progress_activity:",
-                     help="Follow it live, or cancel it, on the Train page.")
-
-
 def prewarm_current() -> None:
     """Begin loading the models of the dataset the user last looked at (or the newest) in the background."""
     from .loaders import prewarm
@@ -83,18 +69,18 @@ def pick_models(group: DatasetGroup, key: str) -> list:
     by_name = {r.model_name: r for r in group.runs}
     chosen = st.multiselect(
         "Models", list(by_name), default=default_predict_models(group), key=key,
-        format_func=lambda n: f"{n}{' (bundled)' if by_name[n].bundled else ''} · {tables.pct_text(by_name[n].metrics['accuracy'])}",
+        format_func=lambda n: f"{tables.model_label(by_name[n])} · {tables.pct_text(by_name[n].metrics['accuracy'])}",
         help="Every chosen model classifies each face; with several, the ensemble is the mean of their probabilities. "
              "The percentage is the model's test accuracy.")
     st.caption(f"{len(chosen)} of {len(by_name)} model(s) trained on this dataset"
-               + (" · **bundled, trained on FER2013**" if group.bundled else ""))
+               + (f" · **{group.bundled_tag}**" if group.bundled else ""))
     return [by_name[n] for n in chosen]
 
 
 def dataset_caption(group: DatasetGroup) -> None:
     sizes = group.runs[0].metrics["dataset"].get("split_sizes", {})
     split_text = " · ".join(f"{k} {v:,}" for k, v in sizes.items())
-    bundled = " · **bundled, trained on FER2013**" if group.bundled else ""
+    bundled = f" · **{group.bundled_tag}**" if group.bundled else ""
     st.caption(f"Dataset **{group.name}** · fingerprint `{group.fingerprint}` · source `{group.source}` · "
                f"{len(group.class_names)} classes · {split_text}{bundled}")
 
@@ -114,7 +100,7 @@ def not_trained_notice(group: DatasetGroup) -> None:
     st.info(f"**Not trained yet on this dataset — train them:** {', '.join(missing)}. "
             "Use the Train page, or run:", icon=":material/model_training:")
     st.code(cmd, language="bash", wrap_lines=True)
-    if group.bundled:
+    if group.bundled and group.name.lower() == "fer2013":
         st.caption("The bundled models were trained on FER2013 (`--data` takes the Kaggle `fer2013.csv` or an "
                    "`.npz` in the seed's layout). The transfer models need their ImageNet weights in Keras' cache "
                    "(`~/.keras/models`); no scores are shown for models that were never trained.")
@@ -122,17 +108,22 @@ def not_trained_notice(group: DatasetGroup) -> None:
 
 def no_runs_state(listing: RunListing) -> None:
     """What a new user sees when there is nothing to compare or predict with yet."""
-    runs_dir = settings.display_path(settings.runs_dir())
-    st.info(f"No trained models yet in `{runs_dir}`. Train the five models on the built-in **demo** faces "
-            "(a few minutes on a laptop CPU with the settings below), or point the Train page at your own dataset.",
-            icon=":material/info:")
+    from fer_core.defaults import DEMO_PER_CLASS, EPOCHS as DEMO_EPOCHS
+
+    from . import access
+
+    trusted = access.trusted()  # public deployments show no server paths
+    runs_dir = settings.display_path(settings.runs_dir()) if trusted else "runs"
+    st.info(("No trained models yet" + (f" in `{runs_dir}`" if trusted else "")) +
+            ". Train the five models on the built-in **demo** faces (about five minutes on a 2-core CPU with the "
+            "settings below), or point the Train page at your own dataset.", icon=":material/info:")
     cols = st.columns([1, 1, 3])
     cols[0].page_link("pages/train.py", label="Train models", icon=":material/model_training:")
     cols[1].page_link("pages/dataset.py", label="Explore a dataset", icon=":material/dataset:")
     from .loaders import imagenet_weights_cached
 
     offline = not all(imagenet_weights_cached(model_names()).values())
-    st.code(f"python -m training --data demo --demo-per-class 60 --models all --epochs 5 --out {runs_dir}"
+    st.code(f"python -m training --data demo --demo-per-class {DEMO_PER_CLASS} --models all --epochs {DEMO_EPOCHS} --out {runs_dir}"
             + (" --weights none" if offline else ""), language="bash", wrap_lines=True)
     if offline:
         st.caption("`--weights none`: ImageNet weights are not in Keras' cache (`~/.keras/models`) on this machine. "
@@ -147,7 +138,7 @@ LEADERBOARD_CONFIG = {
     "Macro-F1": st.column_config.ProgressColumn("Macro-F1", format="%.1f%%", min_value=0, max_value=100, width="small",
                                                 help="Mean F1 over classes: rare classes count as much as common ones"),
     "Parameters": st.column_config.NumberColumn("Params", format="compact", help="Number of weights (trainable and frozen)"),
-    "Size (MB)": st.column_config.NumberColumn("Size (MB)", format="%.1f", help="Size of model.keras on disk"),
+    "Size (MB)": st.column_config.NumberColumn("Size (MB)", format="%.1f", help="Size on disk of model.keras (of the head and backbone reference for a published head-only run)"),
     "Train time (s)": st.column_config.NumberColumn("Train time (s)", format="%.1f",
                                                     help="Wall-clock training time, feature extraction included"),
     "Latency (ms)": st.column_config.NumberColumn("Latency (ms)", format="%.1f",
