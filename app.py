@@ -22,6 +22,8 @@ PAGES = [
     st.Page("pages/dataset.py", title="Dataset", icon=":material/dataset:"),
 ]
 
+access.sign_in_gate()  # [fer] require_login = true: nothing but a sign-in button until an allowed visitor signs in
+
 page = st.navigation(PAGES)
 
 access.cap_server_uploads()  # public mode: the server itself refuses uploads over the photo limit

@@ -137,3 +137,27 @@ def test_local_mode_is_unchanged(public_app):
     assert "Training is off" not in all_text(at)
     assert "Upload .npz or .zip" in at.radio(key="train_source").options
     assert "Runs:" in sidebar_text(at)
+
+
+# --------------------------------------------------------------------------- private app (require_login)
+
+PRIVATE = {"fer": {"require_login": True, "viewers": ["@lab.example.org"]}}
+
+
+def test_private_app_shows_only_sign_in_until_signed_in(public_app):
+    at = start(secrets=PRIVATE)
+    text = all_text(at)
+    assert "private: sign in to continue" in text
+    assert [b for b in at.button if b.key == "access_sign_in"]
+    assert "Train" not in text and not at.file_uploader and not at.selectbox  # no page ran
+
+
+def test_private_app_lets_listed_viewers_in_and_keeps_others_out(public_app):
+    at = start("predict", secrets=PRIVATE, user={"is_logged_in": True, "email": "ada@lab.example.org"})
+    assert "private: sign in" not in all_text(at)
+    assert at.title and at.title[0].value == "Predict on a photo"
+    assert [b for b in at.sidebar.button if b.key == "access_sign_out"]
+
+    stranger = start(secrets=PRIVATE, user={"is_logged_in": True, "email": "eve@elsewhere.example"})
+    assert "not on this app's list of viewers" in all_text(stranger)
+    assert not [b for b in stranger.button if b.key == "access_sign_in"]

@@ -62,6 +62,46 @@ def trusted() -> bool:
     return not settings.public_mode() or is_admin()
 
 
+def may_view(email: str | None) -> bool:
+    """Is a signed-in ``email`` allowed in under ``[fer] viewers`` (exact addresses or ``@domain``)? Admins always are."""
+    if not email:
+        return False
+    allowed = settings.viewers()
+    if not allowed or email in settings.admins():
+        return True
+    return email in allowed or any(a.startswith("@") and email.endswith(a) for a in allowed)
+
+
+def sign_in_gate() -> None:
+    """With ``require_login``: a page that only offers sign-in (and stops) until an allowed visitor is signed in.
+
+    Streamlit's own OIDC sign-in (``st.login``; provider settings under ``[auth]``
+    in the secrets, Authlib installed) keeps the identity in a cookie, so this
+    costs one check per script run. Without an ``[auth]`` section sign-in
+    cannot work: the page says so instead of letting everyone in.
+    """
+    if not settings.require_login():
+        return
+    email = current_email()
+    if may_view(email):
+        if st.sidebar.button("Sign out", key="access_sign_out", icon=":material/logout:"):
+            st.logout()
+        return
+    st.title("FER Studio")
+    if email:
+        st.warning(f"Signed in as {email}, which is not on this app's list of viewers.", icon=":material/block:")
+        st.button("Sign out", key="access_sign_out", on_click=st.logout, icon=":material/logout:")
+    else:
+        st.info("This FER Studio deployment is private: sign in to continue.", icon=":material/lock:")
+        if st.button("Sign in", key="access_sign_in", type="primary", icon=":material/login:"):
+            try:
+                st.login()
+            except Exception as exc:  # noqa: BLE001 - no [auth] section, Authlib missing
+                st.error(f"Sign-in is not configured on this deployment: {str(exc).splitlines()[0]}",
+                         icon=":material/error:")
+    st.stop()
+
+
 def visitor_label() -> str:
     """How this visitor is named to others (``started_by`` of a training job).
 

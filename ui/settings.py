@@ -128,6 +128,22 @@ def admins() -> list[str]:
         return []
 
 
+def require_login() -> bool:
+    """``[fer] require_login = true`` (or ``FER_REQUIRE_LOGIN=1``): every page asks for sign-in via ``st.login``."""
+    return _truthy(config_value("require_login", False))
+
+
+def viewers() -> list[str]:
+    """Who may use a sign-in-only app: e-mails or ``@domain`` entries under ``[fer] viewers``; empty = anyone signed in."""
+    raw = config_value("viewers", [])
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    try:
+        return [str(a).strip().lower() for a in raw if str(a).strip()]
+    except TypeError:
+        return []
+
+
 def repo_url() -> str | None:
     """Where the code can be cloned (``FER_REPO_URL`` / ``[fer] repo_url``), shown by the Train page in public mode."""
     url = config_value("repo_url")
