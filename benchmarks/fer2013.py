@@ -4,7 +4,7 @@
     python benchmarks/fer2013.py --runs runs/2026...  # any run folders
     python benchmarks/fer2013.py --no-peer
     python benchmarks/fer2013.py --pipeline-limit 0  # direct accuracy only, no scenes
-    python benchmarks/fer2013.py --sweep             # + crop margin/shift/alignment/TTA sweep (≈ 10 min more)
+    python benchmarks/fer2013.py --sweep             # + crop margin/shift/alignment/TTA sweep (≈ 15 min more)
 
 Writes ``benchmarks/results/fer2013.json`` (accuracy, macro-F1, per-class F1,
 confusion matrix, ms per face for each model, the ensemble of the bundled
