@@ -547,12 +547,17 @@ def _servers(args, counts, env, server_cpu, browser_cpu, photos, warm_photo, wor
     return result
 
 
+#: The N the issue's targets are stated for. Larger N (16 "if it holds") is recorded in per_n and
+#: summarised under ``beyond_targets``, not judged against targets written for 8 visitors.
+TARGET_SESSIONS = 8
+
+
 def headline(raw: dict, counts: list[int]) -> dict:
-    """The top-level keys of load.json, at the largest N that ran."""
+    """The top-level keys of load.json: at N = 8 (the targets' N) when it ran, else the largest N that ran."""
     app_rounds = raw.get("app", {}).get("rounds", {})
     floor_rounds = raw.get("floor", {}).get("rounds", {})
     ran = [n for n in counts if "skipped" not in app_rounds.get(str(n), {"skipped": 1})]
-    n = max(ran) if ran else 0
+    n = TARGET_SESSIONS if TARGET_SESSIONS in ran else (max(ran) if ran else 0)
     a, f = app_rounds.get(str(n), {}), floor_rounds.get(str(n), {})
     server = a.get("server", {})
     out = {
@@ -569,6 +574,17 @@ def headline(raw: dict, counts: list[int]) -> dict:
         "per_n": app_rounds, "floor_per_n": floor_rounds,
     }
     out["targets"] = check_targets(out)
+    beyond = {}
+    for m in (m for m in ran if m > n):
+        am, fm = app_rounds.get(str(m), {}), floor_rounds.get(str(m), {})
+        beyond[str(m)] = {"success_rate": am.get("success_rate"),
+                          "page_ready_p95_s": (am.get("page_ready_s") or {}).get("p95"),
+                          "floor_page_ready_p95_s": (fm.get("page_ready_s") or {}).get("p95"),
+                          "answer_p95_s": (am.get("answer_s") or {}).get("p95"),
+                          "floor_answer_p95_s": (fm.get("answer_s") or {}).get("p95"),
+                          "server_predict_p95_s": ((am.get("server") or {}).get("total_s") or {}).get("p95")}
+    out["largest_sessions_run"] = max(ran) if ran else 0
+    out["beyond_targets"] = beyond
     return out
 
 

@@ -184,7 +184,8 @@ def test_draw_boxes_changes_pixels_not_input(predictor):
 # --------------------------------------------------------------------------- face geometry (no models)
 
 def test_square_box_is_square_enlarged_and_inside():
-    assert square_box((100, 100, 40, 60), (480, 640)) == (84, 94, 72, 72)
+    assert square_box((100, 100, 40, 60), (480, 640), margin=0.2) == (84, 94, 72, 72)
+    assert square_box((100, 100, 40, 60), (480, 640)) == (90, 100, 60, 60)  # default: the box's longer side
     for box in [(0, 0, 50, 80), (600, 420, 40, 60), (-10, -10, 30, 30)]:  # near or past edges
         x, y, w, h = square_box(box, (480, 640), margin=0.5)
         assert w == h and x >= 0 and y >= 0 and x + w <= 640 and y + h <= 480
