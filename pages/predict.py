@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from fer_core.predict import draw_boxes
-from ui import bootstrap, charts, inference, samples, settings, state, widgets
+from ui import bootstrap, charts, inference, samples, settings, state, tables, widgets
+from ui.loaders import default_predict_models, photo_scores
 from ui.tables import random_backbone_note
 
 bootstrap.through_app()
@@ -26,6 +27,14 @@ with top[0]:
     if group.source == "demo" and any(g.source != "demo" for g in groups):
         st.caption(":material/info: These models learned from the synthetic *demo* faces; on real photos they "
                    "mostly guess. For real faces choose a dataset of real ones above (e.g. the bundled FER2013 models).")
+    best = default_predict_models(group)[0]
+    if group.bundled and best in (scores := photo_scores(group)) and len(group.runs) > 1:  # why this default
+        n_photos = scores.pop("n")
+        verdict = "the best bundled choice for photos" if scores.get(best) == max(scores.values()) else "the default"
+        others = " · ".join(f"{m} {tables.pct_text(a)}" for m, a in scores.items() if m != best)
+        st.caption(f":material/verified: Starts with **{best}**, {verdict}: it reads "
+                   f"**{tables.pct_text(scores[best])}** of {n_photos:,} FER2013 test faces pasted into photos "
+                   f"right through this page's detector and crop ({others}; `benchmarks/fer2013.py`).")
     if backbone_note := random_backbone_note(group.runs):  # offline transfer runs: near chance, say so by the picker
         st.caption(f":orange[:material/warning: {backbone_note}]")
 with top[1]:

@@ -134,27 +134,14 @@ def test_face_cap_keeps_the_largest_in_order_and_renumbers():
         assert len(same.faces) == 5 and note is None
 
 
-def test_face_cap_before_classification_where_the_predictor_takes_one():
+def test_face_cap_note_counts_the_faces_the_predictor_left_out():
+    """The Predictor caps before classifying (``max_faces``) and counts every face in ``faces_found``."""
     from types import SimpleNamespace
 
-    class Capping:  # fer_core's Predictor with max_faces: caps before classifying, counts every face
-        def predict(self, data, *, detect=True, max_faces=None):
-            self.max_faces = max_faces
-            return SimpleNamespace(faces=[_face(1, (0, 0, 50, 50)), _face(2, (90, 0, 60, 60))], whole_image=False,
-                                   faces_found=5)
-
-    class Plain:  # a Predictor without the argument: capped afterwards
-        def predict(self, data, *, detect=True):
-            return _result([_face(i + 1, (100 * i, 0, 10 + i, 10 + i)) for i in range(4)])
-
-    capping = Capping()
-    result = inference._predict_capped(capping, b"photo", 2)
-    assert capping.max_faces == 2
-    assert inference.cap_faces(result, 2)[1] == "5 faces found; the 2 largest were classified."
-    inference._predict_capped(capping, b"photo", 0)
-    assert capping.max_faces is None  # 0 = no cap: never asks the Predictor for zero faces
-    capped, note = inference.cap_faces(inference._predict_capped(Plain(), b"photo", 2), 2)
-    assert [f.box[0] for f in capped.faces] == [200, 300] and note == "4 faces found; the 2 largest were classified."
+    already_capped = SimpleNamespace(faces=[_face(1, (0, 0, 50, 50)), _face(2, (90, 0, 60, 60))], whole_image=False,
+                                     faces_found=5)
+    result, note = inference.cap_faces(already_capped, 2)
+    assert len(result.faces) == 2 and note == "5 faces found; the 2 largest were classified."
 
 
 def test_pixel_and_size_limits_name_the_file():

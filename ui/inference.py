@@ -81,24 +81,6 @@ def cap_faces(result, max_faces: int):
                     f"{found} faces found; the largest was classified.")
 
 
-def _predict_capped(predictor, data: bytes, max_faces: int):
-    """``predictor.predict`` with the face cap applied before classification where the Predictor takes one.
-
-    Capping before classification saves the work (a crowd photo is a hundred
-    crops per model); :func:`cap_faces` then only words the note, or caps
-    afterwards for a Predictor without ``max_faces``.
-    """
-    import inspect
-
-    try:
-        takes_cap = "max_faces" in inspect.signature(predictor.predict).parameters
-    except (TypeError, ValueError):
-        takes_cap = False
-    if max_faces > 0 and takes_cap:
-        return predictor.predict(data, max_faces=max_faces)
-    return predictor.predict(data)
-
-
 def face_cap_note() -> str | None:
     """The face-cap note of the last prediction (see :func:`cap_faces`), for the page to show."""
     return (st.session_state.get(state.PREDICT_RESULT) or {}).get("note")
@@ -121,7 +103,8 @@ def predict(runs, data: bytes, name: str):
             return None, busy  # not cached: the same photo predicts once the minute has passed
         predictor = predictor_for(runs)
         with st.spinner("Finding faces and classifying them…"):
-            result = _predict_capped(predictor, data, limits.faces)
+            # The Predictor classifies only the K largest faces (a crowd photo is a hundred crops per model).
+            result = predictor.predict(data, max_faces=limits.faces or None)
         result, note = cap_faces(result, limits.faces)
     except ImageInputError as exc:
         # Messages name "image" for raw bytes; the user knows the file by its name.

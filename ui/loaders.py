@@ -228,6 +228,35 @@ def dataset_groups(listing: RunListing, registry_order: list[str] | None = None)
 BUNDLED_PREDICT_DEFAULT = "compact"
 
 
+#: Where ``python benchmarks/fer2013.py`` writes its results; its ``pipeline`` section scores each
+#: bundled model on FER2013 test faces pasted into photos, through this app's detector and crop.
+FER2013_RESULTS = settings.ROOT / "benchmarks" / "results" / "fer2013.json"
+
+
+@st.cache_data(show_spinner=False)
+def _photo_scores(path: str, mtime: int) -> dict:
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+        pipe = data["pipeline"]
+        models = pipe["predict"]["models"]
+        return {"fingerprint": pipe["config"]["dataset_fingerprint"], "n": int(pipe["config"]["n"]),
+                "accuracy": {m: float(v["accuracy"]) for m, v in models.items()}}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def photo_scores(group: DatasetGroup) -> dict[str, float]:
+    """Model id (and ``ensemble``) → accuracy on photos of the benchmark, for the bundled runs it measured; else {}."""
+    if not group.bundled:
+        return {}
+    scores = _photo_scores(str(FER2013_RESULTS), _mtime(str(FER2013_RESULTS)))
+    if not scores or scores["fingerprint"] != group.fingerprint:
+        return {}
+    return dict(scores["accuracy"], n=scores["n"])
+
+
 def default_predict_models(group: DatasetGroup) -> list[str]:
     """Models Predict preselects: ``compact`` on the bundled runs, else every model of the dataset."""
     names = [r.model_name for r in group.runs]
