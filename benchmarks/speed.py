@@ -269,10 +269,13 @@ def machine_info() -> dict:
 
     info["packages"] = {}
     for pkg in ("tensorflow", "keras", "numpy", "mtcnn", "pillow", "onnxruntime", "tf2onnx"):
-        try:
-            info["packages"][pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            info["packages"][pkg] = None
+        # TensorFlow installs as the CPU-only wheel on Linux x86_64 (requirements.txt): same module, other dist name.
+        for dist in (pkg, "tensorflow-cpu") if pkg == "tensorflow" else (pkg,):
+            try:
+                info["packages"][pkg] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                info["packages"][pkg] = None
     info["env"] = {k: os.environ[k] for k in ("TF_ENABLE_ONEDNN_OPTS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                                                "TF_NUM_INTEROP_THREADS", "TF_SET_ONEDNN_FPMATH_MODE",
                                                "ONEDNN_DEFAULT_FPMATH_MODE") if k in os.environ}

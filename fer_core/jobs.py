@@ -49,7 +49,7 @@ from pathlib import Path
 
 from .errors import FERError
 from .progress import read_events
-from .runs import is_locked
+from .runs import is_locked, lock_held
 
 JOBS_DIR = ".jobs"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -294,22 +294,6 @@ def server_jobs_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "fer-studio" / "jobs"
 
 
-def _lock_held(path: Path) -> bool:
-    """True while some process holds an exclusive flock on ``path`` (probed without waiting)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
 def server_job(jobs_dir: str | Path | None = None) -> Job | None:
     """The job training on this server right now (into any runs folder), or None.
 
@@ -318,7 +302,7 @@ def server_job(jobs_dir: str | Path | None = None) -> Job | None:
     over the registry itself still tells ``started_by`` and the start time.
     """
     root = Path(jobs_dir) if jobs_dir is not None else server_jobs_dir()
-    if not _lock_held(root / SERVER_LOCK):
+    if not lock_held(root / SERVER_LOCK):
         return None
     try:
         record = json.loads((root / SERVER_CURRENT).read_text())

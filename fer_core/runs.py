@@ -281,10 +281,15 @@ class TrainLock:
 
 def is_locked(out_dir: str | Path) -> bool:
     """True while some process holds :class:`TrainLock` on ``out_dir``."""
-    path = Path(out_dir) / LOCK_NAME
-    if not path.exists():
+    return lock_held(Path(out_dir) / LOCK_NAME)
+
+
+def lock_held(path: Path) -> bool:
+    """True while some process holds an exclusive flock on ``path`` (probed without waiting)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
         return False
-    fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         fcntl.flock(fd, fcntl.LOCK_UN)

@@ -117,15 +117,20 @@ def public_mode() -> bool:
     return _truthy(os.environ.get("FER_PUBLIC", "")) or _truthy(fer_secret("public", False))
 
 
-def admins() -> list[str]:
-    """E-mail addresses (lower case) under ``[fer] admins`` (a list, or a comma-separated string)."""
-    raw = config_value("admins", [])
+def _address_list(key: str) -> list[str]:
+    """A setting holding e-mail addresses: a list, or a comma-separated string → lower-case entries."""
+    raw = config_value(key, [])
     if isinstance(raw, str):
         raw = raw.split(",")
     try:
         return [str(a).strip().lower() for a in raw if str(a).strip()]
     except TypeError:
         return []
+
+
+def admins() -> list[str]:
+    """E-mail addresses (lower case) under ``[fer] admins`` (a list, or a comma-separated string)."""
+    return _address_list("admins")
 
 
 def require_login() -> bool:
@@ -135,13 +140,7 @@ def require_login() -> bool:
 
 def viewers() -> list[str]:
     """Who may use a sign-in-only app: e-mails or ``@domain`` entries under ``[fer] viewers``; empty = anyone signed in."""
-    raw = config_value("viewers", [])
-    if isinstance(raw, str):
-        raw = raw.split(",")
-    try:
-        return [str(a).strip().lower() for a in raw if str(a).strip()]
-    except TypeError:
-        return []
+    return _address_list("viewers")
 
 
 def repo_url() -> str | None:
