@@ -97,8 +97,11 @@ def not_trained_notice(group: DatasetGroup) -> None:
         return
     demo_args = demo_params_for(group.runs[0]) if group.source == "demo" else None
     cmd = tables.train_command(group.source, missing, demo_args=demo_args)
-    st.info(f"**Not trained yet on this dataset — train them:** {', '.join(missing)}. "
-            "Use the Train page, or run:", icon=":material/model_training:")
+    from . import access
+
+    where = "Use the Train page, or run:" if access.trusted() else "Train them on your own machine:"
+    st.info(f"**Not trained yet on this dataset — train them:** {', '.join(missing)}. {where}",
+            icon=":material/model_training:")
     st.code(cmd, language="bash", wrap_lines=True)
     if group.bundled and group.name.lower() == "fer2013":
         st.caption("The bundled models were trained on FER2013 (`--data` takes the Kaggle `fer2013.csv` or an "
@@ -152,6 +155,8 @@ LEADERBOARD_CONFIG = {
 def leaderboard(runs, key: str) -> None:
     """The leaderboard table of one dataset's runs (best accuracy first)."""
     df = tables.leaderboard(runs)
+    if "Note" in df and not df["Note"].astype(bool).any():
+        df = df.drop(columns="Note")  # the column exists to flag random backbones; empty, it is clutter
     st.dataframe(df, key=key, hide_index=True, column_config=LEADERBOARD_CONFIG, width="stretch")
     first = runs[0].metrics if runs else {}
     st.caption(f"Scores on the {first.get('split', 'test')} split ({first.get('n_samples', '?')} images), "
