@@ -227,6 +227,11 @@ class Predictor:
 
         m = self._get(run_id)
         if not m.gradcam_layer:
+            spec = m.run.config.get("model") or {}
+            if spec.get("kind") == "ensemble":  # python -m training.ensemble: its members' layers are nested
+                n = len(spec.get("members") or []) or "several"
+                raise FERError(f"Grad-CAM is not available for {m.label}: it averages {n} models; "
+                               "choose its members to see where each one looks")
             raise FERError(f"run '{run_id}' names no Grad-CAM layer in its config.json")
         if class_index is None:
             pred = next((p for p in face.predictions if p.run_id == run_id), None)
