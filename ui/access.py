@@ -24,11 +24,11 @@ from datetime import datetime
 
 import streamlit as st
 
-from . import settings
+from . import settings, state
 
-#: session_state keys owned by this module.
-RATE_WINDOW = "access_predict_window"
-VISITOR_LABEL = "access_visitor_label"
+#: session_state keys owned by this module (named with the others in ui/state.py).
+RATE_WINDOW = state.ACCESS_PREDICT_WINDOW
+VISITOR_LABEL = state.ACCESS_VISITOR_LABEL
 
 
 # --------------------------------------------------------------------------- who

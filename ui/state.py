@@ -9,6 +9,10 @@ Keys are prefixed with their page.
 #: Dataset fingerprint last chosen on any page; Compare/Predict/Home start from it.
 CURRENT_DATASET = "current_dataset"
 
+# --------------------------------------------------------------------------- access (ui/access.py)
+ACCESS_PREDICT_WINDOW = "access_predict_window"  # this session's recent prediction times (rate limit)
+ACCESS_VISITOR_LABEL = "access_visitor_label"    # how an anonymous visitor is named to others
+
 # --------------------------------------------------------------------------- Home
 HOME_DATASET = "home_dataset"
 
