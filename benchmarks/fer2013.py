@@ -63,18 +63,10 @@ from fer_core.labels import FER2013_7  # noqa: E402
 from fer_core.preprocess import prepare_images  # noqa: E402
 from fer_core.scenes import SceneConfig, iou, make_scene, stratified_indices  # noqa: E402
 
+from benchmarks.machine import cpu_model  # noqa: E402
+
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
 CACHE = ROOT / "benchmarks" / ".cache"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def reorder(probs: np.ndarray, names, target) -> np.ndarray:

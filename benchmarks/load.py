@@ -59,6 +59,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_model  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 PHOTO = ROOT / "ui" / "assets" / "astronaut.jpg"
 CHROMIUM = "/usr/bin/chromium"
@@ -74,7 +76,7 @@ ANSWER_TEXT = re.compile(r"Face 1: ")  # the Predict page's per-face line, after
 FLOOR_ANSWER = '[data-testid="stImage"] img'
 ERROR_SELECTORS = '[data-testid="stAlertContentError"], [data-testid="stException"]'
 
-#: Targets at the largest N (issue 10 §3), on this machine with the server on one core.
+#: Targets at N = TARGET_SESSIONS (8; issue 10 §3), on this machine with the server on one core.
 TARGETS = {"success_rate": 1.0, "page_ready_vs_floor": 1.5, "answer_over_floor_s": 2.0,
            "server_predict_p95_s": 2.0, "server_rss_peak_mb": 2500, "warm_single_answer_s": 1.0}
 
@@ -162,7 +164,7 @@ def photo_variants(n: int, source: Path = PHOTO, seed: int = 0) -> list[bytes]:
 
 def machine_info() -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(), "cores": os.cpu_count(),
-            "cpu": _cpu_model(), "load_avg": [round(x, 2) for x in os.getloadavg()],
+            "cpu": cpu_model(), "load_avg": [round(x, 2) for x in os.getloadavg()],
             "taskset": shutil.which("taskset") is not None}
     try:
         import streamlit
@@ -171,16 +173,6 @@ def machine_info() -> dict:
     except Exception:  # noqa: BLE001
         pass
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def cpu_times() -> tuple[float, float]:
