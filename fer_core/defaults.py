@@ -1,4 +1,4 @@
-"""Training defaults shared by the command-line trainer and the Train page.
+"""Defaults shared by the command-line tools and the pages (training, and the model prediction starts with).
 
 One source of truth: ``python -m training`` (its argparse defaults) and the
 Train page (its number inputs) both read these names, so a fresh install that
@@ -30,4 +30,9 @@ LEARNING_RATE = 1e-3
 #: Early-stopping patience on validation accuracy (0 = off).
 PATIENCE = 5
 
-__all__ = ["BATCH_SIZE", "DEMO_IMAGE_SIZE", "DEMO_PER_CLASS", "EPOCHS", "LEARNING_RATE", "PATIENCE"]
+#: The bundled model that prediction starts with: the Predict page's preselection on the bundled
+#: FER2013 runs and ``python -m predict``'s default when neither --models nor --runs is given.
+#: Built for faces, the most accurate bundled model on photos and the cheapest per face.
+BUNDLED_PREDICT_DEFAULT = "compact"
+
+__all__ = ["BATCH_SIZE", "BUNDLED_PREDICT_DEFAULT", "DEMO_IMAGE_SIZE", "DEMO_PER_CLASS", "EPOCHS", "LEARNING_RATE", "PATIENCE"]

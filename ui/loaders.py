@@ -24,7 +24,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer_core import FERError, Run, RunListing, list_runs
+from fer_core import FERError, Run, RunListing, defaults, list_runs
 from fer_core.runs import BUNDLED_DIR
 
 from . import settings
@@ -223,9 +223,9 @@ def dataset_groups(listing: RunListing, registry_order: list[str] | None = None)
     return sorted(groups, key=lambda g: g.bundled)  # stable: keeps newest-first within each kind
 
 
-#: The model Predict starts with on the bundled FER2013 runs: built for faces, the most accurate
-#: bundled model and the cheapest per face. The others stay one click away in the picker.
-BUNDLED_PREDICT_DEFAULT = "compact"
+#: The model Predict starts with on the bundled FER2013 runs (one value shared with ``python -m predict``,
+#: in fer_core.defaults). The others stay one click away in the picker.
+BUNDLED_PREDICT_DEFAULT = defaults.BUNDLED_PREDICT_DEFAULT
 
 
 #: Where ``python benchmarks/fer2013.py`` writes its results; its ``pipeline`` section scores each

@@ -160,11 +160,13 @@ class Limits:
     megapixels: float        #: largest photo (width × height / 10⁶), checked from the header before decoding
     faces: int               #: faces classified per photo (the largest ones)
     predictions_per_minute: int  #: new predictions per browser session in any 60 s
+    #: photos in one Predict batch (several files or a zip); each also counts against the per-minute budget
+    batch_photos: int = 60
 
 
 #: Defaults: a lab machine is generous; a public URL bounds what one stranger can cost.
 LOCAL_LIMITS = Limits(photo_mb=MAX_PHOTO_MB, megapixels=MAX_PIXELS / 1e6, faces=20, predictions_per_minute=60)
-PUBLIC_LIMITS = Limits(photo_mb=10, megapixels=24, faces=8, predictions_per_minute=10)
+PUBLIC_LIMITS = Limits(photo_mb=10, megapixels=24, faces=8, predictions_per_minute=10, batch_photos=10)
 #: Hard ceilings no setting can exceed: the server's upload size and the decoder's own pixel guard.
 _CEILINGS = {"photo_mb": MAX_DATASET_MB, "megapixels": MAX_PIXELS / 1e6}
 
@@ -185,4 +187,5 @@ def limits() -> Limits:
     return Limits(photo_mb=min(photo_mb, _CEILINGS["photo_mb"]),
                   megapixels=min(megapixels, _CEILINGS["megapixels"]),
                   faces=_number("max_faces", base.faces, int),
-                  predictions_per_minute=_number("predictions_per_minute", base.predictions_per_minute, int))
+                  predictions_per_minute=_number("predictions_per_minute", base.predictions_per_minute, int),
+                  batch_photos=_number("max_batch_photos", base.batch_photos, int))
