@@ -162,13 +162,18 @@ class Limits:
     predictions_per_minute: int  #: new predictions per browser session in any 60 s
     #: photos in one Predict batch (several files or a zip); each also counts against the per-minute budget
     batch_photos: int = 60
+    #: largest video upload (MB); in public mode keep it ≤ photo_mb, the server's own upload cap there
+    video_mb: int = 200
+    #: seconds of a video analysed (the first ones); 0 = the whole clip. Video costs a detection per sampled frame
+    video_seconds: float = 600
 
 
 #: Defaults: a lab machine is generous; a public URL bounds what one stranger can cost.
 LOCAL_LIMITS = Limits(photo_mb=MAX_PHOTO_MB, megapixels=MAX_PIXELS / 1e6, faces=20, predictions_per_minute=60)
-PUBLIC_LIMITS = Limits(photo_mb=10, megapixels=24, faces=8, predictions_per_minute=10, batch_photos=10)
+PUBLIC_LIMITS = Limits(photo_mb=10, megapixels=24, faces=8, predictions_per_minute=10, batch_photos=10,
+                       video_mb=10, video_seconds=30)
 #: Hard ceilings no setting can exceed: the server's upload size and the decoder's own pixel guard.
-_CEILINGS = {"photo_mb": MAX_DATASET_MB, "megapixels": MAX_PIXELS / 1e6}
+_CEILINGS = {"photo_mb": MAX_DATASET_MB, "megapixels": MAX_PIXELS / 1e6, "video_mb": MAX_DATASET_MB}
 
 
 def _number(key: str, default, cast):
@@ -188,4 +193,6 @@ def limits() -> Limits:
                   megapixels=min(megapixels, _CEILINGS["megapixels"]),
                   faces=_number("max_faces", base.faces, int),
                   predictions_per_minute=_number("predictions_per_minute", base.predictions_per_minute, int),
-                  batch_photos=_number("max_batch_photos", base.batch_photos, int))
+                  batch_photos=_number("max_batch_photos", base.batch_photos, int),
+                  video_mb=min(_number("max_video_mb", base.video_mb, int) or base.video_mb, _CEILINGS["video_mb"]),
+                  video_seconds=_number("max_video_seconds", base.video_seconds, float))
