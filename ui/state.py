@@ -55,6 +55,19 @@ PREDICT_RESULT = "predict_result"        # (input digest, run ids) → Predictio
 PREDICT_GRADCAM = "predict_gradcam"      # toggle
 PREDICT_GRADCAM_FACE = "predict_gradcam_face"
 
+# --------------------------------------------------------------------------- Video
+VIDEO_DATASET = "video_dataset"
+VIDEO_MODELS = "video_models"            # multiselect, + dataset fingerprint
+VIDEO_SOURCE = "video_source"            # upload | sample
+VIDEO_UPLOAD = "video_upload"
+VIDEO_FPS = "video_fps"                  # samples per second of video time
+VIDEO_SMOOTH = "video_smooth"            # moving-average window, in samples (1 = off)
+VIDEO_ANNOTATE = "video_annotate"        # toggle: also write the annotated clip
+VIDEO_ANALYSE = "video_analyse"          # button
+VIDEO_CANCEL = "video_cancel"            # button
+VIDEO_RESULT = "video_result"            # {"key", "result", "error", "csv", "annotated"} of the last analysis
+VIDEO_CANCELLED = "video_cancelled"      # the key of an analysis the user cancelled
+
 # --------------------------------------------------------------------------- Dataset
 DATASET_CHOICE = "dataset_choice"        # selectbox: demo | data-root entry | a run's dataset | other path
 DATASET_DEMO_PER_CLASS = "dataset_demo_per_class"
