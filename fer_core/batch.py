@@ -247,20 +247,20 @@ def _hidden(name: str) -> bool:
 
 
 def _walk(folder: Path, label: str, out: Expansion, max_file_bytes: int, videos: bool) -> None:
-    """Every file below ``folder`` in sorted order (links to folders are not followed)."""
+    """Every file below ``folder``, in sorted path order (links to folders are not followed)."""
+    found = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not _hidden(d))
+        dirs[:] = [d for d in dirs if not _hidden(d)]
         rel = Path(root).relative_to(folder)
-        for name in sorted(files):
-            if _hidden(name):
-                continue
-            path, file_label = Path(root) / name, str(Path(label) / rel / name)
-            try:
-                problem = _add(out, file_label, _head(path, file_label), path, None, max_file_bytes, videos)
-            except ImageInputError as exc:
-                problem = str(exc)
-            if problem:
-                out.problems.append(problem)
+        found += [rel / name for name in files if not _hidden(name)]
+    for rel in sorted(found, key=lambda r: r.parts):
+        path, file_label = folder / rel, str(Path(label) / rel)
+        try:
+            problem = _add(out, file_label, _head(path, file_label), path, None, max_file_bytes, videos)
+        except ImageInputError as exc:
+            problem = str(exc)
+        if problem:
+            out.problems.append(problem)
 
 
 def _zip_sources(src: Path | bytes, label: str, out: Expansion, max_file_bytes: int, videos: bool) -> None:
