@@ -42,6 +42,7 @@ import numpy as np
 
 from .errors import FERError, ImageInputError
 from .faces import centre_square_box, crop_face, detect_faces, square_box
+from .images import MAX_PIXELS, open_image, to_array
 from .rows import face_row
 from .runs import BUNDLED_DIR, Run, list_runs, load_run
 
@@ -390,15 +391,14 @@ class _Prepared:
     seconds: dict = field(default_factory=dict)
 
 
-def _prepare(source: Source, max_faces: int | None, max_bytes: int) -> _Prepared:
+def _prepare(source: Source, max_faces: int | None, max_bytes: int, max_pixels: int) -> _Prepared:
     """Read → decode → detect → square → crop one photo (a pool thread). Never raises: errors come back."""
-    from .predict import to_rgb_array
-
     t0 = time.perf_counter()
     try:
         data = source.read(max_bytes)
         t1 = time.perf_counter()
-        rgb = to_rgb_array(data)  # (H, W, 3) uint8, upright
+        arr = to_array(open_image(data, name=source.label, max_pixels=max_pixels))  # (H, W, 3|1), upright
+        rgb = np.ascontiguousarray(np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr)  # (H, W, 3) uint8
         t2 = time.perf_counter()
         faces = detect_faces(rgb)
         if max_faces is not None and len(faces) > max_faces:  # the K largest, as Predictor.predict keeps them
@@ -409,8 +409,7 @@ def _prepare(source: Source, max_faces: int | None, max_bytes: int) -> _Prepared
         crops = [crop_face(rgb, b) for b in boxes]
         t4 = time.perf_counter()
     except ImageInputError as exc:
-        msg = str(exc)
-        return _Prepared(source, error=f"{source.label}: {msg.split(': ', 1)[1]}" if msg.startswith("image: ") else msg)
+        return _Prepared(source, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad photo must not end the batch
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return _Prepared(source, error=f"{source.label}: cannot be read ({first})")
@@ -419,7 +418,8 @@ def _prepare(source: Source, max_faces: int | None, max_bytes: int) -> _Prepared
 
 
 def predict_photos(sources: Iterable[Source], predictor, *, max_faces: int | None = None,
-                   max_bytes: int = MAX_FILE_BYTES, workers: int = DETECT_WORKERS, batch_faces: int = BATCH_FACES,
+                   max_bytes: int = MAX_FILE_BYTES, max_pixels: int = MAX_PIXELS,
+                   workers: int = DETECT_WORKERS, batch_faces: int = BATCH_FACES,
                    on_event: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
                    report: BatchReport | None = None, total: int | None = None) -> Iterator[dict]:
     """Rows (:mod:`fer_core.rows` layout) of photo sources, in input order: one per face, or one whole-image row.
@@ -471,7 +471,7 @@ def predict_photos(sources: Iterable[Source], predictor, *, max_faces: int | Non
                 src = next(it, None)
                 if src is None:
                     return
-                window.append(pool.submit(_prepare, src, max_faces, max_bytes))
+                window.append(pool.submit(_prepare, src, max_faces, max_bytes, max_pixels))
 
         fill()
         batch: list[_Prepared] = []

@@ -54,6 +54,9 @@ PREDICT_SAMPLE = "predict_sample"
 PREDICT_RESULT = "predict_result"        # (input digest, run ids) → PredictionResult
 PREDICT_GRADCAM = "predict_gradcam"      # toggle
 PREDICT_GRADCAM_FACE = "predict_gradcam_face"
+PREDICT_BATCH_RESULT = "predict_batch_result"    # (files digest, run ids) → rows, skipped lines, counts
+PREDICT_BATCH_TABLE = "predict_batch_table"      # dataframe: one row per face
+PREDICT_BATCH_DOWNLOAD = "predict_batch_download"  # download button: the table as CSV
 
 # --------------------------------------------------------------------------- Video
 VIDEO_DATASET = "video_dataset"
