@@ -19,6 +19,7 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
     st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:"),
+    st.Page("pages/video.py", title="Video", icon=":material/movie:"),
     st.Page("pages/dataset.py", title="Dataset", icon=":material/dataset:"),
 ]
 
