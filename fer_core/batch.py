@@ -65,8 +65,10 @@ MAX_ZIP_BYTES = 4 * 1024 ** 3
 #: A member this much larger than its compressed size is a bomb: photos are already compressed (≈1:1).
 MAX_RATIO = 100
 _RATIO_MIN_BYTES = 1 << 20  # a small member may compress well (a blank PNG)
-#: Bytes read to judge a file's kind (enough for every signature below and for fer_core.video.is_video).
+#: Bytes read to judge a file's kind (enough for every signature below and for fer_core.video.is_video,
+#: which counts an animated GIF's frames in them). Zip members need only the signatures: GIFs there are photos.
 HEAD_BYTES = 64 * 1024
+ZIP_HEAD_BYTES = 64
 JUNK_PREFIXES = ("__MACOSX/",)
 JUNK_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
 
@@ -154,7 +156,13 @@ class Expansion:
 
     sources: list[Source] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    max_photos: int = 0  # 0 = no limit; once reached, further files are counted, never read
+    left_out: int = 0
     _archives: list[zipfile.ZipFile] = field(default_factory=list, repr=False)
+
+    @property
+    def full(self) -> bool:
+        return self.max_photos > 0 and self.photos >= self.max_photos
 
     @property
     def photos(self) -> int:
@@ -188,7 +196,7 @@ def expand_paths(paths: Iterable[str | Path], *, max_photos: int = 0, max_file_b
     silently. ``max_photos`` (0 = no limit) keeps the first photos and says
     how many were left out.
     """
-    out = Expansion()
+    out = Expansion(max_photos=max_photos)
     for raw in paths:
         path, label = Path(raw), str(raw)
         if path.is_dir():
@@ -199,18 +207,21 @@ def expand_paths(paths: Iterable[str | Path], *, max_photos: int = 0, max_file_b
             problem = _add(out, label, _head(path, label), path, None, max_file_bytes, videos)
             if problem:
                 raise ImageInputError(problem)
-    return _cap_photos(out, max_photos)
+    return _cap_note(out)
 
 
 def expand_uploads(files: Iterable[tuple[str, bytes]], *, max_photos: int = 0, max_file_bytes: int = MAX_FILE_BYTES,
                    videos: bool = False) -> Expansion:
     """Like :func:`expand_paths` for uploaded ``(name, bytes)``: a bad upload is one problem line, never an error."""
-    out = Expansion()
+    out = Expansion(max_photos=max_photos)
     for name, data in files:
+        if out.full:
+            out.left_out += 1
+            continue
         problem = _add(out, name, data[:HEAD_BYTES], None, data, max_file_bytes, videos)
         if problem:
             out.problems.append(problem)
-    return _cap_photos(out, max_photos)
+    return _cap_note(out)
 
 
 def _add(out: Expansion, label: str, head: bytes, path: Path | None, data: bytes | None, max_file_bytes: int,
@@ -255,6 +266,9 @@ def _walk(folder: Path, label: str, out: Expansion, max_file_bytes: int, videos:
         rel = Path(root).relative_to(folder)
         found += [rel / name for name in files if not _hidden(name)]
     for rel in sorted(found, key=lambda r: r.parts):
+        if out.full:
+            out.left_out += 1
+            continue
         path, file_label = folder / rel, str(Path(label) / rel)
         try:
             problem = _add(out, file_label, _head(path, file_label), path, None, max_file_bytes, videos)
@@ -284,6 +298,9 @@ def _zip_sources(src: Path | bytes, label: str, out: Expansion, max_file_bytes: 
         member_label = f"{label}/{name}"
         if info.is_dir() or name.startswith(JUNK_PREFIXES) or _hidden(PurePosixPath(name).name):
             continue
+        if out.full:  # a 20,000-entry zip costs one listing, not 20,000 decompressions
+            out.left_out += 1
+            continue
         problem = _unsafe_member(info, member_label, max_file_bytes)
         if problem:
             out.problems.append(problem)
@@ -295,7 +312,7 @@ def _zip_sources(src: Path | bytes, label: str, out: Expansion, max_file_bytes: 
             return
         try:
             with zf.open(info) as f:
-                head = f.read(HEAD_BYTES)
+                head = f.read(ZIP_HEAD_BYTES)
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
             out.problems.append(f"{member_label}: cannot be read from the archive ({exc})")
             continue
@@ -341,18 +358,11 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, max_byt
     return data
 
 
-def _cap_photos(out: Expansion, max_photos: int) -> Expansion:
-    if max_photos > 0 and out.photos > max_photos:
-        kept, n = [], 0
-        for s in out.sources:
-            if s.kind == "photo":
-                n += 1
-                if n > max_photos:
-                    continue
-            kept.append(s)
-        out.problems.append(f"{n - max_photos} more photo{'s' if n - max_photos != 1 else ''} left out: "
-                            f"at most {max_photos} photos per batch")
-        out.sources = kept
+def _cap_note(out: Expansion) -> Expansion:
+    """One line for the files left unread once ``max_photos`` photos were found."""
+    if out.left_out:
+        n = out.left_out
+        out.problems.append(f"{n} more file{'s' if n != 1 else ''} left out: at most {out.max_photos} photos per batch")
     return out
 
 

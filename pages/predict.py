@@ -1,16 +1,24 @@
-"""Predict: find faces in a photo and show what every trained model reads in each."""
+"""Predict: find faces in a photo and show what every trained model reads in each.
+
+Several photos at once (more than one upload, or a zip of them) give a table instead:
+one row per face in the fer_core.rows layout, with a CSV download.
+"""
+
+import io
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from fer_core.predict import draw_boxes
+from fer_core.rows import to_frame, write_csv
 from ui import bootstrap, charts, inference, samples, settings, state, tables, widgets
 from ui.loaders import default_predict_models, photo_scores
 from ui.tables import random_backbone_note
 
 bootstrap.through_app()
 GRADCAM_PX = 170  # side of one Grad-CAM image: five fit in a row on a laptop screen
+SKIPPED_LINES = 8  # skipped files named one per line; more are counted on one further line
 st.title("Predict on a photo")
 
 listing, groups = widgets.load_groups()
@@ -43,17 +51,21 @@ with top[1]:
                                   format_func={"upload": "Upload", "camera": "Camera", "sample": "Sample"}.get,
                                   help="Upload a photo, take one with your camera, or use a synthetic sample photo.")
 
-data, name = None, None
-limits = settings.limits()  # photo size, pixels, faces, predictions a minute (env / st.secrets)
+data, name, files = None, None, []
+limits = settings.limits()  # photo size, pixels, faces, predictions a minute, photos a batch (env / st.secrets)
 with top[1]:
     if source == "upload":
-        up = st.file_uploader(
-            "Photo (JPEG, PNG, WebP, BMP or GIF)", type=settings.PHOTO_TYPES + ["heic", "heif"],
+        ups = st.file_uploader(
+            "Photo (JPEG, PNG, WebP, BMP or GIF) — or several, or a zip of them",
+            type=settings.PHOTO_TYPES + ["heic", "heif", "zip"], accept_multiple_files=True,
             key=state.PREDICT_UPLOAD, max_upload_size=limits.photo_mb,
-            help=f"Up to {limits.photo_mb} MB and {limits.megapixels:g} megapixels. Only the first frame of a GIF "
-                 "is used; phone rotation (EXIF) is respected.")
-        if up is not None:
-            data, name = up.getvalue(), up.name
+            help=f"Up to {limits.photo_mb} MB and {limits.megapixels:g} megapixels a photo. Only the first frame of "
+                 "a GIF is used; phone rotation (EXIF) is respected. Several photos or a zip give a table of every "
+                 f"face with a CSV download (up to {limits.batch_photos or 'any number of'} photos; for whole folders "
+                 "use `python -m predict`).")
+        files = [(u.name, u.getvalue()) for u in ups or []]
+        if len(files) == 1 and not inference.is_batch(files):
+            name, data = files[0]
     elif source == "camera":
         shot = st.camera_input("Take a photo", key=state.PREDICT_CAMERA)
         if shot is not None:
@@ -66,9 +78,46 @@ with top[1]:
 if not runs:
     st.info("Choose at least one model to classify the faces with.", icon=":material/info:")
     st.stop()
+
+
+def show_batch(runs, files) -> None:
+    """Several photos: one line per file left out, then a table of every face and its CSV."""
+    bar = st.progress(0.0, text="Finding faces and classifying them…")
+    out = inference.predict_batch(runs, files, progress=lambda f, text: bar.progress(min(1.0, f), text=text))
+    bar.empty()
+    skipped = out.get("skipped") or []
+    for line in skipped[:SKIPPED_LINES]:
+        st.warning(line, icon=":material/block:")
+    if len(skipped) > SKIPPED_LINES:
+        st.warning(f"… and {len(skipped) - SKIPPED_LINES} more files skipped.", icon=":material/block:")
+    if out.get("error"):
+        st.error(out["error"], icon=":material/error:")
+        return
+    classes, rows = out["class_names"], out["rows"]
+    table = to_frame(rows, classes).drop(columns=["frame", "time_s"])  # photos: no frame, no time
+    tops = table.loc[~table["whole_image"], "top"].value_counts()
+    st.subheader(f"{out['photos']} photos · {out['faces']} faces")
+    st.caption(f"Read in {out['seconds']:.1f} s ({out['photos'] / max(out['seconds'], 1e-9):.1f} photos/s) · "
+               + (f"{len(runs)} models' mean · " if len(runs) > 1 else f"{runs[0].model_name} · ")
+               + (f"no face found in {out['whole_image']}: the whole image was classified (whole_image) · "
+                  if out["whole_image"] else "")
+               + "top emotions: " + (" · ".join(f"{c} {n}" for c, n in tops.items()) or "none"))
+    st.dataframe(table, key=state.PREDICT_BATCH_TABLE, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="percent") for c in classes})
+    buf = io.StringIO()
+    write_csv(rows, classes, buf)
+    st.download_button("Download CSV", buf.getvalue(), file_name="predictions.csv", mime="text/csv",
+                       key=state.PREDICT_BATCH_DOWNLOAD, icon=":material/download:",
+                       help="One row per face: file, frame, time_s, face_id, box, every class's probability, top, "
+                            "whole_image — the layout python -m predict writes.")
+
+
+if source == "upload" and data is None and files:
+    show_batch(runs, files)
+    st.stop()
 if data is None:
-    st.info("Upload a photo, take one with your camera, or pick a sample to see what each model reads in every face.",
-            icon=":material/photo_camera:")
+    st.info("Upload a photo (or several, or a zip of them), take one with your camera, or pick a sample to see what "
+            "each model reads in every face.", icon=":material/photo_camera:")
     st.stop()
 
 result, error = inference.predict(runs, data, name)

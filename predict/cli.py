@@ -89,6 +89,10 @@ class ConsoleBar:
             self.line(f"  {done}/{total} files ({share:.0%}) · {elapsed:.1f} s")
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
 def _list_models() -> int:
     from fer_core import list_runs
     from fer_core.runs import BUNDLED_DIR
@@ -169,11 +173,12 @@ def main(argv: list[str] | None = None) -> int:
             bar.line(f"error: unexpected {type(exc).__name__}: {first} (set FER_DEBUG=1 for the traceback)")
             return 1
     skipped = len(expansion.problems) + len(report.skipped)
-    rate = f", {report.photos / report.wall_s:.1f} photos/s" if report.photos and report.wall_s else ""
-    bar.line(f"done: {report.photos} photos ({report.faces} faces, {report.whole_image} with none found: whole image), "
-             f"{report.videos} videos → {report.rows} rows in {report.wall_s:.1f} s{rate}"
+    rate = f", {report.photos / report.wall_s:.1f} photos/s" if report.photos and report.wall_s and not report.videos else ""
+    bar.line(f"done: {_n(report.photos, 'photo')} ({_n(report.faces, 'face')}; "
+             f"{report.whole_image} without a face, classified whole), {_n(report.videos, 'video')} → "
+             f"{_n(report.rows, 'row')} in {report.wall_s:.1f} s{rate}"
              + (f" → {args.out}" if args.out != "-" else "")
-             + (f"; {skipped} file{'s' if skipped != 1 else ''} skipped" if skipped else ""))
+             + (f"; {_n(skipped, 'file')} skipped" if skipped else ""))
     if report.photos + report.videos == 0:
         bar.line("error: none of the inputs could be read")
         return 2

@@ -125,7 +125,14 @@ def test_zip_members_with_path_tricks_links_bombs_or_oversize_are_left_out(face_
 def test_a_photo_count_cap_keeps_the_first_and_says_how_many_were_left(face_jpeg):
     exp = batch.expand_uploads([(f"p{i}.jpg", face_jpeg) for i in range(5)], max_photos=3)
     assert [s.label for s in exp.sources] == ["p0.jpg", "p1.jpg", "p2.jpg"]
-    assert exp.problems == ["2 more photos left out: at most 3 photos per batch"]
+    assert exp.problems == ["2 more files left out: at most 3 photos per batch"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(500):
+            zf.writestr(f"{i:03d}.jpg", face_jpeg[:100])
+    big = batch.expand_uploads([("many.zip", buf.getvalue())], max_photos=2)  # the rest are counted, not read
+    assert [s.label for s in big.sources] == ["many.zip/000.jpg", "many.zip/001.jpg"]
+    assert big.problems == ["498 more files left out: at most 2 photos per batch"]
 
 
 # --------------------------------------------------------------------------- rows

@@ -67,7 +67,7 @@ def test_folder_and_zip_to_csv_skipping_bad_files(inputs, tmp_path):
     skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped ")]
     assert len(skipped) == 2
     assert any("notes.txt: not a photo" in s for s in skipped) and any("cut.jpg: " in s for s in skipped)
-    assert "done: 4 photos (4 faces" in proc.stderr and "2 files skipped" in proc.stderr
+    assert "done: 4 photos (4 faces; 0 without a face" in proc.stderr and "2 files skipped" in proc.stderr
     assert not (tmp_path / "results.csv.partial").exists()
 
 
@@ -86,7 +86,7 @@ def test_json_lines_to_stdout_for_a_photo_and_a_video(inputs, tmp_path):
     video = [r for r in rows if r["file"] == str(clip)]
     assert [r["time_s"] for r in video] == [0.0, 0.2, 0.4, 0.6, 0.8]  # 5 samples a second of video time
     assert all(r["face_id"] == 1 and r["top"] for r in video)
-    assert "done: 1 photos" in proc.stderr and "1 videos" in proc.stderr
+    assert "done: 1 photo (1 face;" in proc.stderr and "1 video →" in proc.stderr
 
 
 @pytest.mark.parametrize("args, message", [

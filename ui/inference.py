@@ -9,6 +9,10 @@ in MB and in pixels (read from its header, before decoding), the session's
 predictions per minute (:func:`ui.access.admit_prediction`) and the faces
 classified per photo (:func:`cap_faces`, the largest ones). A bound that is hit
 gives one line in the page, never a traceback.
+
+Several photos at once (:func:`predict_batch`: more than one upload, or a zip)
+go through :mod:`fer_core.batch`, bounded by ``limits.batch_photos`` and the
+same per-minute budget, one prediction per photo.
 """
 
 from __future__ import annotations
@@ -132,3 +136,69 @@ def gradcam(runs, face, run_id: str):
         except Exception as exc:
             store[key] = f"Grad-CAM failed for {run_id}: {_one_line(exc)}"
     return store[key]
+
+
+# --------------------------------------------------------------------------- several photos at once
+
+
+def is_batch(files: list[tuple[str, bytes]]) -> bool:
+    """Several uploads, or one zip: the page shows a table of faces instead of one photo's view."""
+    from fer_core.batch import sniff
+
+    return len(files) > 1 or (len(files) == 1 and sniff(files[0][1][:16]) == "zip")
+
+
+def predict_batch(runs, files: list[tuple[str, bytes]], progress=None) -> dict:
+    """Rows (fer_core.rows layout) for uploaded photos and zips; cached per (files, runs) in the session.
+
+    Returns ``{"rows", "class_names", "skipped", "photos", "faces", "whole_image", "seconds"}``, or
+    ``{"error"}`` when nothing could be read. Each photo is one prediction of the session's
+    per-minute budget (it costs the server what a single photo does); photos past the budget, past
+    ``limits.batch_photos`` or over the size and pixel limits are named on one line each and left out.
+    ``progress(fraction, text)`` is called as photos finish.
+    """
+    from fer_core.batch import BatchReport, expand_uploads, iter_rows
+
+    digest = hashlib.sha1()
+    for name, data in files:
+        digest.update(name.encode() + b"\0" + hashlib.sha1(data).digest())
+    key = (digest.hexdigest(), tuple(r.id for r in runs))
+    cached = st.session_state.get(state.PREDICT_BATCH_RESULT)
+    if cached and cached["key"] == key:
+        return cached
+    limits = settings.limits()
+    expansion = expand_uploads(files, max_photos=limits.batch_photos, max_file_bytes=limits.photo_mb * 2**20)
+    skipped = list(expansion.problems)
+    sources, busy = [], None
+    for source in expansion.sources:
+        busy = access.admit_prediction()
+        if busy:
+            left = len(expansion.sources) - len(sources)
+            skipped.append(f"{left} photo{'s' if left != 1 else ''} left out. {busy}")
+            break
+        sources.append(source)
+    if not sources:
+        return {"error": busy or ("; ".join(skipped) if len(skipped) == 1 else
+                                  f"none of the {len(files)} files holds a photo this page reads"),
+                "skipped": skipped if not busy else []}  # not cached: the budget frees up in a minute
+    report = BatchReport()
+
+    def on_event(e: dict) -> None:
+        if progress is not None and e.get("done") is not None:
+            progress(e["done"] / max(1, e["total"]), f"{e['done']} of {e['total']} photos · {e['file']}")
+
+    try:
+        predictor = predictor_for(runs)
+        rows = list(iter_rows(sources, predictor, max_faces=limits.faces or None, on_event=on_event, report=report,
+                              max_bytes=limits.photo_mb * 2**20, max_pixels=int(limits.megapixels * 1e6)))
+    except FERError as exc:
+        return {"error": str(exc), "skipped": skipped}
+    except Exception as exc:  # last resort: never a traceback in the page
+        return {"error": f"prediction failed ({_one_line(exc)})", "skipped": skipped}
+    finally:
+        expansion.close()
+    result = {"key": key, "rows": rows, "class_names": predictor.class_names, "skipped": skipped + report.skipped,
+              "photos": report.photos, "faces": report.faces, "whole_image": report.whole_image,
+              "seconds": report.wall_s}
+    st.session_state[state.PREDICT_BATCH_RESULT] = result
+    return result
