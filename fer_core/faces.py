@@ -36,6 +36,18 @@ DETECTORS = 2
 #: per photo here, identical boxes).
 COMPILED_STAGES = True
 
+#: The second look (see :func:`detect_faces`): when the strict pass finds no
+#: face, MTCNN runs again with every stage's threshold at 0.5, on the usual
+#: copy and on a smaller one (320 px: a large face is easier for PNet there),
+#: and the single most confident box at or above this confidence is kept.
+#: Chosen on validation scenes (benchmarks/fer2013.py's scenes from FER2013
+#: *validation* faces, seed 1): of the 86 of 599 scenes where the strict pass
+#: found nothing, the second look found the pasted face in 49 and a wrong box
+#: in none at ≥ 0.7; on 150 face-free backgrounds it found nothing.
+SECOND_LOOK_MIN_CONFIDENCE = 0.7
+SECOND_LOOK_THRESHOLDS = {"threshold_pnet": 0.5, "threshold_rnet": 0.5, "threshold_onet": 0.5}
+SECOND_LOOK_SIDES = (640, 320)
+
 _pool: "queue.SimpleQueue | None" = None
 _pool_size = 0
 _pool_lock = threading.Lock()  # guards building/resizing the pool, never a detection
@@ -157,15 +169,36 @@ def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return small, scale
 
 
-def detect_faces(rgb: np.ndarray, *, max_side: int = 640, min_confidence: float = 0.9) -> list[Face]:
+def detect_faces(rgb: np.ndarray, *, max_side: int = 640, min_confidence: float = 0.9,
+                 second_look: bool = True) -> list[Face]:
     """Faces in an upright RGB uint8 image (H, W, 3), sorted left → right.
 
     Detection runs on a copy whose longer side is at most ``max_side``;
     boxes are scaled back to the original image and clipped to it.
+
+    ``second_look``: when no face reaches ``min_confidence``, look once more
+    with lenient thresholds (:data:`SECOND_LOOK_THRESHOLDS`, at
+    :data:`SECOND_LOOK_SIDES`) and keep the most confident face ≥
+    :data:`SECOND_LOOK_MIN_CONFIDENCE`. A profile, a hand over the mouth or a
+    blurry face is then still read as a face (its lower confidence shows it)
+    rather than answered with the centre of the photo; a photo in which the
+    strict pass found someone is never given extra, weaker boxes.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"detect_faces expects an (H, W, 3) RGB image, got shape {rgb.shape}")
-    small, scale = downscale(np.ascontiguousarray(rgb, dtype=np.uint8), max_side)
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    faces = [f for f in _detect(rgb, max_side) if f.confidence >= min_confidence]
+    if not faces and second_look:
+        lenient = [f for side in SECOND_LOOK_SIDES for f in _detect(rgb, min(side, max_side), **SECOND_LOOK_THRESHOLDS)]
+        best = max(lenient, key=lambda f: f.confidence, default=None)
+        if best is not None and best.confidence >= SECOND_LOOK_MIN_CONFIDENCE:
+            faces = [best]
+    return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
+
+
+def _detect(rgb: np.ndarray, max_side: int, **thresholds) -> list[Face]:
+    """One MTCNN pass on a copy of ``rgb`` (H, W, 3) at most ``max_side`` px → every face it returns, in original pixels."""
+    small, scale = downscale(rgb, max_side)
     if min(small.shape[:2]) < MIN_FACE_SIZE:
         return []  # MTCNN's pyramid is empty below its smallest face size
     # A detector is borrowed for the call: no thread waits for another's detection unless all
@@ -173,7 +206,7 @@ def detect_faces(rgb: np.ndarray, *, max_side: int = 640, min_confidence: float 
     pool, detector = _borrow()
     try:
         with _serial_lock if DETECTORS == 0 else nullcontext():
-            found = detector.detect_faces(small, min_face_size=MIN_FACE_SIZE)
+            found = detector.detect_faces(small, min_face_size=MIN_FACE_SIZE, **thresholds)
     except (ValueError, IndexError):  # odd sizes give MTCNN an empty pyramid
         found = []
     finally:
@@ -181,14 +214,11 @@ def detect_faces(rgb: np.ndarray, *, max_side: int = 640, min_confidence: float 
     faces = []
     H, W = rgb.shape[:2]
     for det in found or []:
-        conf = float(det.get("confidence", 0.0))
-        if conf < min_confidence:
-            continue
         x, y, w, h = (float(v) / scale for v in det["box"])
         box = clip_box((round(x), round(y), round(w), round(h)), (H, W))
         if box[2] > 0 and box[3] > 0:
-            faces.append(Face(box=box, confidence=conf))
-    return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
+            faces.append(Face(box=box, confidence=float(det.get("confidence", 0.0))))
+    return faces
 
 
 def clip_box(box, image_shape) -> tuple[int, int, int, int]:
