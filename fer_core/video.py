@@ -80,15 +80,20 @@ def _head(source, n: int = HEAD_BYTES) -> bytes:
         return b""
 
 
-def _animated_gif(data: bytes) -> bool:
-    """More than one frame in GIF bytes (a whole file, or a head that holds two frames)."""
+def _animated_gif(source, head: bytes) -> bool:
+    """More than one frame in a GIF (a path or the whole bytes; else a head that holds two frames).
+
+    Pillow's ``is_animated`` reads up to the second frame's header only, so a
+    large GIF on disk is never loaded whole.
+    """
     from PIL import Image
 
+    whole = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else None
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(whole) if whole is not None else source) as img:
             return bool(getattr(img, "is_animated", False))
     except Exception:  # noqa: BLE001 - a truncated head: count the per-frame control blocks instead
-        return data.count(b"\x21\xf9\x04") >= 2
+        return head.count(b"\x21\xf9\x04") >= 2
 
 
 def is_video(source) -> bool:
@@ -110,8 +115,7 @@ def is_video(source) -> bool:
     if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
         return True
     if head[:6] in (b"GIF87a", b"GIF89a"):
-        whole = source if isinstance(source, (bytes, bytearray, memoryview)) else _head(source, 1 << 30)
-        return _animated_gif(bytes(whole))
+        return _animated_gif(source, head)
     return False
 
 

@@ -108,4 +108,5 @@ row.download_button("Per-frame CSV", data=out["csv"], file_name=f"{stem}_frames.
 if out["annotated"]:
     row.download_button("Annotated video", data=out["annotated"], file_name=f"{stem}_annotated.mp4",
                         mime="video/mp4", key="video_annotated_download", icon=":material/download:")
-    st.video(out["annotated"], format="video/mp4")
+    st.video(out["annotated"], format="video/mp4", width=min(720, max(320, info.width)),
+             alt="The analysed frames with each face's number, box and top emotion")

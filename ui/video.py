@@ -100,8 +100,7 @@ def analyse(runs, data: bytes, name: str, *, fps: float, annotate: bool) -> dict
     os.close(fd)
     try:
         predictor = predictor_for(runs)
-        span = f" (the first {limits.video_seconds:g} s)" if limits.video_seconds else ""
-        text = f"Reading the clip{span}: detecting, tracking and classifying faces…"
+        text = "Reading the clip: detecting, tracking and classifying faces…"
         csv = io.StringIO()
         result = analyse_video(
             data, predictor, fps=fps, file_label=name, on_progress=lambda f: bar.progress(f, text=text),
@@ -146,9 +145,15 @@ def _with_gaps(times: list[float], values: np.ndarray, gap: float) -> tuple[list
     return xs, ys
 
 
+#: Emotions keep colours people read at a glance (anger red, sadness blue...), taken from the app's palette.
+EMOTION_COLORS = {"angry": "#E45756", "anger": "#E45756", "disgust": "#54A24B", "fear": "#B279A2",
+                  "happy": "#F58518", "happiness": "#F58518", "sad": "#4C78A8", "sadness": "#4C78A8",
+                  "surprise": "#72B7B2", "neutral": "#BAB0AC", "contempt": "#9D755D"}
+
+
 def emotion_colors(class_names) -> dict[str, str]:
-    """One colour per emotion, the same in the timelines and the share bars."""
-    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(class_names)}
+    """One colour per emotion, the same in the timelines and the share bars; other labels take the palette."""
+    return {c: EMOTION_COLORS.get(str(c).lower(), PALETTE[i % len(PALETTE)]) for i, c in enumerate(class_names)}
 
 
 def timeline_figure(timeline, class_names, *, fps: float | None, window: int = 1, duration: float | None = None,
@@ -180,7 +185,7 @@ def shares_figure(result, face_ids: list[int]) -> go.Figure:
         fig.add_trace(go.Bar(y=[r[0] for r in rows], x=[100.0 * r[1][name] for r in rows], name=name,
                              orientation="h", marker_color=colors[name],
                              hovertemplate=f"{name}: %{{x:.0f}}% of the samples<extra></extra>"))
-    fig.update_layout(barmode="stack")
+    fig.update_layout(barmode="stack", legend_traceorder="normal")  # emotions in class order, as in the timelines
     fig.update_xaxes(range=[0, 100], ticksuffix="%")
     fig.update_yaxes(autorange="reversed")
     _layout(fig, title="Share of the clip (top emotion per sample)", height=70 + 40 * len(rows),
