@@ -27,9 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def build_parser() -> argparse.ArgumentParser:
     from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
+    from fer_core.video import DEFAULT_FPS
 
-    p = argparse.ArgumentParser(prog="python -m predict", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m predict", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="photos, folders (searched recursively), zips or videos")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--models", default=None,
@@ -37,11 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "its bundled run, else its newest run in $FER_RUNS_DIR or runs/")
     which.add_argument("--runs", default=None, help="comma-separated run folders")
     p.add_argument("--list-models", action="store_true", help="print the runs --models can name and exit")
-    p.add_argument("--fps", type=float, default=5.0, help="videos: frames analysed per second of video time")
+    p.add_argument("--fps", type=float, default=DEFAULT_FPS,
+                   help=f"videos: frames analysed per second of video time (default {DEFAULT_FPS:g})")
     p.add_argument("--video-seconds", type=float, default=None, help="videos: analyse only the first seconds")
-    p.add_argument("--max-faces", type=int, default=0, help="classify only the K largest faces of a photo or frame (0 = all)")
+    p.add_argument("--max-faces", type=int, default=0, help="classify only the K largest faces of a photo or frame (default 0 = all)")
     p.add_argument("--json", action="store_true", help="write JSON lines (one object per row) instead of CSV")
-    p.add_argument("--out", default="-", help="output file; '-' = standard output")
+    p.add_argument("--out", default="-", help="output file (default '-' = standard output)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (skipped files are still named)")
     return p
 
