@@ -193,13 +193,16 @@ def expand_paths(paths: Iterable[str | Path], *, max_photos: int = 0, max_file_b
     zip raises :class:`FERError` with one line: the caller asked for it by
     name. A bad file *inside* a folder or zip is one line in ``problems`` and
     is left out. Hidden files and folders and archiver junk are passed over
-    silently. ``max_photos`` (0 = no limit) keeps the first photos and says
-    how many were left out.
+    silently. ``max_photos`` (0 = no limit): once that many photos are found,
+    further files are counted on one line, never read. ``videos=False``
+    reports videos as problems (an animated GIF is then a photo: its first frame).
     """
     out = Expansion(max_photos=max_photos)
     for raw in paths:
         path, label = Path(raw), str(raw)
-        if path.is_dir():
+        if out.full:
+            out.left_out += 1
+        elif path.is_dir():
             _walk(path, label, out, max_file_bytes, videos)
         elif not path.is_file():
             raise FERError(f"{label}: no such file or folder")
@@ -228,7 +231,7 @@ def _add(out: Expansion, label: str, head: bytes, path: Path | None, data: bytes
          videos: bool) -> str | None:
     """Add one file (on disk at ``path`` or held in ``data``) to ``out`` by its content; its problem line, or None."""
     kind = sniff(head)
-    if kind == "video" and not videos and head[:3] == b"GIF":
+    if kind == "video" and not videos and head[:6] in (b"GIF87a", b"GIF89a"):
         kind = "photo"  # an animated GIF where videos are not read: its first frame, as the single-photo page does
     if kind == "zip":
         try:
@@ -316,7 +319,7 @@ def _zip_sources(src: Path | bytes, label: str, out: Expansion, max_file_bytes: 
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
             out.problems.append(f"{member_label}: cannot be read from the archive ({exc})")
             continue
-        kind = "photo" if head[:3] == b"GIF" else sniff(head)  # an animated GIF in a zip: its first frame
+        kind = "photo" if head[:6] in (b"GIF87a", b"GIF89a") else sniff(head)  # an animated GIF in a zip: frame 1
         if kind == "zip":
             out.problems.append(f"{member_label}: a zip inside a zip is not opened; unzip it first")
         elif kind == "video":
