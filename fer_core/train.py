@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from . import checkpoints
 from .data import Dataset
 from .errors import ModelError
 from .evaluation import classification_metrics
@@ -271,7 +272,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
                     balanced_class_weights(y["train"], ds.n_classes, power=1.0 if cfg.class_weight == "balanced" else 0.5))
 
     history: dict = {}
-    cache_info, earlier = None, None
+    cache_info, earlier, ckpt_dir, resumed = None, None, None, None
     precision = resolve_precision(cfg.precision)
     if spec.is_transfer:
         model = create_model(cfg.model, ds.n_classes, image_size=size, weights=str(source.path) if source else cfg.weights,
@@ -280,17 +281,18 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
                                             size, status, precision=precision)
         history = cache_info.pop("history")
     else:
+        ckpt_dir = checkpoints.checkpoint_dir(out_dir, asdict(cfg), ds.fingerprint)
         with dtype_policy(precision):
             model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
             earlier = _continue_from(model, cfg, ds, size, status) if cfg.init_from else None
-            _train_scratch(model, cfg, x, y1h, class_weight, progress, history)
+            model, resumed = _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir, status)
         if earlier is not None:
             history = _prepend_history(earlier.history, history)
         model = as_float32(model)  # what is saved is what is evaluated
         if cfg.tta_flip:
             model = with_flip_tta(model, cfg.model, ds.n_classes, size)
         probs = predict_batches(compiled_forward(model), x[eval_split], 128)
-    train_seconds = time.time() - t0
+    train_seconds = time.time() - t0 + (resumed.seconds if resumed else 0.0)  # + the epochs before an interruption
     trunk_from = None if source is None else source_record(source, _trunk_state(model, cfg))
 
     status("evaluating")
@@ -317,6 +319,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             "feature_cache": cache_info,
             "init_from": None if earlier is None else init_from_record(earlier),
             "trunk_from": trunk_from,  # fer_compact: the run its trunk came from (id, path, dataset fingerprint)
+            "resumed_after_epoch": resumed.epoch if resumed else None,  # continued from an interrupted training's checkpoint
             "command": command,
             "created": time.time(),
         })
@@ -334,20 +337,48 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             "class_names": list(ds.class_names),
         })
         path = run.commit()
+    if ckpt_dir is not None:
+        checkpoints.clear(ckpt_dir)  # the run is published; its checkpoint has done its job
     progress.on_event({"event": "model_end", "model": cfg.model, "run_dir": str(path), "split": eval_split,
                        "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "seconds": train_seconds})
     return path
 
 
-def _train_scratch(model, cfg, x, y1h, class_weight, progress, history):
+def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir: Path, status):
+    """``model.fit`` on pixels, checkpointed after every epoch; returns (the trained model, the resumed checkpoint or None).
+
+    When ``ckpt_dir`` holds a checkpoint of this very config and dataset (an
+    earlier, interrupted run of the same command), the model and optimizer
+    are taken from it and training continues after its last epoch.
+    """
     augmenter = make_augmenter(cfg.seed) if cfg.augment else None
     train = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter)
     val = _image_pipeline(x["validation"], y1h["validation"], cfg.batch_size, shuffle_seed=None)
-    steps = int(np.ceil(len(x["train"]) / cfg.batch_size))
-    _compile(model, cfg, cfg.learning_rate, steps, cfg.epochs)
-    fit = model.fit(train, validation_data=val, epochs=cfg.epochs, class_weight=class_weight, verbose=0, shuffle=False,
-                    callbacks=_callbacks(cfg, progress, cfg.model, cfg.epochs, stage=1))
+    resumed = checkpoints.find(ckpt_dir)
+    if resumed is not None and resumed.epochs == cfg.epochs:
+        model = resumed.load_model()  # compiled, with Adam's moments and the schedule's step count
+        status(f"resuming after epoch {resumed.epoch}/{cfg.epochs} (checkpoint {ckpt_dir})")
+    else:
+        resumed = None
+        steps = int(np.ceil(len(x["train"]) / cfg.batch_size))
+        _compile(model, cfg, cfg.learning_rate, steps, cfg.epochs)
+    saver = checkpoints.EpochCheckpoint(ckpt_dir, cfg.epochs, resumed.history if resumed else None,
+                                        resumed.seconds if resumed else 0.0)
+    try:
+        fit = model.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=resumed.epoch if resumed else 0,
+                        class_weight=class_weight, verbose=0, shuffle=False,
+                        callbacks=[saver, *_callbacks(cfg, progress, cfg.model, cfg.epochs, stage=1)])  # saved before it is reported
+    except KeyboardInterrupt:
+        done = len(saver.history.get("loss", []))
+        if done:
+            raise checkpoints.TrainingInterrupted(
+                f"{cfg.model}: interrupted after epoch {done}/{cfg.epochs}; run the same command again to continue "
+                f"from there (checkpoint in {ckpt_dir})") from None
+        raise
+    if resumed is not None:
+        _merge_history(history, resumed.history, stage=1)
     _merge_history(history, fit.history, stage=1)
+    return model, resumed
 
 
 def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size, status, precision="float32"):

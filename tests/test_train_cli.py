@@ -111,7 +111,9 @@ def test_interrupted_run_leaves_no_complete_folder(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "cancelled" in err and "Traceback" not in err
     assert read_events(events_path)[-1]["status"] == "cancelled"
-    assert [p.name for p in out.iterdir() if not p.name.startswith(".train.lock")] == []  # no run, no .tmp-*
+    # no run and no .tmp-*: only the epoch checkpoint, which the same command picks up again
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".train.lock")] == [".checkpoints"]
+    assert "run the same command again" in err
     assert list_runs(out).runs == []
 
 

@@ -6,6 +6,9 @@ Examples::
     python -m training --data demo --models all --epochs 2 --weights none
     python -m training --data ../shared/datasets/fer2013/fer2013.npz --models baseline --epochs 30
 
+Interrupted (Ctrl-C, the Train page's Cancel, SIGTERM), a scratch model keeps its last finished epoch:
+the same command run again continues from there (see fer_core/checkpoints.py).
+
 Exit codes: 0 done, 2 bad input (one-line message on stderr), 130 interrupted.
 """
 
@@ -131,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     except FERError as exc:
         progress.on_event({"event": "run_end", "status": "failed", "message": str(exc)})
         return 2
-    except KeyboardInterrupt:
-        progress.on_event({"event": "run_end", "status": "cancelled", "message": "interrupted; no partial run was kept"})
+    except KeyboardInterrupt as exc:  # a checkpointed training says how far it got and how to go on
+        note = getattr(exc, "note", None) or "interrupted; no partial run was kept"
+        progress.on_event({"event": "run_end", "status": "cancelled", "message": note})
         return 130
     except MemoryError:
         progress.on_event({"event": "run_end", "status": "failed", "message": "out of memory: lower --batch-size or --image-size"})
