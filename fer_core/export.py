@@ -36,6 +36,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -92,11 +93,16 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def missing_packages(fmt: str) -> list[str]:
+    """pip names of the optional packages ``fmt`` needs that are not installed here."""
+    return [PACKAGES[m] for m in FORMATS[fmt].needs if not _installed(m)]
+
+
 def unavailable_reason(fmt: str) -> str | None:
     """None when ``fmt`` can be exported here, else a one-line reason (unknown format or missing packages)."""
     if fmt not in FORMATS:
         return f"unknown export format '{fmt}' (choose from {', '.join(FORMATS)})"
-    missing = [PACKAGES[m] for m in FORMATS[fmt].needs if not _installed(m)]
+    missing = missing_packages(fmt)
     if missing:
         return f"{fmt} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed ({EXTRAS_HINT})"
     return None
@@ -281,7 +287,7 @@ class Runtime:
         return np.asarray(self._fn(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float32)
 
 
-def _keras_runtime(path: Path) -> Runtime:
+def _keras_runtime(path: Path, threads: int | None = None) -> Runtime:
     import keras
 
     from . import models  # noqa: F401  registers FlipConcat, PairMean, CaffePreprocess
@@ -291,7 +297,7 @@ def _keras_runtime(path: Path) -> Runtime:
                    model.inputs[0].name, model.outputs[0].name)
 
 
-def _saved_model_runtime(path: Path) -> Runtime:
+def _saved_model_runtime(path: Path, threads: int | None = None) -> Runtime:
     import tensorflow as tf
 
     fn = tf.saved_model.load(str(path)).signatures["serving_default"]
@@ -301,10 +307,10 @@ def _saved_model_runtime(path: Path) -> Runtime:
                    f"tensorflow {_version('tensorflow')} (tf.saved_model.load, serving_default)", in_name, out_name)
 
 
-def _tflite_runtime(path: Path) -> Runtime:
+def _tflite_runtime(path: Path, threads: int | None = None) -> Runtime:
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(path))
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)  # None: the Interpreter's default, 1 thread
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     state = {"shape": None}
 
@@ -317,14 +323,17 @@ def _tflite_runtime(path: Path) -> Runtime:
         interpreter.invoke()
         return interpreter.get_tensor(out["index"]).copy()
 
-    return Runtime(run, f"ai-edge-litert {_version('ai-edge-litert')} (Interpreter)", inp["name"], out["name"])
+    return Runtime(run, f"ai-edge-litert {_version('ai-edge-litert')} (Interpreter, {threads or 1} thread(s))",
+                   inp["name"], out["name"])
 
 
-def _onnx_runtime(path: Path) -> Runtime:
+def _onnx_runtime(path: Path, threads: int | None = None) -> Runtime:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only
+    if threads:
+        options.intra_op_num_threads = threads  # default: one per core
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     in_name, out_name = session.get_inputs()[0].name, session.get_outputs()[0].name
     return Runtime(lambda x: session.run([out_name], {in_name: x})[0], f"onnxruntime {_version('onnxruntime')}",
@@ -335,8 +344,12 @@ _RUNTIMES = {"keras": _keras_runtime, "saved_model": _saved_model_runtime, "tfli
              "tflite_int8": _tflite_runtime, "onnx": _onnx_runtime}
 
 
-def load_export(folder: str | Path) -> tuple[Runtime, dict]:
-    """An export folder's model in its own runtime, and its ``labels.json``."""
+def load_export(folder: str | Path, *, threads: int | None = None) -> tuple[Runtime, dict]:
+    """An export folder's model in its own runtime, and its ``labels.json``.
+
+    ``threads``: the TFLite Interpreter's (default 1) or onnxruntime's (default one per core) thread count;
+    Keras and SavedModel run on TensorFlow's own pool.
+    """
     folder = Path(folder)
     try:
         labels = json.loads((folder / LABELS_FILE).read_text())
@@ -347,7 +360,7 @@ def load_export(folder: str | Path) -> tuple[Runtime, dict]:
     reason = unavailable_reason(fmt)
     if reason:
         raise ExportError(reason)
-    return loader(folder / labels["file"]), labels
+    return loader(folder / labels["file"], threads), labels
 
 
 # --------------------------------------------------------------------------- conversion
@@ -382,7 +395,9 @@ def _convert(model, path: Path, fmt: str, **kwargs) -> None:
     keras_format = {"saved_model": "tf_saved_model", "tflite": "litert", "tflite_int8": "litert",
                     "onnx": "onnx"}[fmt]
     try:
-        model.export(str(path), format=keras_format, verbose=False, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # Keras' numpy-2 patch of tf2onnx touches np.object
+            model.export(str(path), format=keras_format, verbose=False, **kwargs)
     except Exception as exc:  # noqa: BLE001 - converter errors are long; the first line says what failed
         first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
         raise ExportError(f"{fmt}: conversion failed ({first[:300]})") from None
@@ -433,21 +448,29 @@ def _check_float(model, runtime: Runtime, shape: tuple[int, int, int]) -> dict:
             "max_abs_diff": diff, "bound": FLOAT_TOLERANCE}
 
 
-def _write_int8(model, dest: Path, faces: Faces, forward) -> tuple[dict, dict]:
+INT8_MODES = ("auto", "full-integer", "dynamic-range")
+
+
+def _write_int8(model, dest: Path, faces: Faces, forward, mode: str = "auto") -> tuple[dict, dict]:
     """Quantise to int8 TFLite: full-integer when there are calibration faces, else (or if that disagrees) dynamic-range.
 
     Full-integer: weights and activations int8, calibrated on the run's own
     train faces (the ``representative_dataset``); the file keeps float32 input
     and output, quantising inside. Dynamic-range: int8 weights, float
-    activations; needs no calibration. The first mode whose top-1 agreement with
-    the Keras model on the check faces reaches :data:`INT8_AGREEMENT` is kept.
+    activations; needs no calibration. With ``mode="auto"`` the first whose top-1
+    agreement with the Keras model on the check faces reaches :data:`INT8_AGREEMENT`
+    is kept; ``"full-integer"`` or ``"dynamic-range"`` tries only that one.
     """
     import tensorflow as tf
 
     target = dest / FORMATS["tflite_int8"].file
     want = _reference(forward, faces.check)  # (M, classes), the Keras model
     tried = []
-    modes = (["full-integer"] if faces.calib is not None else []) + ["dynamic-range"]
+    if mode == "full-integer" and faces.calib is None:
+        raise ExportError("full-integer int8 calibrates on faces of the run's own kind, and its dataset is not on this "
+                          "machine: pass --data PATH, or use dynamic-range")
+    modes = {"auto": (["full-integer"] if faces.calib is not None else []) + ["dynamic-range"],
+             "full-integer": ["full-integer"], "dynamic-range": ["dynamic-range"]}[mode]
     for mode in modes:
         kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT]}
         if mode == "full-integer":
@@ -530,18 +553,22 @@ def _replaceable(out: Path) -> bool:
 
 
 def export_run(run: Run | str | Path, fmt: str, out: str | Path, *, data: str | None = None,
-               check_faces: int = CHECK_FACES, calibration_faces: int = CALIBRATION_FACES) -> Exported:
+               check_faces: int = CHECK_FACES, calibration_faces: int = CALIBRATION_FACES,
+               int8_mode: str = "auto") -> Exported:
     """Export ``run``'s model as ``fmt`` into the folder ``out`` (model + labels.json + README.txt), checked.
 
     The model is loaded with :meth:`Run.load_model` (safe_mode; head-only
     published runs are rebuilt), converted, reloaded in the format's own
     runtime and compared with the Keras model; only then is ``out`` written
     (replacing an earlier export there). ``data`` names the faces for int8
-    (:func:`faces_for`). :class:`ExportError` (one line) says what went wrong.
+    (:func:`faces_for`), ``int8_mode`` its quantisation (:data:`INT8_MODES`, see
+    :func:`_write_int8`). :class:`ExportError` (one line) says what went wrong.
     """
     reason = unavailable_reason(fmt)
     if reason:
         raise ExportError(reason)
+    if int8_mode not in INT8_MODES:
+        raise ExportError(f"unknown int8 mode '{int8_mode}' (choose from {', '.join(INT8_MODES)})")
     run = run if isinstance(run, Run) else load_run(run)
     out = Path(out)
     if not _replaceable(out):
@@ -560,7 +587,7 @@ def export_run(run: Run | str | Path, fmt: str, out: str | Path, *, data: str | 
         stage = Path(tmp) / "export"
         stage.mkdir()
         if fmt == "tflite_int8":
-            quant, check = _write_int8(model, stage, faces, compiled_forward(model))
+            quant, check = _write_int8(model, stage, faces, compiled_forward(model), int8_mode)
         else:
             _write_model(model, run, fmt, stage)
             quant, check = None, None

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import bootstrap, charts, state, tables, widgets
+from ui import bootstrap, charts, export, state, tables, widgets
 
 bootstrap.through_app()
 CM_WIDTH = 440  # px per confusion matrix: room for "100%" in every cell of an 8-class matrix
@@ -95,3 +95,5 @@ with tab_dl:
                            file_name=f"{run.id}_metrics.json", mime="application/json",
                            key=f"{state.COMPARE_DOWNLOAD_PREFIX}metrics_{run.id}", icon=":material/download:",
                            on_click="ignore")
+    st.divider()
+    export.export_section(runs)  # the model as keras / saved_model / tflite / tflite_int8 / onnx + labels.json

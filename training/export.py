@@ -9,7 +9,8 @@ Each export is reloaded in its own runtime and compared with the Keras model
 before ``--out`` is written (float formats: max |Δp| ≤ 1e-4; int8: top-1
 agreement ≥ 98 % on faces). int8 is full-integer, calibrated on the run's own
 train faces (``--data``, else the dataset file its metrics name if it is here),
-or dynamic-range when those faces are not available (see fer_core.export).
+or dynamic-range when those faces are not available or ``--int8 dynamic-range``
+(see fer_core.export).
 
 Exit codes: 0 done, 2 bad input, a missing package or a failed check (one line on stderr).
 """
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="PATH|demo",
                    help="tflite_int8: faces to calibrate on and check with (default: the run's own dataset when "
                         "it is on this machine, else demo faces for the check and dynamic-range quantisation)")
+    p.add_argument("--int8", default="auto", choices=("auto", "full-integer", "dynamic-range"),
+                   help="tflite_int8 quantisation: full-integer (int8 weights and activations, calibrated on the run's "
+                        "own train faces), dynamic-range (int8 weights, float activations, no calibration), or auto "
+                        "(full-integer when the faces are here and it agrees, else dynamic-range; the default)")
     p.add_argument("--check-faces", type=int, default=300, metavar="N", help="tflite_int8: faces checked (default 300)")
     return p
 
@@ -59,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_faces < 10:
             raise FERError(f"--check-faces {args.check_faces}: check at least 10 faces")
         run = load_run(args.run)
-        print(export_run(run, args.format, args.out, data=args.data, check_faces=args.check_faces).describe(),
-              flush=True)
+        done = export_run(run, args.format, args.out, data=args.data, check_faces=args.check_faces, int8_mode=args.int8)
+        print(done.describe(), flush=True)
         return 0
     except FERError as exc:
         print(f"error: {exc}", file=sys.stderr)
