@@ -1,6 +1,7 @@
 """``python -m predict`` end to end, as a user runs it: real photos made from ui/assets/astronaut.jpg, a zip, a clip.
 
-Bad input is refused before TensorFlow loads, so those cases cost about a second each.
+Bad input is refused before TensorFlow loads, so those cases cost about a second each; the
+JSON-lines case runs ``predict.cli.main`` in this process (one TensorFlow start-up less).
 """
 
 from __future__ import annotations
@@ -71,22 +72,26 @@ def test_folder_and_zip_to_csv_skipping_bad_files(inputs, tmp_path):
     assert not (tmp_path / "results.csv.partial").exists()
 
 
-def test_json_lines_to_stdout_for_a_photo_and_a_video(inputs, tmp_path):
+def test_json_lines_to_stdout_for_a_photo_and_a_video(inputs, tmp_path, monkeypatch, capsys):
+    """In-process through ``predict.cli.main`` (the subprocess above covers start-up): saves a TensorFlow start."""
     pytest.importorskip("av")
     from fer_core.video import clip_from_photo, encode_clip
+    from predict.cli import main
 
     photo = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     clip = tmp_path / "pan.bin"  # no extension: the content says it is a video
     clip.write_bytes(encode_clip(clip_from_photo(photo, seconds=1.0, fps=10, size=(320, 240)), fps=10))
-    proc = predict_cli(inputs / "photos" / "a.jpg", clip, "--json", "--fps", "5", "--out", "-", tmp_path=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path / "no-runs"))
+    code = main([str(inputs / "photos" / "a.jpg"), str(clip), "--json", "--fps", "5", "--out", "-"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    rows = [json.loads(line) for line in out.splitlines()]
     assert all(list(r) == columns(FER2013_CLASSES) for r in rows)
     assert rows[0]["file"].endswith("a.jpg") and rows[0]["frame"] is None and rows[0]["face_id"] == 1
     video = [r for r in rows if r["file"] == str(clip)]
     assert [r["time_s"] for r in video] == [0.0, 0.2, 0.4, 0.6, 0.8]  # 5 samples a second of video time
     assert all(r["face_id"] == 1 and r["top"] for r in video)
-    assert "done: 1 photo (1 face;" in proc.stderr and "1 video →" in proc.stderr
+    assert "done: 1 photo (1 face;" in err and "1 video →" in err
 
 
 @pytest.mark.parametrize("args, message", [
