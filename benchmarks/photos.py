@@ -98,7 +98,8 @@ def batched(predictor, photos: list[bytes], **options) -> dict:
         per_photo.setdefault(row["file"], []).append(((row["x"], row["y"], row["w"], row["h"]),
                                                       np.array([row[c] for c in classes])))
     return {"wall_s": wall, "photos_per_s": len(photos) / wall, "stage_s": dict(report.seconds),
-            "classify_calls": report.classify_calls, "faces": [per_photo[f"photo{i:04d}.jpg"] for i in range(len(photos))],
+            "classify_calls": report.classify_calls,
+            "faces": [per_photo[f"photo{i:04d}.jpg"] for i in range(len(photos))],
             "whole_image": report.whole_image}
 
 

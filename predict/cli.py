@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=DEFAULT_FPS,
                    help=f"videos: frames analysed per second of video time (default {DEFAULT_FPS:g})")
     p.add_argument("--video-seconds", type=float, default=None, help="videos: analyse only the first seconds")
-    p.add_argument("--max-faces", type=int, default=0, help="classify only the K largest faces of a photo or frame (default 0 = all)")
+    p.add_argument("--max-faces", type=int, default=0,
+                   help="classify only the K largest faces of a photo or frame (default 0 = all)")
     p.add_argument("--json", action="store_true", help="write JSON lines (one object per row) instead of CSV")
     p.add_argument("--out", default="-", help="output file (default '-' = standard output)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (skipped files are still named)")
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 write(rows, predictor.class_names, sys.stdout)
                 sys.stdout.flush()
             else:
-                # Written beside the target and renamed when complete: an interrupted run leaves no file that looks whole.
+                # Written beside the target, renamed when complete: an interrupted run leaves no file that looks whole.
                 partial = f"{args.out}.partial"
                 with open(partial, "w", newline="") as fh:
                     write(rows, predictor.class_names, fh)
@@ -174,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             bar.line(f"error: unexpected {type(exc).__name__}: {first} (set FER_DEBUG=1 for the traceback)")
             return 1
     skipped = len(expansion.problems) + len(report.skipped)
-    rate = f", {report.photos / report.wall_s:.1f} photos/s" if report.photos and report.wall_s and not report.videos else ""
+    photos_only = report.photos and report.wall_s and not report.videos  # a clip's time is not photos' time
+    rate = f", {report.photos / report.wall_s:.1f} photos/s" if photos_only else ""
     bar.line(f"done: {_n(report.photos, 'photo')} ({_n(report.faces, 'face')}; "
              f"{report.whole_image} without a face, classified whole), {_n(report.videos, 'video')} → "
              f"{_n(report.rows, 'row')} in {report.wall_s:.1f} s{rate}"
