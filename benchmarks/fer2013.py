@@ -426,7 +426,11 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
     result = {"config": {"seed": seed, "limit": limit, "n": int(len(idx)), "split": "test (PrivateTest)",
                          "sampling": "stratified by class, seeded; scene i seeded by (seed, dataset index i)",
                          "dataset_fingerprint": ds.fingerprint, "scene": config.to_dict(), "match_iou": MATCH_IOU,
-                         "faces_py_defaults": defaults, "detector": {"max_side": 640, "min_confidence": 0.9}}}
+                         "faces_py_defaults": defaults,
+                         "detector": {"max_side": 640, "min_confidence": 0.9,
+                                      "second_look": {"sides": list(faces.SECOND_LOOK_SIDES),
+                                                      "thresholds": faces.SECOND_LOOK_THRESHOLDS,
+                                                      "min_confidence": faces.SECOND_LOOK_MIN_CONFIDENCE}}}}
     if sweep:
         x_val, y_val = ds.splits["validation"]
         vidx = stratified_indices(y_val, limit, seed)
@@ -495,6 +499,22 @@ def _previous_peer(out: Path, skipped: dict) -> dict:
     return skipped
 
 
+def _previous_sweep(out: Path) -> dict:
+    """The ``sweep`` of the results file being replaced, marked with when it ran ({} if none).
+
+    A run without ``--sweep`` re-measures the pipeline but does not repeat the
+    slow crop/threshold sweep; the earlier one is kept, with its date and the
+    detector settings it ran with, rather than silently dropped.
+    """
+    try:
+        old = json.loads(out.read_text())
+        sweep = old["pipeline"]["sweep"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {"sweep": {**sweep, "carried_over": {"created": old.get("created"), "command": old.get("command"),
+                                                "detector": old["pipeline"]["config"].get("detector")}}}
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| model | accuracy | macro-F1 | disgust F1 | ms/face | params |", "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
@@ -559,9 +579,11 @@ def main(argv=None) -> int:
         "created": time.strftime("%Y-%m-%d %H:%M:%S"), "command": "python benchmarks/fer2013.py " + " ".join(argv or sys.argv[1:]),
         "rows": rows,
     }
-    if pipeline is not None:
-        result["pipeline"] = pipeline
     out = Path(args.out)
+    if pipeline is not None:
+        if "sweep" not in pipeline:  # keep the last sweep (slow) beside the new numbers, dated
+            pipeline.update(_previous_sweep(out))
+        result["pipeline"] = pipeline
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(table(rows))
