@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FERError
-from .runs import Run, load_run
+from .runs import BUNDLED_DIR, Run, load_run
 
 LABELS_FILE = "labels.json"
 README_FILE = "README.txt"
@@ -230,10 +230,13 @@ def _own_dataset(run: Run, data: str | None):
     if str(spec) == "demo":
         params = demo_params(run) if run.metrics["dataset"].get("source") == "demo" else {}
         ds = load_dataset("demo", **params)
-    elif Path(spec).expanduser().exists():
-        ds = load_dataset(spec)  # DatasetError (one line) for a bad --data
-    else:
-        return None
+    elif data is not None:
+        ds = load_dataset(data)  # DatasetError (one line) for a bad --data
+    else:  # the path the trainer was given: relative to where it ran, usually the project root
+        found = [p for p in (Path(spec).expanduser(), BUNDLED_DIR.parent / spec) if p.exists()]
+        if not found:
+            return None
+        ds = load_dataset(found[0])
     if data is None and ds.fingerprint != run.fingerprint:
         return None  # the file at that path is no longer the run's data
     return ds
