@@ -13,9 +13,11 @@ For each run and each format fer_core.export offers here:
 - ``check``: what export_run measured (float: max |Δp| on random pixels; int8: top-1 agreement and accuracy on
   faces — with ``--data`` FER2013, 200 train faces calibrate and the whole test split checks). int8 three ways:
   ``auto`` (what the CLI and the app do), and each mode forced (``refused`` with the numbers when below the bound);
-- ``latency``: median ms of one warm call on 1 face and per face in a batch of 8, timed in interleaved rounds
-  with ``compiled_keras`` (``fer_core.inference.compiled_forward``, the app's prediction path) so machine load
-  hits every variant alike; TFLite with 1 thread (the Interpreter's default) and with one per core.
+- ``latency``: median ms of one warm call on 1 face and per face in a batch of 8 (uint8 crops; every exported
+  runtime casts them to its float32 input), timed in interleaved rounds with ``compiled_keras``
+  (``fer_core.inference.compiled_forward`` traced once for any batch size, as the app's Predictor does) and
+  ``compiled_keras_static_shape`` (one trace per batch size: Keras' best case), so machine load hits every
+  variant alike; TFLite with 1 thread (the Interpreter's default) and with one per core.
 
 ``import_rss_mb``: a fresh process's resident memory after importing TensorFlow and loading the bundled
 compact, then after also importing the export packages: what adding them to the deployed app would cost
@@ -150,9 +152,14 @@ def bench_run(path: Path, data: str | None, repeats: int, tmp: Path) -> dict:
     run = load_run(path)
     model = run.load_model()
     shape = ex.input_shape(run, model)
-    forward = compiled_forward(model)
+    import tensorflow as tf
+
+    forward = compiled_forward(model)  # as the app's Predictor: one trace for any batch size, uint8 in
+    forward.get_concrete_function(tf.TensorSpec((None, *shape), tf.uint8))
+    static = {1: compiled_forward(model), 8: compiled_forward(model)}  # best case: one static shape each
     result = {"run": run.id, "input": list(shape), "keras_file_bytes": run.model_path.stat().st_size, "formats": {}}
-    runtimes = {"compiled_keras": lambda x: np.asarray(forward(x))}
+    runtimes = {"compiled_keras": lambda x: np.asarray(forward(x)),
+                "compiled_keras_static_shape": lambda x: np.asarray(static[len(x)](x))}
     for fmt, why in ex.available_formats().items():
         if why:
             result["formats"][fmt] = {"skipped": why}
@@ -180,7 +187,7 @@ def bench_run(path: Path, data: str | None, repeats: int, tmp: Path) -> dict:
             elif fmt != "keras":  # model.keras is the file compiled_keras already runs
                 runtimes[key] = ex.load_export(done.dest)[0]
     rng = np.random.default_rng(0)
-    x8 = rng.integers(0, 256, (8, *shape)).astype(np.float32)  # (8, H, W, C) raw pixels
+    x8 = rng.integers(0, 256, (8, *shape)).astype(np.uint8)  # (8, H, W, C) raw pixels, as the app's crops
     latency = interleaved_latency(runtimes, x8[:1], x8, repeats)
     base = latency["compiled_keras"]
     for name, lat in latency.items():
