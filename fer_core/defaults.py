@@ -32,7 +32,10 @@ PATIENCE = 5
 
 #: The bundled model that prediction starts with: the Predict page's preselection on the bundled
 #: FER2013 runs and ``python -m predict``'s default when neither --models nor --runs is given.
-#: Built for faces, the most accurate bundled model on photos and the cheapest per face.
-BUNDLED_PREDICT_DEFAULT = "compact"
+#: ``compact_x2`` = the mean of two compact networks (bundled compact + a second seed, two cycles
+#: each), one model.keras: the most accurate bundled model on FER2013 test (0.680 vs compact's
+#: 0.670) and on photos (benchmarks/fer2013.py pipeline: 0.672 vs 0.668), at twice compact's
+#: ≈ 3 ms per face — small beside the ≈ 50–100 ms detection of a photo.
+BUNDLED_PREDICT_DEFAULT = "compact_x2"
 
 __all__ = ["BATCH_SIZE", "BUNDLED_PREDICT_DEFAULT", "DEMO_IMAGE_SIZE", "DEMO_PER_CLASS", "EPOCHS", "LEARNING_RATE", "PATIENCE"]

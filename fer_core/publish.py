@@ -65,7 +65,10 @@ class Published:
         line = f"published {self.source} → {self.dest}: {self.kind} {mb(self.size_bytes)}"
         if self.kind == "head-only":
             line += f" (+ {self.backbone_file}, {mb(self.backbone_bytes)}, from Keras' cache)"
-        return line + f", replaces {mb(self.replaced_bytes)} (outputs equal, max |Δp| {self.max_abs_diff:.1e})"
+        check = f"outputs equal, max |Δp| {self.max_abs_diff:.1e}"
+        if self.kind == "full":  # the run's own model file, copied: nothing smaller replaced it
+            return f"{line} ({check})"
+        return f"{line}, instead of {mb(self.replaced_bytes)} ({check})"
 
 
 # --------------------------------------------------------------------------- which runs qualify

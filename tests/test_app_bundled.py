@@ -11,6 +11,7 @@ import pytest
 
 from app_helpers import all_text, data_dir, open_page, plotly_figures, point_app_at  # noqa: F401
 from fer_core.runs import BUNDLED_DIR
+from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
 
 TRANSFER = ["resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"]
 BUNDLED = sorted(d.name for d in BUNDLED_DIR.iterdir() if (d / "metrics.json").is_file()) if BUNDLED_DIR.is_dir() else []
@@ -24,12 +25,15 @@ def fresh_install(tmp_path, data_dir, monkeypatch):  # noqa: F811
     return json.loads((BUNDLED_DIR / BUNDLED[0] / "metrics.json").read_text())["dataset"]["fingerprint"]
 
 
-def test_the_project_bundles_baseline_and_compact():
-    assert BUNDLED == ["baseline", "compact"]
+def test_the_project_bundles_baseline_compact_and_their_ensemble():
+    assert BUNDLED == ["baseline", "compact", "compact_x2"]
     for name in BUNDLED:
         m = json.loads((BUNDLED_DIR / name / "metrics.json").read_text())
         assert m["model"] == name and m["dataset"]["name"] == "fer2013" and m["split"] == "test"
-        assert m["command"].startswith("python -m training ") and "--seed" in m["command"]
+        commands = [mm["command"] for mm in m.get("members", [])] or [m["command"]]  # an ensemble: its members'
+        assert all(c.startswith("python -m training ") and "--seed" in c for c in commands), commands
+    ensemble = json.loads((BUNDLED_DIR / "compact_x2" / "metrics.json").read_text())
+    assert ensemble["command"].startswith("python -m training.ensemble ") and len(ensemble["members"]) == 2
 
 
 def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install):
@@ -46,16 +50,17 @@ def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install)
     assert sorted(leaderboard["Model"]) == [f"{m} (bundled)" for m in BUNDLED]  # no row, no score for the others
 
 
-def test_predict_starts_with_compact_and_can_add_the_others(fresh_install):
+def test_predict_starts_with_the_best_bundled_model_and_can_add_the_others(fresh_install):
     at = open_page("predict", timeout=180)
     picker = at.multiselect(key=f"predict_models_{fresh_install}")
-    assert picker.value == ["compact"] and len(picker.options) == len(BUNDLED)
+    assert picker.value == [BUNDLED_PREDICT_DEFAULT] and len(picker.options) == len(BUNDLED)
+    assert "the best bundled choice for photos" in all_text(at)  # read from benchmarks/results/fer2013.json
     assert all("(bundled) · " in o and o.endswith("%") for o in picker.options)  # labelled with test accuracy
     assert "bundled, trained on FER2013" in all_text(at)
     at.segmented_control(key="predict_source").set_value("sample").run(timeout=180)
     assert not at.exception and not at.error, [e.value for e in at.error]
     table = next(d.value for d in at.dataframe if "Top emotion" in d.value.columns)
-    assert list(table["Model"]) == ["compact (bundled)"]  # one model: no ensemble row
+    assert list(table["Model"]) == [f"{BUNDLED_PREDICT_DEFAULT} (bundled)"]  # one model: no ensemble row
     assert abs(table.drop(columns=["Model", "Top emotion"]).sum(axis=1).iloc[0] - 100) < 0.1
     picker.set_value(["baseline", "compact"]).run(timeout=180)
     table = next(d.value for d in at.dataframe if "Top emotion" in d.value.columns)

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_helpers import APP, TIMEOUT, all_text, assert_clean, data_dir, point_app_at  # noqa: F401
 from fer_core.runs import BUNDLED_DIR
+from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_env_public_mode_turns_training_uploads_and_paths_off(public_app, data_d
 
     from ui import settings
 
-    assert config.get_option("server.maxUploadSize") == settings.PUBLIC_LIMITS.photo_mb  # the server's own cap
+    assert config.get_option("server.maxUploadSize") == max(settings.PUBLIC_LIMITS.photo_mb, settings.PUBLIC_LIMITS.video_mb)  # the server's own cap
 
     at.switch_page("pages/dataset.py").run()
     assert_clean(at)
@@ -109,7 +110,7 @@ def test_public_predict_works_on_the_bundled_models_with_bounds(public_app):
     assert not at.error, [e.value for e in at.error]
     assert "2 faces found; the largest was classified." in [i.value for i in at.info]
     table = next(d.value for d in at.dataframe if "Top emotion" in d.value.columns)
-    assert list(table["Model"]) == ["compact (bundled)"]
+    assert list(table["Model"]) == [f"{BUNDLED_PREDICT_DEFAULT} (bundled)"]
     assert len(at.session_state["predict_result"]["result"].faces) == 1
 
 

@@ -159,7 +159,7 @@ def test_publish_cli_prints_sizes_and_refuses_bad_input(published, tmp_path, cap
 
     assert main([str(published), "--into", str(tmp_path), "--name", "again"]) == 0  # republishing a published run
     out = capsys.readouterr().out
-    assert "head-only" in out and "MB" in out and "replaces" in out and (tmp_path / "again" / HEAD_FILE).is_file()
+    assert "head-only" in out and "MB" in out and "instead of" in out and (tmp_path / "again" / HEAD_FILE).is_file()
 
     assert main([str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err

@@ -183,7 +183,7 @@ def admit_prediction() -> str | None:
 
 
 def cap_server_uploads() -> None:
-    """In public mode, lower the server's own upload limit to the photo limit.
+    """In public mode, lower the server's own upload limit to the largest photo or video limit.
 
     ``file_uploader(max_upload_size=…)`` is enforced by the browser only; the
     upload endpoint enforces ``server.maxUploadSize`` (200 MB in
@@ -198,7 +198,8 @@ def cap_server_uploads() -> None:
     try:
         from streamlit import config
 
-        cap = int(settings.limits().photo_mb)
+        limits = settings.limits()
+        cap = int(max(limits.photo_mb, limits.video_mb))  # the largest upload a page may take
         if int(config.get_option("server.maxUploadSize")) > cap:
             config.set_option("server.maxUploadSize", cap)
     except Exception:  # noqa: BLE001 - an internal API; the page's own size check still applies

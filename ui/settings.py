@@ -162,7 +162,7 @@ class Limits:
     predictions_per_minute: int  #: new predictions per browser session in any 60 s
     #: photos in one Predict batch (several files or a zip); each also counts against the per-minute budget
     batch_photos: int = 60
-    #: largest video upload (MB); in public mode keep it ≤ photo_mb, the server's own upload cap there
+    #: largest video upload (MB); in public mode the server's own upload cap is max(photo_mb, video_mb)
     video_mb: int = 200
     #: seconds of a video analysed (the first ones); 0 = the whole clip. Video costs a detection per sampled frame
     video_seconds: float = 600
