@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from fer_core import seeds
 from ui import bootstrap, charts, export, state, tables, widgets
 
 bootstrap.through_app()
@@ -17,6 +18,8 @@ widgets.listing_warnings(listing)
 group = widgets.pick_group(groups, key=state.COMPARE_DATASET, label="Dataset to compare on")
 widgets.dataset_caption(group)
 runs = list(group.runs)
+shown = seeds.groups_for(runs, listing.runs)  # each model's newest run with its seed repeats (a group of one if none)
+several = any(g.n > 1 for g in shown)
 colors = charts.model_colors(r.model_name for r in runs)
 random_note = tables.random_backbone_note(runs)  # transfer runs trained offline: near chance, not the architecture
 
@@ -27,7 +30,7 @@ def mark(fig):
 
 # ------------------------------------------------------------------ leaderboard
 st.subheader("Leaderboard")
-widgets.leaderboard(runs, key="compare_leaderboard")
+widgets.leaderboard(shown, key="compare_leaderboard")
 if random_note:
     st.caption(f":orange[:material/warning: {random_note}]")
 widgets.not_trained_notice(group)  # after the scores, as on Home: what is there first, then what is missing
@@ -37,18 +40,19 @@ tab_curves, tab_cm, tab_f1, tab_dl = st.tabs(["Training curves", "Confusion matr
 
 # ------------------------------------------------------------------ curves
 with tab_curves:
-    st.caption("One line per model. Accuracy in %, loss is the cross-entropy; validation data was never trained on.")
+    st.caption("One line per model. Accuracy in %, loss is the cross-entropy; validation data was never trained on."
+               + (" " + charts.SEED_BAND_NOTE if several else ""))
     if random_note:
         st.caption(f":orange[:material/warning: {random_note}]")
     top = st.columns(2)
     bottom = st.columns(2)
     for col, metric in zip([*top, *bottom], ["accuracy", "val_accuracy", "loss", "val_loss"]):
-        col.plotly_chart(mark(charts.history_figure(runs, metric, colors)), key=f"compare_curve_{metric}",
+        col.plotly_chart(mark(charts.history_figure(shown, metric, colors)), key=f"compare_curve_{metric}",
                          config={"displaylogo": False})
     st.markdown("**Per model** — train (solid) against validation (dashed); a grey band marks fine-tuning epochs.")
     metric = st.segmented_control("Metric", ["accuracy", "loss"], default="accuracy", key=state.COMPARE_SMALL_METRIC,
                                   format_func=str.capitalize, required=True)
-    st.plotly_chart(mark(charts.small_multiples(runs, metric or "accuracy", colors, cols=3)), key="compare_small_multiples",
+    st.plotly_chart(mark(charts.small_multiples(shown, metric or "accuracy", colors, cols=3)), key="compare_small_multiples",
                     config={"displaylogo": False})
 
 # ------------------------------------------------------------------ confusion matrices
@@ -56,19 +60,23 @@ with tab_cm:
     mode = st.segmented_control("Show", ["counts", "row-normalised"], default="counts", key=state.COMPARE_CM_MODE,
                                 required=True,
                                 help="Row-normalised: each row (true class) sums to 100 %, i.e. the recall of that class.")
-    st.caption(f"Rows: true class · columns: predicted class · on the {runs[0].metrics.get('split', 'test')} split.")
+    st.caption(f"Rows: true class · columns: predicted class · on the {runs[0].metrics.get('split', 'test')} split."
+               + (" A model trained with several seeds shows its seeds' matrices summed (every seed scored the same "
+                  "images; row-normalised, the recall averaged over seeds)." if several else ""))
     # Fixed-width matrices in a wrapping row: two per row on a laptop, one on a narrow window, never squeezed.
     with st.container(horizontal=True, gap="medium"):
-        for run in runs:
-            st.plotly_chart(mark(charts.confusion_figure(run, normalise=(mode == "row-normalised"))), width=CM_WIDTH,
-                            key=f"compare_cm_{run.id}", config={"displaylogo": False})
+        for item in shown:
+            st.plotly_chart(mark(charts.confusion_figure(item, normalise=(mode == "row-normalised"))), width=CM_WIDTH,
+                            key=f"compare_cm_{item.id}", config={"displaylogo": False})
 
 # ------------------------------------------------------------------ per-class F1
 with tab_f1:
-    st.plotly_chart(mark(charts.per_class_f1_figure(runs, colors)), key="compare_f1", config={"displaylogo": False})
-    f1 = tables.per_class_f1(runs).pivot(index="Class", columns="Model", values="F1")
+    if several:
+        st.caption("Models trained with several seeds: mean F1 over the seeds, error bars ± sample standard deviation.")
+    st.plotly_chart(mark(charts.per_class_f1_figure(shown, colors)), key="compare_f1", config={"displaylogo": False})
+    f1 = tables.per_class_f1(shown).pivot(index="Class", columns="Model", values="F1")
     f1 = f1.reindex(index=group.class_names, columns=[r.model_name for r in runs])
-    f1.columns = [tables.model_label(r, bundled=False) for r in runs]
+    f1.columns = [tables.model_label(g, bundled=False) for g in shown]
     st.dataframe(f1, key="compare_f1_table", width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.1f%%") for c in f1.columns})
 

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from fer_core import seeds
 from ui import bootstrap, state, tables, widgets
 from ui.loaders import demo_params_for, model_names
 
@@ -38,7 +39,8 @@ widgets.listing_warnings(listing)
 
 # ------------------------------------------------------------------ coverage
 st.subheader("Trained models by dataset")
-coverage = tables.coverage_matrix(groups, model_names())
+by_seed = {g.fingerprint: seeds.groups_for(g.runs, listing.runs) for g in groups}  # seed repeats read as one
+coverage = tables.coverage_matrix(groups, model_names(), by_seed)
 st.caption("Test accuracy of each model on each dataset it was trained on (one column per dataset fingerprint).")
 st.dataframe(coverage, key="home_coverage", width="content")
 all_note = tables.random_backbone_note([r for g in groups for r in g.runs])
@@ -49,7 +51,7 @@ if all_note:
 st.subheader("Leaderboard")
 group = widgets.pick_group(groups, key=state.HOME_DATASET)
 widgets.dataset_caption(group)
-widgets.leaderboard(group.runs, key="home_leaderboard")
+widgets.leaderboard(by_seed[group.fingerprint], key="home_leaderboard")
 group_note = tables.random_backbone_note(group.runs)
 if group_note:
     st.caption(f":orange[:material/warning: {group_note}]")
@@ -57,11 +59,13 @@ widgets.not_trained_notice(group)
 
 # ------------------------------------------------------------------ next step
 st.subheader("Next step")
-best = max(group.runs, key=lambda r: r.metrics["accuracy"])
+best = max(by_seed[group.fingerprint], key=lambda g: g.accuracy.mean)
+tied = [b.model_name for a, b in seeds.ties(by_seed[group.fingerprint]) if a is best]
 c1, c2 = st.columns(2)
 with c1.container(border=True):
     st.markdown(f"**Try the models on a photo.** Best on *{group.name}*: **{tables.model_label(best)}** "
-                f"({tables.pct_text(best.metrics['accuracy'])} accuracy).")
+                f"({tables.spread_text(best.accuracy)} accuracy"
+                + (f"; tied within seed spread with {', '.join(tied)}" if tied else "") + ").")
     st.page_link("pages/predict.py", label="Predict on a photo", icon=":material/photo_camera:")
 with c2.container(border=True):
     if all(g.bundled for g in groups):  # a fresh install: only the models shipped in models/

@@ -3,6 +3,12 @@
 No streamlit here, so every figure is unit-testable: a test can count the
 traces of a figure without running the app. Each model keeps one colour in
 every figure of a page (:func:`model_colors`).
+
+The run-level figures take runs or :class:`fer_core.seeds.SeedGroup` objects
+(runs that differ only by seed). A group of one run is drawn exactly as the
+run; a group of several is drawn as its mean with a shaded band from the
+lowest to the highest seed (:data:`SEED_BAND_NOTE`), its confusion matrix is
+the seeds' sum and its per-class F1 bars carry ± std error bars.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from fer_core.seeds import as_group
 
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC"]
 ENSEMBLE_COLOR = "#262730"
@@ -52,6 +60,48 @@ def _is_accuracy(metric: str) -> bool:
     return metric.endswith("accuracy")
 
 
+#: What the seed bands mean, for a caption next to any figure that draws them.
+SEED_BAND_NOTE = ("Models trained with several seeds: the line is the mean over seeds, the shaded band runs from "
+                  "the lowest to the highest seed at each epoch; a dotted tail marks epochs only some seeds reached "
+                  "(early stopping), averaged over those.")
+#: Name suffix of a seed band trace (one per multi-seed model and metric; tests find bands by it).
+BAND_SUFFIX = " seed range"
+
+
+def _rgba(hex_color: str | None, alpha: float) -> str:
+    h = (hex_color or PALETTE[0]).lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _seed_traces(group, metric: str, *, scale: float, color: str | None, name: str, dash: str = "solid",
+                 showlegend: bool = True, legendgroup: str | None = None, label: str | None = None) -> list[go.Scatter]:
+    """A multi-seed group's ``metric``: band (lowest–highest seed), mean over the epochs every seed
+    reached (solid or ``dash``), and a dotted tail over epochs fewer seeds reached. Band first: lines on top."""
+    c = group.curve(metric)
+    if not c.mean:
+        return []
+    xs, n, full = c.epochs, group.n, c.full
+    fmt = "%{y:.1f}%" if scale == 100.0 else "%{y:.3f}"
+    who = label or name
+    band = go.Scatter(x=xs + xs[::-1], y=[scale * v for v in c.high] + [scale * v for v in c.low][::-1],
+                      fill="toself", fillcolor=_rgba(color, 0.18), line=dict(width=0), mode="lines",
+                      name=who + BAND_SUFFIX, legendgroup=legendgroup or name, showlegend=False, hoverinfo="skip")
+    mean = go.Scatter(x=xs[:full], y=[scale * v for v in c.mean[:full]], name=name, legendgroup=legendgroup or name,
+                      showlegend=showlegend, mode="lines+markers" if full < 30 else "lines",
+                      line=dict(color=color, dash=dash, width=2), marker=dict(size=6),
+                      hovertemplate=f"{who}: {fmt} (mean of {n} seeds)<extra></extra>")
+    traces = [band, mean]
+    if full < len(xs):  # joined to the last epoch all seeds reached, so the line does not break
+        start = max(full - 1, 0)
+        traces.append(go.Scatter(
+            x=xs[start:], y=[scale * v for v in c.mean[start:]], customdata=c.count[start:],
+            name=who + " (fewer seeds)", legendgroup=legendgroup or name, showlegend=False, mode="lines",
+            line=dict(color=color, dash="dot", width=2),
+            hovertemplate=f"{who}: {fmt} (mean of %{{customdata}}/{n} seeds)<extra></extra>"))
+    return traces
+
+
 # --------------------------------------------------------------------------- training curves
 
 
@@ -59,7 +109,14 @@ def history_figure(runs, metric: str, colors: dict[str, str] | None = None, heig
     """One figure for ``metric`` (e.g. ``val_accuracy``) with one line per model."""
     colors = colors or model_colors(r.model_name for r in runs)
     fig = go.Figure()
-    for r in runs:
+    for item in runs:
+        group = as_group(item)
+        if group.n > 1:
+            for t in _seed_traces(group, metric, scale=100.0 if _is_accuracy(metric) else 1.0,
+                                  color=colors.get(group.model_name), name=group.model_name):
+                fig.add_trace(t)
+            continue
+        r = group.run
         ys = r.history.get(metric) or []
         if _is_accuracy(metric):
             ys = [100.0 * v for v in ys]
@@ -77,7 +134,7 @@ def history_figure(runs, metric: str, colors: dict[str, str] | None = None, heig
 
 
 def _dtick(runs, metric: str):
-    n = max((len(r.history.get(metric) or []) for r in runs), default=0)
+    n = max((len(r.history.get(metric) or []) for item in runs for r in as_group(item).runs), default=0)
     return 1 if n <= 12 else None
 
 
@@ -93,10 +150,17 @@ def small_multiples(runs, metric: str = "accuracy", colors: dict[str, str] | Non
                         shared_yaxes=True, horizontal_spacing=0.03,
                         vertical_spacing=gap / (height - 60) if rows > 1 else 0.0)
     scale = 100.0 if metric == "accuracy" else 1.0
-    for i, r in enumerate(runs):
+    for i, item in enumerate(runs):
+        group = as_group(item)
+        r = group.run
         row, col = i // cols + 1, i % cols + 1
         color = colors.get(r.model_name)
         for key, dash, label in ((metric, "solid", "train"), (f"val_{metric}", "dash", "validation")):
+            if group.n > 1:
+                for t in _seed_traces(group, key, scale=scale, color=color, name=label, dash=dash,
+                                      showlegend=(i == 0), legendgroup=label, label=f"{r.model_name} {label}"):
+                    fig.add_trace(t, row=row, col=col)
+                continue
             ys = [scale * v for v in (r.history.get(key) or [])]
             fig.add_trace(go.Scatter(x=_epochs(ys), y=ys, name=label, legendgroup=label, showlegend=(i == 0),
                                      mode="lines+markers" if len(ys) < 30 else "lines",
@@ -148,8 +212,11 @@ def live_history_figure(history: dict[str, dict], colors: dict[str, str] | None 
 
 def confusion_figure(run, normalise: bool = False, height: int = 380) -> go.Figure:
     """Confusion matrix of one run (rows = true class), counts or row-normalised %."""
+    group = as_group(run)
+    run = group.run
     names = list(run.metrics["class_names"])
-    cm = np.asarray(run.metrics["confusion_matrix"], dtype=float)
+    cm = np.asarray(group.confusion_matrix() if group.n > 1 else run.metrics["confusion_matrix"], dtype=float)
+    seeds = f" over {group.n} seeds" if group.n > 1 else ""
     if normalise:
         sums = cm.sum(axis=1, keepdims=True)
         z = np.divide(cm, sums, out=np.zeros_like(cm), where=sums > 0) * 100.0
@@ -159,16 +226,19 @@ def confusion_figure(run, normalise: bool = False, height: int = 380) -> go.Figu
     else:
         z = cm
         text = [[f"{int(v)}" for v in row] for row in z]
-        hover = "true %{y}<br>predicted %{x}<br>%{z:.0f} images<extra></extra>"
+        hover = "true %{y}<br>predicted %{x}<br>%{z:.0f} " + ("predictions" + seeds if seeds else "images") + "<extra></extra>"
         zmax = max(1.0, float(z.max()))
     fig = go.Figure(go.Heatmap(z=z, x=names, y=names, text=text, texttemplate="%{text}", zmin=0, zmax=zmax,
                                colorscale="Blues", showscale=False, hovertemplate=hover,
                                textfont=dict(size=11 if len(names) <= 8 else 9)))
     fig.update_yaxes(autorange="reversed", title_text="true", tickfont=dict(size=11))
     fig.update_xaxes(title_text="predicted", tickangle=-40, tickfont=dict(size=11))
-    acc = 100.0 * float(run.metrics["accuracy"])
-    _layout(fig, title=f"{run.model_name} · {acc:.1f}% accuracy", height=height, legend=False)
-    fig.update_layout(hovermode="closest", margin=dict(l=10, r=10, t=48, b=10))
+    acc = group.accuracy
+    title = (f"{run.model_name} · {100 * acc.mean:.1f} ± {100 * acc.std:.1f}% accuracy<br>"
+             f"<sup>{group.n} seeds, matrices summed</sup>" if group.n > 1 else
+             f"{run.model_name} · {100 * acc.mean:.1f}% accuracy")
+    _layout(fig, title=title, height=height, legend=False)
+    fig.update_layout(hovermode="closest", margin=dict(l=10, r=10, t=64 if group.n > 1 else 48, b=10))
     return fig
 
 
@@ -176,8 +246,18 @@ def per_class_f1_figure(runs, colors: dict[str, str] | None = None, height: int 
     """Grouped bars: F1 (%) per class, one bar colour per model."""
     colors = colors or model_colors(r.model_name for r in runs)
     fig = go.Figure()
-    for r in runs:
+    for item in runs:
+        group = as_group(item)
+        r = group.run
         names = list(r.metrics["class_names"])
+        if group.n > 1:  # mean over seeds, ± sample std as error bars
+            spreads = [group.per_class_f1(c) for c in names]
+            fig.add_trace(go.Bar(x=names, y=[100.0 * s.mean for s in spreads], name=r.model_name,
+                                 marker_color=colors.get(r.model_name),
+                                 error_y=dict(type="data", array=[100.0 * s.std for s in spreads], thickness=1.2, width=3),
+                                 hovertemplate=f"{r.model_name}<br>%{{x}}: %{{y:.1f}}% ± %{{error_y.array:.1f}} "
+                                               f"(mean of {group.n} seeds)<extra></extra>"))
+            continue
         pc = r.metrics.get("per_class") or {}
         f1 = [100.0 * float((pc.get(c) or {}).get("f1", 0.0)) for c in names]
         fig.add_trace(go.Bar(x=names, y=f1, name=r.model_name, marker_color=colors.get(r.model_name),

@@ -1,4 +1,11 @@
-"""Pure pandas builders: runs → tables the pages show (unit-testable, no streamlit)."""
+"""Pure pandas builders: runs → tables the pages show (unit-testable, no streamlit).
+
+The leaderboard, coverage and per-class builders take runs or
+:class:`fer_core.seeds.SeedGroup` objects (runs that differ only by seed): a
+group of one reads as its run, a group of several as mean ± sample std over
+its seeds, and groups whose difference is within that spread are named as
+tied rather than ranked (:func:`tie_notes`, rule in :mod:`fer_core.seeds`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,12 @@ import shlex
 
 import pandas as pd
 
-LEADERBOARD_COLUMNS = ["Model", "Note", "Accuracy", "Macro-F1", "Parameters", "Size (MB)", "Train time (s)",
-                       "Latency (ms)", "Epochs", "Trained", "Run"]
+from fer_core.seeds import as_group, ties
+
+LEADERBOARD_COLUMNS = ["Model", "Note", "Accuracy", "Accuracy over seeds", "Macro-F1", "Macro-F1 over seeds",
+                       "Parameters", "Size (MB)", "Train time (s)", "Latency (ms)", "Epochs", "Trained", "Run"]
+#: Columns only multi-seed groups fill; a page drops them when every row is a single run.
+SEED_COLUMNS = ("Accuracy over seeds", "Macro-F1 over seeds")
 
 
 def pct(fraction) -> float:
@@ -21,6 +32,22 @@ def pct(fraction) -> float:
 def pct_text(fraction) -> str:
     """The same percentage as text, for sentences and labels: ``0.1625`` → ``"16.2%"``."""
     return f"{pct(fraction):.1f}%"
+
+
+def spread_text(spread, *, seeds: bool = True) -> str:
+    """``"67.0 ± 0.4 %, 3 seeds"`` for a :class:`fer_core.seeds.Spread` of ≥ 2 seeds; ``"67.0%"`` for one run."""
+    if spread.std is None:
+        return pct_text(spread.mean)
+    return f"{pct(spread.mean):.1f} ± {pct(spread.std):.1f} %" + (f", {spread.n} seeds" if seeds else "")
+
+
+def tie_notes(groups, score: str = "accuracy") -> list[str]:
+    """One sentence per pair of models whose ``score`` difference is within their seed-to-seed spread."""
+    label = "accuracy" if score == "accuracy" else "macro-F1"
+    return [f"**{a.model_name}** and **{b.model_name}** differ in {label} by less than their seed-to-seed spread "
+            f"({spread_text(getattr(a, score), seeds=False)} vs {spread_text(getattr(b, score), seeds=False)}): "
+            "their order here is not a real ranking."
+            for a, b in ties(groups, score)]
 
 
 # --------------------------------------------------------------------------- random backbones
@@ -42,9 +69,11 @@ def is_random_backbone(run) -> bool:
 
 
 def model_label(run, *, bundled: bool = True) -> str:
-    """A run's model as pages name it: ``"resnet50v2 (random backbone)"``, ``"compact (bundled)"``, ``"baseline"``."""
+    """A run's model as pages name it: ``"resnet50v2 (random backbone)"``, ``"compact (bundled)"``, ``"baseline"``,
+    and for a seed group of several runs ``"compact (3 seeds)"``."""
     tags = (["bundled"] if bundled and getattr(run, "bundled", False) else []) + \
-        ([RANDOM_BACKBONE_TAG] if is_random_backbone(run) else [])
+        ([RANDOM_BACKBONE_TAG] if is_random_backbone(run) else []) + \
+        ([f"{run.n} seeds"] if getattr(run, "n", 1) > 1 else [])
     return run.model_name + "".join(f" ({t})" for t in tags)
 
 
@@ -111,25 +140,38 @@ def mark_random_backbones(fig, runs):
 
 
 def leaderboard(runs) -> pd.DataFrame:
-    """One row per run, best accuracy first. Accuracy and macro-F1 in %, sizes in MB."""
+    """One row per run or seed group, best (mean) accuracy first. Accuracy and macro-F1 in %, sizes in MB.
+
+    A seed group's Accuracy and Macro-F1 are its means; "… over seeds" spell out
+    mean ± std and the number of seeds; its Note names the models it is tied with
+    (:func:`fer_core.seeds.within_spread`). The other columns are its newest run's.
+    """
+    groups = sorted((as_group(r) for r in runs), key=lambda g: (-g.accuracy.mean, -g.macro_f1.mean))  # unrounded
+    tied: dict[str, list[str]] = {}
+    for a, b in ties(groups):
+        tied.setdefault(a.id, []).append(b.model_name)
+        tied.setdefault(b.id, []).append(a.model_name)
     rows = []
-    runs = sorted(runs, key=lambda r: (-float(r.metrics["accuracy"]), -float(r.metrics["macro_f1"])))  # unrounded
-    for r in runs:
-        m = r.metrics
+    for g in groups:
+        r, m = g.run, g.run.metrics
         created = m.get("created")
+        notes = ([RANDOM_BACKBONE_TAG + ": near chance expected"] if is_random_backbone(r) else []) + \
+            ([f"within seed spread of {', '.join(tied[g.id])}"] if g.id in tied else [])
         rows.append({
-            "Model": r.model_name + (" (bundled)" if r.bundled else ""),
+            "Model": r.model_name + (" (bundled)" if g.bundled else ""),
             # A column of its own, next to Model: the ids stay ids (sorting, links, tests).
-            "Note": RANDOM_BACKBONE_TAG + ": near chance expected" if is_random_backbone(r) else "",
-            "Accuracy": pct(m["accuracy"]),
-            "Macro-F1": pct(m["macro_f1"]),
+            "Note": "; ".join(notes),
+            "Accuracy": pct(g.accuracy.mean),
+            "Accuracy over seeds": spread_text(g.accuracy) if g.n > 1 else "",
+            "Macro-F1": pct(g.macro_f1.mean),
+            "Macro-F1 over seeds": spread_text(g.macro_f1, seeds=False) if g.n > 1 else "",
             "Parameters": m.get("params"),
             "Size (MB)": (m["model_size_bytes"] / 1e6) if m.get("model_size_bytes") else None,
             "Train time (s)": m.get("train_seconds_total", m.get("train_seconds")),  # all cycles of --init-from
             "Latency (ms)": m.get("latency_ms"),
             "Epochs": m.get("epochs_run"),
             "Trained": dt.datetime.fromtimestamp(created).strftime("%b %d %H:%M") if created else "",
-            "Run": r.id,
+            "Run": r.id + (f" (+{g.n - 1} more seed{'s' if g.n > 2 else ''})" if g.n > 1 else ""),
         })
     return pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
 
@@ -164,31 +206,38 @@ def coverage(group_runs, model_names: list[str]) -> pd.DataFrame:
 
 
 def per_class_f1(runs) -> pd.DataFrame:
-    """Long table: model, class, F1 (%) — the data behind the per-class chart."""
+    """Long table: model, class, F1 (%) — the data behind the per-class chart (a seed group's mean)."""
     rows = []
-    for r in runs:
+    for item in runs:
+        g = as_group(item)
+        r = g.run
         for cls in r.metrics["class_names"]:
             pc = (r.metrics.get("per_class") or {}).get(cls) or {}
-            rows.append({"Model": r.model_name, "Class": cls, "F1": pct(pc.get("f1", 0.0)),
+            rows.append({"Model": r.model_name, "Class": cls, "F1": pct(g.per_class_f1(cls).mean),
                          "Support": pc.get("support")})
     return pd.DataFrame(rows, columns=["Model", "Class", "F1", "Support"])
 
 
-def coverage_matrix(groups, model_names: list[str]) -> pd.DataFrame:
-    """Models × datasets: accuracy where a model is trained on a dataset, else "not trained yet"."""
+def coverage_matrix(groups, model_names: list[str], seed_groups: dict | None = None) -> pd.DataFrame:
+    """Models × datasets: accuracy where a model is trained on a dataset, else "not trained yet".
+
+    ``seed_groups``: {dataset fingerprint: seed groups of its runs}; a model with
+    several seeds then reads "67.0 ± 0.4 %, 3 seeds" as on the leaderboard.
+    """
     extra = sorted({r.model_name for g in groups for r in g.runs} - set(model_names))
     rows = list(model_names) + extra
     data = {}
     for g in groups:
-        by_model = {r.model_name: r for r in g.runs}
+        shown = (seed_groups or {}).get(getattr(g, "fingerprint", None)) or g.runs
+        by_model = {r.model_name: r for r in shown}
         data[g.label] = [_coverage_cell(by_model[m]) if m in by_model else "not trained yet" for m in rows]
     df = pd.DataFrame(data, index=pd.Index(rows, name="Model"))
     return df
 
 
 def _coverage_cell(run) -> str:
-    """``"81.2%"``, or ``"12.5% (random backbone)"``: the mark travels with the number."""
-    return pct_text(run.metrics["accuracy"]) + (f" ({RANDOM_BACKBONE_TAG})" if is_random_backbone(run) else "")
+    """``"81.2%"``, ``"67.0 ± 0.4 %, 3 seeds"`` or ``"12.5% (random backbone)"``: the mark travels with the number."""
+    return spread_text(as_group(run).accuracy) + (f" ({RANDOM_BACKBONE_TAG})" if is_random_backbone(run) else "")
 
 
 def run_zip(run) -> bytes:

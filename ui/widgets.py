@@ -138,6 +138,11 @@ LEADERBOARD_CONFIG = {
     "Model": st.column_config.TextColumn("Model", pinned=True),
     "Accuracy": st.column_config.ProgressColumn("Accuracy", format="%.1f%%", min_value=0, max_value=100, width="small",
                                                 help="Share of correctly classified images of the evaluation split"),
+    "Accuracy over seeds": st.column_config.TextColumn("Accuracy over seeds", width="small",
+                                                       help="Mean ± sample standard deviation over seeds that differ "
+                                                            "only by --seed, and how many seeds"),
+    "Macro-F1 over seeds": st.column_config.TextColumn("Macro-F1 over seeds", width="small",
+                                                       help="Mean ± sample standard deviation over the seeds"),
     "Macro-F1": st.column_config.ProgressColumn("Macro-F1", format="%.1f%%", min_value=0, max_value=100, width="small",
                                                 help="Mean F1 over classes: rare classes count as much as common ones"),
     "Parameters": st.column_config.NumberColumn("Params", format="compact", help="Number of weights (trainable and frozen)"),
@@ -153,14 +158,21 @@ LEADERBOARD_CONFIG = {
 
 
 def leaderboard(runs, key: str) -> None:
-    """The leaderboard table of one dataset's runs (best accuracy first)."""
+    """The leaderboard table of one dataset's runs or seed groups (best mean accuracy first), and its notes."""
     df = tables.leaderboard(runs)
-    if "Note" in df and not df["Note"].astype(bool).any():
-        df = df.drop(columns="Note")  # the column exists to flag random backbones; empty, it is clutter
+    for column in ("Note", *tables.SEED_COLUMNS):
+        if column in df and not df[column].astype(bool).any():
+            df = df.drop(columns=column)  # random backbones, ties, several seeds: an empty column is clutter
     st.dataframe(df, key=key, hide_index=True, column_config=LEADERBOARD_CONFIG, width="stretch")
-    first = runs[0].metrics if runs else {}
+    first = tables.as_group(runs[0]).run.metrics if runs else {}
+    several = any(getattr(r, "n", 1) > 1 for r in runs)
     st.caption(f"Scores on the {first.get('split', 'test')} split ({first.get('n_samples', '?')} images), "
-               "never seen in training. Best accuracy first.")
+               "never seen in training. Best accuracy first."
+               + (" Models trained with several seeds (same settings, only `--seed` changed): mean ± sample "
+                  "standard deviation over the seeds; the bar is the mean. Two models are called tied when their "
+                  "intervals mean ± std overlap (a single run counts as a point)." if several else ""))
+    for note in tables.tie_notes(runs):
+        st.caption(f":material/balance: {note}")
 
 
 # --------------------------------------------------------------------------- dataset choice

@@ -1,0 +1,304 @@
+"""Runs that differ only by their seed, read as one result with a spread.
+
+Two trainings with the same settings and different seeds (weight
+initialisation, shuffling, augmentation draws) score differently; on
+FER2013 the bundled ``compact`` moved by about a point between seeds. One
+run per model therefore cannot tell a real difference between two models
+from seed noise. This module groups such repeats and summarises them; the
+pages show the summary instead of pretending one run is the model's score.
+
+**What "differs only by seed" means** (:func:`setting_key`). Two runs belong
+together when all of these are equal:
+
+- the model id and the dataset fingerprint (the exact data, splits included),
+  and the split the scores were measured on;
+- the run's ``train_config`` (``config.json``), every key except ``seed``,
+  with two normalisations that do not change what was trained:
+  ``image_size: null`` becomes the size the model was built with
+  (``config.json: model.image_size``), and ``init_from`` (a path on the machine
+  that trained it) becomes the starting run's folder name, so runs continued
+  from the same run group wherever that folder lived.
+
+Everything else counts as a difference, on purpose: a key present in one
+config and missing in the other (runs from different code versions), a
+setting the model ignores (``--weights`` for a scratch model) or the same
+schedule started from two different runs. Rerunning the same command with
+only ``--seed`` changed always groups. A run without ``train_config``
+(an ensemble built from other runs) stands alone. Two runs with the same seed
+in one group (a rerun) count once: the newest is kept.
+
+Note that on the ``demo`` data and on class folders the seed also draws the
+data (faces, splits), so runs with different seeds there have different
+fingerprints and never group: they were not scored on the same test images.
+
+**The tie rule** (:func:`within_spread`): two groups' accuracies are within
+their seed-to-seed spread when the intervals mean ± sample standard
+deviation (ddof=1) overlap; a single run is a point (its spread is unknown),
+so two single runs are never called tied. With two or three seeds a
+significance test has almost no power; the overlap rule is a plain, visible
+statement instead of a p-value.
+
+**Curves of different lengths** (early stopping): :meth:`SeedGroup.curve`
+averages each epoch over the seeds that reached it and returns how many did,
+so a page can draw the part every seed reached differently from the tail.
+
+No TensorFlow, no streamlit: plain numbers from the runs' JSON files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath, PureWindowsPath
+
+import numpy as np
+
+from .runs import Run
+
+#: ``train_config`` keys that are not part of a run's setting: the seed is what varies between repeats.
+IGNORED_KEYS = ("seed",)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean and sample standard deviation (ddof=1) of one score over a group's seeds.
+
+    ``std`` is None for a single run: one value says nothing about the spread.
+    """
+
+    mean: float
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values) -> "Spread":
+        v = [float(x) for x in values]
+        if not v:
+            raise ValueError("no values")
+        mean = math.fsum(v) / len(v)  # a single run's mean is exactly its value
+        std = float(np.std(v, ddof=1)) if len(v) >= 2 else None
+        return cls(mean=mean, std=std, n=len(v))
+
+    @property
+    def low(self) -> float:
+        return self.mean - (self.std or 0.0)
+
+    @property
+    def high(self) -> float:
+        return self.mean + (self.std or 0.0)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One history metric over a group's seeds, epoch by epoch (epochs start at 1).
+
+    ``count[i]``: how many seeds reached epoch ``i + 1`` (early stopping ends runs
+    at different epochs); ``mean``, ``low`` (lowest seed) and ``high`` (highest
+    seed) are taken over those seeds only. ``full`` is the number of leading
+    epochs every seed reached.
+    """
+
+    mean: list[float]
+    std: list[float | None]
+    low: list[float]
+    high: list[float]
+    count: list[int]
+    n: int
+
+    @property
+    def epochs(self) -> list[int]:
+        return list(range(1, len(self.mean) + 1))
+
+    @property
+    def full(self) -> int:
+        return sum(1 for c in self.count if c == self.n)
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def _config(run: Run) -> dict | None:
+    cfg = run.config.get("train_config")
+    if not isinstance(cfg, dict):
+        cfg = run.metrics.get("config")
+    return cfg if isinstance(cfg, dict) and "seed" in cfg else None
+
+
+def _run_folder_name(path) -> str:
+    """``runs/fer2013/2026…_compact`` or ``C:\\runs\\2026…_compact`` → ``2026…_compact``."""
+    text = str(path).rstrip("/\\")
+    return PureWindowsPath(text).name if "\\" in text else PurePosixPath(text).name
+
+
+def setting_key(run: Run) -> str:
+    """A string equal for two runs exactly when they differ only by seed (see the module docstring).
+
+    A run without a training config gets its own id as key: it groups with nothing.
+    """
+    cfg = _config(run)
+    if cfg is None:
+        return f"run:{run.id}"
+    setting = {k: v for k, v in cfg.items() if k not in IGNORED_KEYS}
+    model = run.config.get("model") if isinstance(run.config.get("model"), dict) else {}
+    if setting.get("image_size") is None and model.get("image_size") is not None:
+        setting["image_size"] = model["image_size"]
+    if setting.get("init_from"):
+        setting["init_from"] = _run_folder_name(setting["init_from"])
+    return json.dumps({"model": run.model_name, "dataset": run.fingerprint, "split": run.metrics.get("split", "test"),
+                       "train_config": setting}, sort_keys=True, default=str)
+
+
+def seed_of(run: Run) -> int | None:
+    cfg = _config(run)
+    try:
+        return int(cfg["seed"]) if cfg is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _created(run: Run) -> float:
+    return float(run.metrics.get("created", 0) or 0)
+
+
+@dataclass(frozen=True)
+class SeedGroup:
+    """Runs of one model, dataset and setting that differ only by seed; one run per seed.
+
+    ``runs[0]`` is the newest run: the one the pages showed before seeds were
+    grouped, and the one whose model is downloaded, exported and predicted with.
+    A group of one run reads exactly like that run.
+    """
+
+    runs: tuple[Run, ...]
+    key: str = field(default="", compare=False)
+
+    @classmethod
+    def of(cls, runs) -> "SeedGroup":
+        """The runs as one group (newest first, one per seed); the caller vouches they share a setting."""
+        kept: dict = {}
+        for r in sorted(runs, key=_created, reverse=True):
+            kept.setdefault(seed_of(r) if seed_of(r) is not None else r.id, r)
+        if not kept:
+            raise ValueError("a seed group needs at least one run")
+        first = next(iter(kept.values()))
+        return cls(runs=tuple(kept.values()), key=setting_key(first))
+
+    # ---- what pages read, named as on a Run so both can be shown by the same code
+    @property
+    def run(self) -> Run:
+        return self.runs[0]
+
+    @property
+    def id(self) -> str:
+        return self.run.id
+
+    @property
+    def model_name(self) -> str:
+        return self.run.model_name
+
+    @property
+    def bundled(self) -> bool:
+        return all(r.bundled for r in self.runs)
+
+    @property
+    def random_backbone(self) -> bool:
+        return bool(getattr(self.run, "random_backbone", False))
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def seeds(self) -> list[int | None]:
+        return sorted((seed_of(r) for r in self.runs), key=lambda s: (s is None, s))
+
+    # ---- summaries
+    @property
+    def accuracy(self) -> Spread:
+        return Spread.of(r.metrics["accuracy"] for r in self.runs)
+
+    @property
+    def macro_f1(self) -> Spread:
+        return Spread.of(r.metrics["macro_f1"] for r in self.runs)
+
+    def per_class_f1(self, cls: str) -> Spread:
+        return Spread.of(float(((r.metrics.get("per_class") or {}).get(cls) or {}).get("f1", 0.0)) for r in self.runs)
+
+    def curve(self, metric: str) -> Curve:
+        """``metric`` (e.g. ``val_accuracy``) per epoch over the seeds; see :class:`Curve`."""
+        series = [[float(v) for v in (r.history.get(metric) or []) if v is not None] for r in self.runs]
+        length = max((len(s) for s in series), default=0)
+        mean, std, low, high, count = [], [], [], [], []
+        for i in range(length):
+            values = [s[i] for s in series if len(s) > i]
+            spread = Spread.of(values)
+            mean.append(spread.mean)
+            std.append(spread.std)
+            low.append(min(values))
+            high.append(max(values))
+            count.append(len(values))
+        return Curve(mean=mean, std=std, low=low, high=high, count=count, n=self.n)
+
+    def confusion_matrix(self) -> list[list[int]]:
+        """The seeds' confusion matrices summed: every seed scored the same test images, so each row
+        holds ``n`` × that class's images and, row-normalised, gives the recall averaged over seeds."""
+        return np.sum([np.asarray(r.metrics["confusion_matrix"], dtype=np.int64) for r in self.runs], axis=0).tolist()
+
+
+def group_by_seed(runs) -> list[SeedGroup]:
+    """``runs`` split into groups of runs that differ only by seed, newest group first."""
+    by_key: dict[str, list[Run]] = {}
+    for r in runs:
+        by_key.setdefault(setting_key(r), []).append(r)
+    groups = [SeedGroup.of(rs) for rs in by_key.values()]
+    return sorted(groups, key=lambda g: _created(g.run), reverse=True)
+
+
+def groups_for(shown, all_runs) -> list[SeedGroup]:
+    """One group per run in ``shown`` (the run a page shows per model), in the same order.
+
+    Each run's group holds it and every run in ``all_runs`` that differs from it
+    only by seed; a run without such siblings becomes a group of one, which
+    reads exactly as the run did.
+    """
+    by_key: dict[str, list[Run]] = {}
+    for r in all_runs:
+        by_key.setdefault(setting_key(r), []).append(r)
+    out = []
+    for r in shown:
+        others: dict = {}
+        for s in sorted(by_key.get(setting_key(r), []), key=_created, reverse=True):
+            if seed_of(s) is not None and seed_of(s) != seed_of(r):
+                others.setdefault(seed_of(s), s)  # the newest run of each other seed
+        out.append(SeedGroup(runs=(r, *others.values()), key=setting_key(r)))
+    return out
+
+
+def as_group(item) -> SeedGroup:
+    """A :class:`SeedGroup` as is; a :class:`Run` as a group of one (how pages that take either handle both)."""
+    return item if isinstance(item, SeedGroup) else SeedGroup(runs=(item,), key="")
+
+
+# --------------------------------------------------------------------------- ties
+
+
+def within_spread(a: Spread, b: Spread) -> bool:
+    """True when the intervals mean ± std of ``a`` and ``b`` overlap (the module's tie rule).
+
+    A single run is a point (std unknown, not zero-by-evidence), so two single
+    runs are never tied by this rule: nothing is known about their spread.
+    """
+    if a.std is None and b.std is None:
+        return False
+    return a.low <= b.high and b.low <= a.high
+
+
+def ties(groups, score: str = "accuracy") -> list[tuple[SeedGroup, SeedGroup]]:
+    """Pairs of groups (better first, by mean) whose ``score`` difference is within their seed spread."""
+    groups = sorted((as_group(g) for g in groups), key=lambda g: -getattr(g, score).mean)
+    return [(a, b) for i, a in enumerate(groups) for b in groups[i + 1:]
+            if within_spread(getattr(a, score), getattr(b, score))]

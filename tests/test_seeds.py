@@ -1,0 +1,236 @@
+"""Runs that differ only by seed (fer_core.seeds) and how the tables and figures show them.
+
+The run folders here are written by hand (no training): the grouping and the
+statistics only read ``config.json``, ``metrics.json`` and ``history.json``.
+The scores are made up to test the arithmetic; no page shows them as results.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from fer_core import list_runs
+from fer_core.seeds import SeedGroup, Spread, group_by_seed, groups_for, setting_key, ties, within_spread
+
+CLASSES = ["a", "b", "c"]
+FP = "0123456789abcdef"
+
+
+def make_run(root: Path, name: str, *, model: str = "baseline", seed: int = 0, acc: float = 0.5, f1: float = 0.4,
+             history: dict | None = None, created: float = 1000.0, fingerprint: str = FP, cm=None,
+             model_image_size: int = 48, **config) -> Path:
+    """A complete run folder (an empty model.keras stands in for the model: nothing here loads it)."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    train_config = {"model": model, "epochs": 3, "batch_size": 16, "learning_rate": 1e-3, "image_size": 48,
+                    "weights": "none", "seed": seed, "patience": 2, "init_from": None, **config}
+    (folder / "config.json").write_text(json.dumps({
+        "train_config": train_config,
+        "model": {"name": model, "kind": "scratch", "image_size": model_image_size, "channels": 3},
+        "n_classes": len(CLASSES), "class_names": CLASSES}))
+    history = history or {"loss": [1.0, 0.8, 0.7], "accuracy": [0.4, 0.5, acc],
+                          "val_loss": [1.1, 0.9, 0.8], "val_accuracy": [0.35, 0.45, acc]}
+    (folder / "history.json").write_text(json.dumps(history))
+    cm = cm or [[4, 1, 0], [1, 3, 1], [0, 1, 4]]
+    (folder / "metrics.json").write_text(json.dumps({
+        "model": model, "accuracy": acc, "macro_f1": f1, "loss": 0.8, "confusion_matrix": cm,
+        "class_names": CLASSES, "split": "test", "n_samples": 15, "created": created,
+        "per_class": {c: {"f1": f1 + 0.01 * i, "support": 5} for i, c in enumerate(CLASSES)},
+        "dataset": {"name": "toy", "source": "toy.npz", "fingerprint": fingerprint,
+                    "split_sizes": {"train": 30, "validation": 15, "test": 15}, "class_names": CLASSES},
+        "epochs_run": max(len(v) for v in history.values()), "params": 1234, "model_size_bytes": 10_000,
+        "config": train_config}))
+    (folder / "model.keras").write_bytes(b"")
+    return folder
+
+
+def runs_of(root: Path) -> dict[str, object]:
+    return {r.id: r for r in list_runs(root).runs}
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def test_runs_that_differ_only_by_seed_form_one_group(tmp_path):
+    make_run(tmp_path, "b0", seed=0, acc=0.60, created=1)
+    make_run(tmp_path, "b1", seed=1, acc=0.62, created=2)
+    make_run(tmp_path, "b2", seed=2, acc=0.67, created=3)
+    make_run(tmp_path, "lr", seed=1, learning_rate=5e-4, created=4)  # another setting
+    make_run(tmp_path, "other-model", model="compact", seed=1, created=5)
+    make_run(tmp_path, "other-data", seed=1, fingerprint="feedfacefeedface", created=6)
+    groups = group_by_seed(list_runs(tmp_path).runs)
+    sizes = {g.id: g.n for g in groups}
+    assert sizes == {"b2": 3, "lr": 1, "other-model": 1, "other-data": 1}  # newest run names its group
+    three = next(g for g in groups if g.n == 3)
+    assert three.seeds == [0, 1, 2]
+    assert [r.id for r in three.runs][0] == "b2"
+
+
+def test_what_the_key_ignores_and_what_it_does_not(tmp_path):
+    """image_size null = the size the model was built with; init_from compares the starting run's folder name."""
+    make_run(tmp_path, "explicit", seed=0, image_size=48)
+    make_run(tmp_path, "default", seed=1, image_size=None, model_image_size=48)
+    make_run(tmp_path, "from-a", seed=0, init_from="runs/fer2013/2026_compact_x")
+    make_run(tmp_path, "from-a-elsewhere", seed=1, init_from="/home/me/benchmarks/runs/2026_compact_x/")
+    make_run(tmp_path, "from-b", seed=2, init_from="runs/fer2013/2026_compact_y")
+    make_run(tmp_path, "weights", seed=3, weights="imagenet")  # ignored by a scratch model, but asked for: differs
+    r = runs_of(tmp_path)
+    assert setting_key(r["explicit"]) == setting_key(r["default"])
+    assert setting_key(r["from-a"]) == setting_key(r["from-a-elsewhere"])
+    assert setting_key(r["from-a"]) != setting_key(r["from-b"])
+    assert setting_key(r["weights"]) != setting_key(r["explicit"])
+
+
+def test_a_key_missing_in_one_config_is_a_difference(tmp_path):
+    make_run(tmp_path, "old", seed=0)
+    new = make_run(tmp_path, "new", seed=1, tta_flip=False)
+    r = runs_of(tmp_path)
+    assert setting_key(r["old"]) != setting_key(r["new"])
+    assert new.is_dir()
+
+
+def test_a_run_without_training_config_stands_alone(tmp_path):
+    """An ensemble built from other runs has no train_config: it groups with nothing."""
+    for name in ("ens1", "ens2"):
+        folder = make_run(tmp_path, name, model="compact_x2")
+        cfg = json.loads((folder / "config.json").read_text())
+        del cfg["train_config"]
+        (folder / "config.json").write_text(json.dumps(cfg))
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics["config"] = {"members": ["x", "y"]}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    assert [g.n for g in group_by_seed(list_runs(tmp_path).runs)] == [1, 1]
+
+
+def test_the_same_seed_twice_counts_once_newest_kept(tmp_path):
+    make_run(tmp_path, "s0-old", seed=0, acc=0.50, created=1)
+    make_run(tmp_path, "s0-new", seed=0, acc=0.55, created=3)
+    make_run(tmp_path, "s1", seed=1, acc=0.60, created=2)
+    (group,) = group_by_seed(list_runs(tmp_path).runs)
+    assert group.n == 2 and group.seeds == [0, 1]
+    assert sorted(r.id for r in group.runs) == ["s0-new", "s1"]
+    assert group.accuracy.mean == pytest.approx(0.575)
+
+
+def test_groups_for_keeps_the_shown_run_first_and_adds_its_seed_repeats(tmp_path):
+    make_run(tmp_path, "b0", seed=0, created=1)
+    make_run(tmp_path, "b1", seed=1, created=2)
+    make_run(tmp_path, "c0", model="compact", seed=0, created=3)
+    r = runs_of(tmp_path)
+    baseline, compact = groups_for([r["b1"], r["c0"]], list(r.values()))
+    assert [x.id for x in baseline.runs] == ["b1", "b0"]
+    assert compact.n == 1 and compact.run is r["c0"]
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_mean_and_sample_std(tmp_path):
+    accs, f1s = [0.60, 0.62, 0.67], [0.50, 0.55, 0.51]
+    for i, (a, f) in enumerate(zip(accs, f1s)):
+        make_run(tmp_path, f"s{i}", seed=i, acc=a, f1=f, created=i)
+    (group,) = group_by_seed(list_runs(tmp_path).runs)
+    assert group.accuracy.mean == pytest.approx(statistics.mean(accs))
+    assert group.accuracy.std == pytest.approx(statistics.stdev(accs))  # ddof=1, not the population std
+    assert group.macro_f1.std == pytest.approx(statistics.stdev(f1s))
+    assert group.accuracy.n == 3
+    single = Spread.of([0.1625])
+    assert single.mean == 0.1625 and single.std is None  # one run: exactly its value, spread unknown
+
+
+def test_confusion_matrices_are_summed(tmp_path):
+    make_run(tmp_path, "s0", seed=0, cm=[[5, 0, 0], [1, 4, 0], [0, 0, 5]])
+    make_run(tmp_path, "s1", seed=1, cm=[[3, 2, 0], [0, 5, 0], [1, 1, 3]])
+    (group,) = group_by_seed(list_runs(tmp_path).runs)
+    assert group.confusion_matrix() == [[8, 2, 0], [1, 9, 0], [1, 1, 8]]
+
+
+def test_curves_of_different_lengths(tmp_path):
+    """Early stopping: epoch 3 is the mean of the two seeds that reached it, and says so."""
+    make_run(tmp_path, "long1", seed=0, history={"val_accuracy": [0.2, 0.4, 0.6], "loss": [1, 1, 1]})
+    make_run(tmp_path, "long2", seed=1, history={"val_accuracy": [0.4, 0.6, 0.8], "loss": [1, 1, 1]})
+    make_run(tmp_path, "short", seed=2, history={"val_accuracy": [0.3, 0.5], "loss": [1, 1]})
+    (group,) = group_by_seed(list_runs(tmp_path).runs)
+    c = group.curve("val_accuracy")
+    assert c.epochs == [1, 2, 3]
+    assert c.count == [3, 3, 2] and c.full == 2 and c.n == 3
+    assert c.mean == pytest.approx([0.3, 0.5, 0.7])
+    assert c.low == pytest.approx([0.2, 0.4, 0.6]) and c.high == pytest.approx([0.4, 0.6, 0.8])
+    assert c.std[2] == pytest.approx(statistics.stdev([0.6, 0.8]))
+
+
+# --------------------------------------------------------------------------- the tie rule
+
+
+def test_tie_rule_overlapping_intervals():
+    a = Spread(mean=0.670, std=0.004, n=3)
+    assert within_spread(a, Spread(mean=0.676, std=0.003, n=3))  # 0.666–0.674 meets 0.673–0.679
+    assert not within_spread(a, Spread(mean=0.680, std=0.003, n=3))  # 0.674 < 0.677
+    assert within_spread(a, Spread(mean=0.672, std=None, n=1))  # a single run inside the interval
+    assert not within_spread(a, Spread(mean=0.675, std=None, n=1))
+    assert not within_spread(Spread(0.5, None, 1), Spread(0.5, None, 1))  # two single runs: spread unknown
+
+
+def test_ties_pairs_better_first(tmp_path):
+    for i, acc in enumerate([0.60, 0.64]):
+        make_run(tmp_path, f"b{i}", seed=i, acc=acc, created=i)  # 0.62 ± 0.028
+    make_run(tmp_path, "c", model="compact", seed=0, acc=0.63, created=5)  # inside
+    make_run(tmp_path, "v", model="vgg19", seed=0, acc=0.80, created=6)  # far above
+    groups = group_by_seed(list_runs(tmp_path).runs)
+    pairs = [(a.model_name, b.model_name) for a, b in ties(groups)]
+    assert pairs == [("compact", "baseline")]
+
+
+# --------------------------------------------------------------------------- tables and figures
+
+
+def test_leaderboard_rows_for_groups_and_single_runs(tmp_path):
+    from ui import tables
+
+    for i, acc in enumerate([0.668, 0.672]):
+        make_run(tmp_path, f"b{i}", seed=i, acc=acc, f1=0.6, created=i)
+    make_run(tmp_path, "c", model="compact", seed=0, acc=0.669, created=5)
+    make_run(tmp_path, "v", model="vgg19", seed=0, acc=0.20, created=6)
+    r = runs_of(tmp_path)
+    shown = groups_for([r["b1"], r["c"], r["v"]], list(r.values()))
+    board = tables.leaderboard(shown).set_index("Model")
+    assert board.loc["baseline", "Accuracy over seeds"] == "67.0 ± 0.3 %, 2 seeds"
+    assert board.loc["baseline", "Accuracy"] == 67.0  # the bar is the mean
+    assert board.loc["compact", "Accuracy over seeds"] == ""  # a single run shows as before
+    assert board.loc["compact", "Accuracy"] == 66.9
+    assert "within seed spread of baseline" in board.loc["compact", "Note"]
+    assert "within seed spread of compact" in board.loc["baseline", "Note"]
+    assert board.loc["vgg19", "Note"] == ""
+    assert board.loc["baseline", "Run"] == "b1 (+1 more seed)"
+    notes = tables.tie_notes(shown)
+    assert len(notes) == 1 and "**baseline** and **compact**" in notes[0]
+    # a group of one is read exactly as its run
+    assert tables.leaderboard([r["v"]]).equals(tables.leaderboard(groups_for([r["v"]], [r["v"]])))
+
+
+def test_figures_draw_a_band_for_several_seeds_only(tmp_path):
+    from ui import charts
+
+    make_run(tmp_path, "b0", seed=0, history={"accuracy": [0.3, 0.5, 0.7], "val_accuracy": [0.2, 0.4, 0.6]})
+    make_run(tmp_path, "b1", seed=1, history={"accuracy": [0.4, 0.6], "val_accuracy": [0.4, 0.6]})
+    make_run(tmp_path, "c", model="compact", seed=0, history={"accuracy": [0.3, 0.5, 0.7],
+                                                              "val_accuracy": [0.3, 0.5, 0.7]})
+    r = runs_of(tmp_path)
+    shown = groups_for([r["b0"], r["c"]], list(r.values()))
+    fig = charts.history_figure(shown, "val_accuracy")
+    by_name = {t.name: t for t in fig.data}
+    band = by_name["baseline" + charts.BAND_SUFFIX]
+    assert band.fill == "toself"
+    assert list(band.y) == pytest.approx([40.0, 60.0, 60.0, 60.0, 40.0, 20.0])  # highest seed out, lowest back
+    assert list(by_name["baseline"].y) == pytest.approx([30.0, 50.0])  # the mean where both seeds ran
+    assert list(by_name["baseline (fewer seeds)"].y) == pytest.approx([50.0, 60.0])  # one seed reached epoch 3
+    assert list(by_name["compact"].y) == pytest.approx([30.0, 50.0, 70.0])  # single run: unchanged
+    assert not any(t.name.startswith("compact") and t.name != "compact" for t in fig.data)
+    cm = charts.confusion_figure(shown[0])
+    assert "2 seeds" in cm.layout.title.text
+    small = charts.small_multiples(shown, "accuracy")
+    assert sum(1 for t in small.data if (t.name or "").endswith(charts.BAND_SUFFIX)) == 2  # train + validation
