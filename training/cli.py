@@ -9,6 +9,10 @@ Examples::
 Interrupted (Ctrl-C, the Train page's Cancel, SIGTERM), a scratch model keeps its last finished epoch:
 the same command run again continues from there (see fer_core/checkpoints.py).
 
+Sweeps: ``--seeds 0,1,2`` trains each model once per seed; ``--engine ray`` runs each (model, seed) as a
+Ray task, locally or on a cluster (``--ray-address auto``), and writes the same run folders
+(see fer_core/distributed.py). With Ray, an interrupted sweep does not resume: unfinished runs start afresh.
+
 Exit codes: 0 done, 2 bad input (one-line message on stderr), 130 interrupted.
 """
 
@@ -42,6 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "'none' (random init), or a path to a local weights file")
     p.add_argument("--image-size", type=int, default=None, help="model input side in pixels (default: 128, the model's default)")
     p.add_argument("--seed", type=int, default=0, help="random seed (data split, init, shuffling)")
+    p.add_argument("--seeds", default=None, metavar="S,S,...",
+                   help="a sweep: train each model once per seed (init and shuffling); the data split is the first "
+                        "seed's, so all repeats share one dataset. Overrides --seed")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="'local': one model after another in this process; 'ray': each (model, seed) as a Ray task "
+                        "(frozen backbones' features by Ray Data); needs: pip install -r requirements-ray.txt")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="--engine ray: the cluster to join ('auto' = the one `ray start` runs here, or host:port); "
+                        "default: start a local Ray on this machine's cores")
+    p.add_argument("--ray-cpus-per-task", type=int, default=1,
+                   help="--engine ray: CPUs (TensorFlow threads) per training task and per feature-pass worker")
     p.add_argument("--patience", type=int, default=D.PATIENCE, help="early stopping patience on val_accuracy, best weights restored; 0 = off")
     p.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default="none",
                    help="'balanced' weights classes by inverse frequency (skewed data such as FER2013); 'sqrt' by its square root")
@@ -81,9 +96,44 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+def parse_seeds(text: str | None, seed: int) -> list[int]:
+    """``--seeds 0,1,2`` → [0, 1, 2]; without it, ``[--seed]``."""
+    if text is None:
+        return [seed]
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {text!r}: expected distinct comma-separated integers, e.g. 0,1,2")
+    return seeds
+
+
+def _engine_error(args) -> str | None:
+    """Checked before TensorFlow loads: Ray options that cannot work, one line each."""
+    if args.engine != "ray":
+        return "--ray-address needs --engine ray" if args.ray_address else None
+    if args.ray_cpus_per_task < 1:
+        return "--ray-cpus-per-task must be ≥ 1"
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        return "--engine ray needs Ray, which is not installed here: pip install -r requirements-ray.txt"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    try:
+        seeds = parse_seeds(args.seeds, args.seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problem = _engine_error(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from fer_core._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -117,20 +167,28 @@ def main(argv: list[str] | None = None) -> int:
             raise FERError("--demo-per-class must be ≥ 2 and --demo-size ≥ 16")
         configs = [TrainConfig(
             model=n, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            image_size=args.image_size, weights=args.weights, seed=args.seed, patience=args.patience,
+            image_size=args.image_size, weights=args.weights, seed=seed, patience=args.patience,
             class_weight=args.class_weight, augment=args.augment, augment_copies=args.augment_copies,
             lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, dropout=args.dropout,
             fine_tune_layers=args.fine_tune_layers if get_spec(n).is_transfer else 0,
             fine_tune_epochs=args.fine_tune_epochs, fine_tune_learning_rate=args.fine_tune_learning_rate,
             precision=args.precision, tta_flip=args.tta_flip, init_from=args.init_from,
-        ) for n in names]
+        ) for n in names for seed in seeds]
         for c in configs:
             c.validate()
-        ds = load_dataset(args.data, seed=args.seed, demo_per_class=args.demo_per_class, demo_image_size=args.demo_size)
+        # One dataset for the whole sweep (the first seed's split): the repeats differ only in
+        # initialisation and shuffling, and share a fingerprint, so Compare groups them.
+        ds = load_dataset(args.data, seed=seeds[0], demo_per_class=args.demo_per_class, demo_image_size=args.demo_size)
         for w in ds.warnings:
             print(f"warning: {w}", file=sys.stderr)
         command = "python -m training " + shlex.join(argv)
-        train_models(ds, configs, args.out, progress=progress, cache=FeatureCache(args.cache_dir), command=command)
+        if args.engine == "ray":
+            from fer_core.distributed import train_models_ray
+
+            train_models_ray(ds, configs, args.out, progress=progress, cache=FeatureCache(args.cache_dir),
+                             command=command, address=args.ray_address, cpus_per_task=args.ray_cpus_per_task)
+        else:
+            train_models(ds, configs, args.out, progress=progress, cache=FeatureCache(args.cache_dir), command=command)
     except FERError as exc:
         progress.on_event({"event": "run_end", "status": "failed", "message": str(exc)})
         return 2
