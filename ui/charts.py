@@ -97,7 +97,7 @@ def _seed_traces(group, metric: str, *, scale: float, color: str | None, name: s
         traces.append(go.Scatter(
             x=xs[start:], y=[scale * v for v in c.mean[start:]], customdata=c.count[start:],
             name=who + " (fewer seeds)", legendgroup=legendgroup or name, showlegend=False, mode="lines",
-            line=dict(color=color, dash="dot", width=2),
+            line=dict(color=color, dash="dot" if dash == "solid" else "dashdot", width=2),  # validation keeps a dash
             hovertemplate=f"{who}: {fmt} (mean of %{{customdata}}/{n} seeds)<extra></extra>"))
     return traces
 
