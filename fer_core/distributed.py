@@ -64,10 +64,15 @@ def ray_session(address: str | None = None):
 
     An already initialised Ray (a notebook, the tests) is used as it is and left running.
     """
+    import signal
+    import threading
+
     ray = import_ray()
     if ray.is_initialized():
         yield ray
         return
+    main_thread = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         if address:
             # Nodes of a real cluster need not hold this checkout: ship fer_core with the job.
@@ -78,6 +83,8 @@ def ray_session(address: str | None = None):
     except (ConnectionError, ValueError, RuntimeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise FERError(f"--ray-address {address or '(local)'}: cannot start or reach Ray ({first})") from None
+    for sig, handler in handlers.items():  # ray.init installs its own SIGTERM handler (it aborts): ours unwinds
+        signal.signal(sig, handler)
     try:
         yield ray
     finally:
@@ -134,7 +141,8 @@ def train_task(ds, cfg: dict, command: str | None, queue, index: int, features: 
     from .train import TrainConfig, train_one
 
     keras.backend.clear_session()  # a reused worker: no layers or graphs of the previous task
-    work = Path(tempfile.mkdtemp(prefix="fer-ray-"))
+    _remove_orphans()
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
     try:
         cache = FeatureCache(work / "features") if features else FeatureCache()
         if features:
@@ -146,6 +154,25 @@ def train_task(ds, cfg: dict, command: str | None, queue, index: int, features: 
                 "node": ray.get_runtime_context().get_node_id(), "workdir": str(work)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+WORK_PREFIX = "fer-ray-"
+
+
+def _remove_orphans() -> None:
+    """Delete this node's task folders whose worker process is gone (a task killed by a forced cancel)."""
+    import re
+
+    for d in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        m = re.match(rf"{WORK_PREFIX}(\d+)-", d.name)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def publish(out_dir: str | Path, result: dict, feature_info: dict | None = None) -> Path:
@@ -249,12 +276,10 @@ def train_models_ray(ds, configs, out_dir: str | Path, *, progress=None, cache=N
                         raise (exc.cause if isinstance(exc.cause, BaseException) else exc) from None
                     paths[i] = publish(out_dir, result, infos.get(i))
                     end = dict(result["model_end"] or {"event": "model_end", "model": configs[i].model})
-                    end.update(run_dir=str(paths[i]), seed=configs[i].seed, node=result["node"])
+                    end.update(run_dir=str(paths[i]), seed=configs[i].seed, node=result["node"], worker_dir=result["workdir"])
                     forwarder.finished(i, end)
         except BaseException:  # Ctrl-C, SIGTERM or a failed task: stop the rest, keep what is published
-            for ref in pending:
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
+            _cancel(ray, pending)
             raise
         finally:
             with contextlib.suppress(Exception):
@@ -263,6 +288,18 @@ def train_models_ray(ds, configs, out_dir: str | Path, *, progress=None, cache=N
         progress.on_event({"event": "run_end", "status": "ok", "message": f"{len(ordered)} run(s) written",
                            "run_dirs": [str(p) for p in ordered]})
     return ordered
+
+
+def _cancel(ray, refs, grace: float = 5.0) -> None:
+    """Cancel tasks: first as a KeyboardInterrupt inside each (it removes its folder), then by force."""
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref)
+    with contextlib.suppress(Exception):
+        _, refs = ray.wait(list(refs), num_returns=len(refs), timeout=grace)
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref, force=True)
 
 
 def _drain(queue) -> list:
