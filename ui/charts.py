@@ -226,7 +226,8 @@ def confusion_figure(run, normalise: bool = False, height: int = 380) -> go.Figu
     else:
         z = cm
         text = [[f"{int(v)}" for v in row] for row in z]
-        hover = "true %{y}<br>predicted %{x}<br>%{z:.0f} " + ("predictions" + seeds if seeds else "images") + "<extra></extra>"
+        what = f"predictions{seeds}" if seeds else "images"
+        hover = f"true %{{y}}<br>predicted %{{x}}<br>%{{z:.0f}} {what}<extra></extra>"
         zmax = max(1.0, float(z.max()))
     fig = go.Figure(go.Heatmap(z=z, x=names, y=names, text=text, texttemplate="%{text}", zmin=0, zmax=zmax,
                                colorscale="Blues", showscale=False, hovertemplate=hover,
@@ -254,8 +255,10 @@ def per_class_f1_figure(runs, colors: dict[str, str] | None = None, height: int 
             spreads = [group.per_class_f1(c) for c in names]
             fig.add_trace(go.Bar(x=names, y=[100.0 * s.mean for s in spreads], name=r.model_name,
                                  marker_color=colors.get(r.model_name),
-                                 error_y=dict(type="data", array=[100.0 * s.std for s in spreads], thickness=1.2, width=3),
-                                 hovertemplate=f"{r.model_name}<br>%{{x}}: %{{y:.1f}}% ± %{{error_y.array:.1f}} "
+                                 error_y=dict(type="data", array=[100.0 * s.std for s in spreads],
+                                              thickness=1.2, width=3),
+                                 customdata=[100.0 * s.std for s in spreads],
+                                 hovertemplate=f"{r.model_name}<br>%{{x}}: %{{y:.1f}}% ± %{{customdata:.1f}} "
                                                f"(mean of {group.n} seeds)<extra></extra>"))
             continue
         pc = r.metrics.get("per_class") or {}
