@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from fer_core import FERError, RunListing
+from fer_core.seeds import as_group
 
 from . import settings, state, tables
 from .loaders import DatasetGroup, dataset_groups, default_predict_models, demo_params_for, model_names, run_listing
@@ -164,7 +165,7 @@ def leaderboard(runs, key: str) -> None:
         if column in df and not df[column].astype(bool).any():
             df = df.drop(columns=column)  # random backbones, ties, several seeds: an empty column is clutter
     st.dataframe(df, key=key, hide_index=True, column_config=LEADERBOARD_CONFIG, width="stretch")
-    first = tables.as_group(runs[0]).run.metrics if runs else {}
+    first = as_group(runs[0]).run.metrics if runs else {}
     several = any(getattr(r, "n", 1) > 1 for r in runs)
     st.caption(f"Scores on the {first.get('split', 'test')} split ({first.get('n_samples', '?')} images), "
                "never seen in training. Best accuracy first."
