@@ -466,7 +466,7 @@ def _both_paths(name: str, ds, x, y1h, size: int, plain_epochs: int, head_epochs
                         precision="float32")
     history: dict = {}
     p.t0 = time.perf_counter()
-    _train_scratch(model, cfg_p, x, y1h, None, p, history)
+    model, _ = _train_scratch(model, cfg_p, x, y1h, None, p, history)  # no checkpoints: bare epochs
     probs_p = predict_batches(compiled_forward(model), x[ev], 128)
     p.t_end = time.perf_counter()
     epoch_s = np.diff([p.t0, *p.epoch_ends]).tolist()
@@ -1209,7 +1209,7 @@ def section_precision(cfg: dict, tmp: Path) -> dict:
                 clock, history = _Epochs(), {}
                 c = TrainConfig(model=name, epochs=E, patience=0, seed=0, precision=precision)
                 t0 = time.perf_counter()
-                _train_scratch(model, c, x, y1h, None, clock, history)
+                model, _ = _train_scratch(model, c, x, y1h, None, clock, history)
             saved = as_float32(model)
             probs = predict_batches(compiled_forward(saved), x[ds.eval_split], 64)
             ep = np.diff([t0, *clock.t]).tolist()

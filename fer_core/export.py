@@ -209,17 +209,6 @@ class Faces:
     source: str
 
 
-def demo_params(run: Run) -> dict:
-    """Arguments that rebuild the demo data a run was trained on (as ``ui.loaders.demo_params_for``)."""
-    desc = run.metrics["dataset"]
-    total = sum(desc.get("split_sizes", {}).values())
-    n = max(1, len(desc.get("class_names", [])) or 8)
-    shape = desc.get("image_shape") or [128]
-    cfg = run.metrics.get("config") or {}
-    return {"demo_per_class": max(2, total // n), "demo_image_size": int(shape[0]),
-            "seed": int(cfg.get("seed", 0)) if isinstance(cfg, dict) else 0}
-
-
 def _own_dataset(run: Run, data: str | None):
     """The dataset to draw faces from: ``data`` when given, else the run's own if it is on this machine."""
     from .data import load_dataset
@@ -228,7 +217,7 @@ def _own_dataset(run: Run, data: str | None):
     if not spec:
         return None
     if str(spec) == "demo":
-        params = demo_params(run) if run.metrics["dataset"].get("source") == "demo" else {}
+        params = run.demo_params() if run.metrics["dataset"].get("source") == "demo" else {}
         ds = load_dataset("demo", **params)
     elif data is not None:
         ds = load_dataset(data)  # DatasetError (one line) for a bad --data

@@ -344,32 +344,34 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     return path
 
 
-def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir: Path, status):
+def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir: Path | None = None, status=None):
     """``model.fit`` on pixels, checkpointed after every epoch; returns (the trained model, the resumed checkpoint or None).
 
     When ``ckpt_dir`` holds a checkpoint of this very config and dataset (an
     earlier, interrupted run of the same command), the model and optimizer
     are taken from it and training continues after its last epoch.
+    ``ckpt_dir=None``: no checkpoints (benchmarks timing the bare epochs).
     """
     augmenter = make_augmenter(cfg.seed) if cfg.augment else None
     train = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter)
     val = _image_pipeline(x["validation"], y1h["validation"], cfg.batch_size, shuffle_seed=None)
-    resumed = checkpoints.find(ckpt_dir)
+    resumed = checkpoints.find(ckpt_dir) if ckpt_dir is not None else None
     if resumed is not None and resumed.epochs == cfg.epochs:
         model = resumed.load_model()  # compiled, with Adam's moments and the schedule's step count
-        status(f"resuming after epoch {resumed.epoch}/{cfg.epochs} (checkpoint {ckpt_dir})")
+        if status is not None:
+            status(f"resuming after epoch {resumed.epoch}/{cfg.epochs} (checkpoint {ckpt_dir})")
     else:
         resumed = None
         steps = int(np.ceil(len(x["train"]) / cfg.batch_size))
         _compile(model, cfg, cfg.learning_rate, steps, cfg.epochs)
-    saver = checkpoints.EpochCheckpoint(ckpt_dir, cfg.epochs, resumed.history if resumed else None,
-                                        resumed.seconds if resumed else 0.0)
+    saver = None if ckpt_dir is None else checkpoints.EpochCheckpoint(
+        ckpt_dir, cfg.epochs, resumed.history if resumed else None, resumed.seconds if resumed else 0.0)
     try:
         fit = model.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=resumed.epoch if resumed else 0,
-                        class_weight=class_weight, verbose=0, shuffle=False,
-                        callbacks=[saver, *_callbacks(cfg, progress, cfg.model, cfg.epochs, stage=1)])  # saved before it is reported
+                        class_weight=class_weight, verbose=0, shuffle=False,  # saved before it is reported:
+                        callbacks=[*([saver] if saver else []), *_callbacks(cfg, progress, cfg.model, cfg.epochs, stage=1)])
     except KeyboardInterrupt:
-        done = len(saver.history.get("loss", []))
+        done = len(saver.history.get("loss", [])) if saver else 0
         if done:
             raise checkpoints.TrainingInterrupted(
                 f"{cfg.model}: interrupted after epoch {done}/{cfg.epochs}; run the same command again to continue "

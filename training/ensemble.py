@@ -153,15 +153,6 @@ def _shape(run) -> tuple[int, int, int]:
     return int(m["image_size"]), int(m["image_size"]), int(m.get("channels", 3))
 
 
-def _demo_params(run) -> dict:
-    """The demo data a run was trained on, from its description (as ui.loaders.demo_params_for)."""
-    desc = run.metrics["dataset"]
-    total = sum(desc.get("split_sizes", {}).values())
-    n = max(1, len(desc.get("class_names", [])) or 8)
-    shape = desc.get("image_shape") or [128]
-    return {"demo_per_class": max(2, total // n), "demo_image_size": int(shape[0])}
-
-
 def _member_seed(run) -> int:
     cfg = run.config.get("train_config") or run.metrics.get("config") or {}
     return int(cfg.get("seed", 0)) if isinstance(cfg, dict) else 0
@@ -217,7 +208,7 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
     split = first.metrics.get("split", "test")
     shape = _shape(first)
     seed = _member_seed(first) if seed is None else seed
-    demo = _demo_params(first) if str(data) == "demo" else {}
+    demo = {k: v for k, v in first.demo_params().items() if k != "seed"} if str(data) == "demo" else {}
     ds = load_dataset(data, seed=seed, **demo)
     for w in ds.warnings:
         print(f"warning: {w}", file=sys.stderr)

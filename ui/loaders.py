@@ -335,13 +335,8 @@ def dataset_candidates(root: Path | None = None, max_depth: int = 3) -> list[str
 
 
 def demo_params_for(run: Run) -> dict:
-    """Arguments that rebuild the demo data a run was trained on (size and count from its description)."""
-    desc = run.metrics["dataset"]
-    total = sum(desc.get("split_sizes", {}).values())
-    n = max(1, len(desc.get("class_names", [])) or 8)
-    shape = desc.get("image_shape") or [128]
-    return {"demo_per_class": max(2, total // n), "demo_image_size": int(shape[0]),
-            "seed": int(run.metrics.get("config", {}).get("seed", 0))}
+    """Arguments that rebuild the demo data a run was trained on (:meth:`fer_core.runs.Run.demo_params`)."""
+    return run.demo_params()
 
 
 def _mtime(spec: str) -> int:
