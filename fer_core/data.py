@@ -42,6 +42,9 @@ class Dataset:
     class_names: tuple[str, ...]
     splits: dict[str, tuple[np.ndarray, np.ndarray]]
     warnings: list[str] = field(default_factory=list)
+    #: the seed that drew the data (``demo``), recorded so a run's demo faces can be rebuilt
+    #: even when the run itself trained with another seed (``--seeds`` sweeps share one dataset)
+    data_seed: int | None = None
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -86,6 +89,7 @@ class Dataset:
             "class_names": list(self.class_names),
             "image_shape": list(self.image_shape),
             "split_sizes": {s: int(len(y)) for s, (_, y) in self.splits.items()},
+            **({"data_seed": self.data_seed} if self.data_seed is not None else {}),
         }
 
 
@@ -98,7 +102,9 @@ def load_dataset(spec: str | Path, *, seed: int = 0, demo_per_class: int = DEMO_
         from .demo import make_demo_arrays
 
         arrays = make_demo_arrays(per_class=demo_per_class, image_size=demo_image_size, seed=seed)
-        return dataset_from_arrays(arrays, name="demo", source="demo")
+        ds = dataset_from_arrays(arrays, name="demo", source="demo")
+        ds.data_seed = seed
+        return ds
     path = Path(spec).expanduser()
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder (expected 'demo', an .npz, a .csv or a folder)")

@@ -62,16 +62,17 @@ class Run:
         """Arguments of ``load_dataset("demo", ...)`` that rebuild the demo data this run was trained on.
 
         Read from its dataset description (split sizes, classes, image side)
-        and training seed, so a demo run can be re-scored or shown with its
-        own faces without storing them.
+        and the seed that drew them (``data_seed``; runs from before it was
+        recorded: the training seed), so a demo run can be re-scored or shown
+        with its own faces without storing them.
         """
         desc = self.metrics["dataset"]
         total = sum(desc.get("split_sizes", {}).values())
         n = max(1, len(desc.get("class_names", [])) or 8)
         shape = desc.get("image_shape") or [128]
         cfg = self.metrics.get("config") or {}
-        return {"demo_per_class": max(2, total // n), "demo_image_size": int(shape[0]),
-                "seed": int(cfg.get("seed", 0)) if isinstance(cfg, dict) else 0}
+        seed = desc.get("data_seed", cfg.get("seed", 0) if isinstance(cfg, dict) else 0)
+        return {"demo_per_class": max(2, total // n), "demo_image_size": int(shape[0]), "seed": int(seed)}
 
     @property
     def fingerprint(self) -> str:

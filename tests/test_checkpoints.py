@@ -88,3 +88,4 @@ def test_cli_prints_the_resume_note_and_exits_130(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert code == 130 and "interrupted after epoch 3/9; run the same command again" in err
     assert "Traceback" not in err
+

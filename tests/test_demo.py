@@ -248,3 +248,17 @@ def test_one_source_of_truth_for_the_demo_defaults():
     # Enough faces and epochs for the baseline to leave chance (issue 11: 60 × 5 epochs stayed at chance).
     steps = defaults.EPOCHS * -(-int(0.7 * defaults.DEMO_PER_CLASS * len(DEMO_CLASSES)) // defaults.BATCH_SIZE)
     assert steps >= 400, steps
+
+
+def test_demo_runs_record_the_seed_that_drew_their_data(tmp_path):
+    """A --seeds sweep trains seed 1 on seed 0's demo faces: the run must rebuild those, not seed 1's."""
+    from fer_core import load_dataset, load_run
+    from fer_core.train import TrainConfig, train_one
+
+    ds0 = load_dataset("demo", seed=0, demo_per_class=4, demo_image_size=48)
+    cfg = TrainConfig(model="baseline", epochs=1, batch_size=16, image_size=48, patience=0, seed=1)
+    run = load_run(train_one(ds0, cfg, tmp_path / "runs"))
+    assert run.metrics["dataset"]["data_seed"] == 0
+    params = run.demo_params()
+    assert params["seed"] == 0
+    assert load_dataset("demo", **params).fingerprint == run.fingerprint
