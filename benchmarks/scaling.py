@@ -15,12 +15,13 @@ start cold each time, as for a user), one after another:
   per (model, seed): same metrics is the determinism claim.
 * **features**: a ``resnet50v2`` backbone (``--weights none``: ImageNet
   weights cannot be downloaded here; the compute is the same) at 128 px over
-  a small and a large batch of demo faces, by ``compute_features`` (the local
-  path, TensorFlow on all cores) and by :func:`fer_core.distributed.feature_pass`
-  with 1 and 2 Ray Data actors (1 CPU each). The marginal rate
-  (Δimages / Δseconds between the two sizes) is the per-worker speed; the
-  intercept is the fixed cost (actor start-up: TensorFlow import, model load,
-  tracing). A cluster of N machines of C cores is projected from those.
+  768 demo faces, by ``compute_features`` (the local path, TensorFlow on all
+  cores) and by :func:`fer_core.distributed.feature_pass` with 1 and 2 Ray
+  Data actors (1 CPU each). Each actor records its batches (start, end,
+  images), so start-up (Ray Data planning, actor processes importing
+  TensorFlow, loading the backbone) and compute are reported apart: the
+  per-worker rate is images / busy seconds. A cluster of N machines of C
+  cores is projected from those.
 
 Other jobs may share the machine: the load average is recorded before and
 after each measurement, and the JSON says so.
@@ -91,6 +92,7 @@ def one_features(path: str, workers: int, n: int) -> dict:
     import keras
     import numpy as np
 
+    from fer_core import distributed
     from fer_core.data import load_dataset
     from fer_core.features import compute_features
     from fer_core.models import create_model, split_transfer_model
@@ -105,16 +107,39 @@ def one_features(path: str, workers: int, n: int) -> dict:
     rec = {"path": path, "workers": workers if path == "ray" else None, "images": n,
            "setup_seconds": time.perf_counter() - t0}
     if path == "ray":
-        from fer_core.distributed import feature_pass
+        log = Path(os.environ["SCALING_FEATURES_OUT"]).with_suffix(".batches")
+        log.write_text("")
 
+        class TimedActor(distributed.BackboneActor):
+            """Records each batch's (worker pid, start, end, images): per-worker compute apart from start-up."""
+
+            def __call__(self, batch):
+                start = time.time()
+                out = super().__call__(batch)
+                with open(log, "a") as f:
+                    f.write(json.dumps([os.getpid(), start, time.time(), len(batch["data"])]) + "\n")
+                return out
+
+        distributed.BackboneActor = TimedActor  # defined in __main__: shipped to the actors by value
         rec["ray_init_seconds"] = _init_ray(workers)
-        load0, t = _load(), time.perf_counter()
-        got, _ = feature_pass(features_model, {"train": images}, workers=workers)
+        load0, t = _load(), time.time()
+        got, _ = distributed.feature_pass(features_model, {"train": images}, workers=workers)
+        end = time.time()
         feats = got["train"]
+        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        per = {}
+        for pid, a, b, k in rows:
+            per.setdefault(pid, [0, 0.0])
+            per[pid][0] += k
+            per[pid][1] += b - a
+        first = min(r[1] for r in rows)
+        rec.update(seconds=end - t, start_up_seconds=first - t, compute_window_seconds=max(r[2] for r in rows) - first,
+                   per_worker=[{"images": k, "busy_seconds": s, "images_per_second": k / s} for k, s in per.values()])
     else:
-        load0, t = _load(), time.perf_counter()
+        load0, t = _load(), time.time()
         feats = compute_features(features_model, images)
-    rec.update(seconds=time.perf_counter() - t, load_before=load0, load_after=_load())
+        rec.update(seconds=time.time() - t, start_up_seconds=0.0, compute_window_seconds=time.time() - t)
+    rec.update(load_before=load0, load_after=_load())
     np.save(os.environ["SCALING_FEATURES_OUT"], feats[:64])  # the parent checks ray against local
     return rec
 
@@ -169,7 +194,7 @@ def main() -> int:
 
     from benchmarks.machine import cpu_model
 
-    small, large = (32, 96) if args.quick else (64, 768)
+    n_images = 96 if args.quick else 768
     result = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
                           "load_average_at_start": _load(),
                           "note": "a shared machine: other jobs ran while measuring; see load_before/load_after "
@@ -191,38 +216,39 @@ def main() -> int:
         }
         feats, passes = {}, []
         for path, workers in (("local", 0), ("ray", 1), ("ray", 2)):
-            for n in (small, large):
-                f = tmp / f"f-{path}-{workers}-{n}.npy"
-                rec = _child("features", path, str(workers), str(n), env={"SCALING_FEATURES_OUT": str(f)})
-                rec["images_per_second"] = n / rec["seconds"]
-                feats[(path, workers, n)] = np.load(f)
-                passes.append(rec)
-                print(f"features {path} {workers}: {n} images in {rec['seconds']:.1f} s", file=sys.stderr)
-    ref = feats[("local", 0, large)]
-    per = {}
-    for path, workers in (("local", 0), ("ray", 1), ("ray", 2)):
-        a, b = [p for p in passes if p["path"] == path and (p["workers"] or 0) == workers]
-        # Too few images for the difference to rise above the noise (--quick): no marginal rate.
-        marginal = (b["images"] - a["images"]) / (b["seconds"] - a["seconds"]) if b["seconds"] > a["seconds"] else None
-        fixed = max(0.0, a["seconds"] - a["images"] / marginal) if marginal else None
-        name = "local" if path == "local" else f"ray_{workers}_workers"
-        per[name] = {"images_per_second_large": b["images_per_second"], "marginal_images_per_second": marginal,
-                     "fixed_seconds": fixed,
-                     "max_abs_diff_vs_local": float(np.abs(feats[(path, workers, large)] - ref).max())}
-    r1 = per["ray_1_workers"]["marginal_images_per_second"] or float("nan")
-    overhead = max(per["ray_1_workers"]["fixed_seconds"] or 0.0, per["ray_2_workers"]["fixed_seconds"] or 0.0)
+            f = tmp / f"f-{path}-{workers}.npy"
+            rec = _child("features", path, str(workers), str(n_images), env={"SCALING_FEATURES_OUT": str(f)})
+            rec["images_per_second"] = n_images / rec["seconds"]
+            rec["images_per_second_compute_window"] = n_images / rec["compute_window_seconds"]
+            rec["max_abs_diff_vs_local"] = float(np.abs(np.load(f) - feats["local"]).max()) if feats else 0.0
+            feats[path if path == "local" else f"ray_{workers}"] = np.load(f)
+            passes.append(rec)
+            print(f"features {path} {workers}: {n_images} images in {rec['seconds']:.1f} s "
+                  f"(compute window {rec['compute_window_seconds']:.1f} s)", file=sys.stderr)
+    local, one, two = passes
+    r1 = one["per_worker"][0]["images_per_second"]
+    fixed = max(one["start_up_seconds"], two["start_up_seconds"])
     result["features"] = {
-        "backbone": f"{BACKBONE} (--weights none) at {FEATURE_SIZE} px, float32", "sizes": [small, large],
-        "measurements": passes, "summary": per,
-        "two_worker_speedup_marginal": (per["ray_2_workers"]["marginal_images_per_second"] or float("nan")) / r1,
+        "backbone": f"{BACKBONE} (--weights none) at {FEATURE_SIZE} px, float32", "images": n_images,
+        "measurements": passes,
+        "summary": {
+            "local_images_per_second": local["images_per_second"],
+            "ray_1_worker_images_per_second_incl_start_up": one["images_per_second"],
+            "ray_1_worker_images_per_second_compute": one["images_per_second_compute_window"],
+            "ray_2_workers_images_per_second_incl_start_up": two["images_per_second"],
+            "ray_2_workers_images_per_second_compute": two["images_per_second_compute_window"],
+            "two_worker_speedup_compute": two["images_per_second_compute_window"] / one["images_per_second_compute_window"],
+            "start_up_seconds_1_worker": one["start_up_seconds"], "start_up_seconds_2_workers": two["start_up_seconds"],
+            "features_equal_to_local": all(p["max_abs_diff_vs_local"] <= 1e-5 for p in passes),
+        },
         "cluster_projection": {
-            "per_worker_images_per_second": r1, "fixed_seconds": overhead,
+            "per_worker_images_per_second": r1, "fixed_seconds": fixed,
             "formula": "seconds ≈ fixed + images / (machines × cores × per_worker)",
-            "fer2013_seconds": {f"{m} machines × {c} cores": overhead + FER2013_IMAGES / (m * c * r1)
+            "fer2013_seconds": {f"{m} machines × {c} cores": fixed + FER2013_IMAGES / (m * c * r1)
                                 for m, c in ((1, 2), (4, 8), (16, 8))},
-            "caveat": "per-worker rate measured with 2 workers sharing this machine's 2 cores with other jobs; "
-                      "network transfer of images and features (≈1.2 MB per 1000 images of 48×48 gray, "
-                      "8 MB of float32 features per 1000 at 2048-D) not measured on a real network",
+            "caveat": "per-worker rate from the 1-worker run's busy time on this shared machine; start-up is the "
+                      "time to the first batch (Ray Data planning, actor processes importing TensorFlow, loading "
+                      "the backbone, tracing); moving images and features over a real network is not measured",
         },
     }
     result["load_average_at_end"] = _load()
