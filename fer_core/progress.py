@@ -76,32 +76,41 @@ def read_events(path: str | Path) -> list[dict]:
     return events
 
 
-class ConsoleProgress(ProgressCallback):
-    """Human output: a redrawn bar on a TTY, one line per epoch otherwise (CI, logs)."""
+class ConsoleLines:
+    """Whole lines on a stream (stderr by default) that may also hold a redrawn bar.
+
+    On a terminal the bar is drawn with ``\\r`` and no newline; a line first
+    clears it, so messages never land after a half-drawn bar. Shared by the
+    trainer's and ``python -m predict``'s console progress.
+    """
 
     def __init__(self, stream=None, tty: bool | None = None):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
 
-    def _line(self, text: str) -> None:
+    def line(self, text: str) -> None:
         if self.tty:
             self.stream.write("\r\033[K")
         self.stream.write(text + "\n")
         self.stream.flush()
 
+
+class ConsoleProgress(ConsoleLines, ProgressCallback):
+    """Human output: a redrawn bar on a TTY, one line per epoch otherwise (CI, logs)."""
+
     def on_event(self, e: dict) -> None:
         kind = e.get("event")
         if kind == "run_start":
-            self._line(f"Training {len(e['models'])} model(s) on {e['dataset']['name']} "
+            self.line(f"Training {len(e['models'])} model(s) on {e['dataset']['name']} "
                        f"(fingerprint {e['dataset']['fingerprint']}): {', '.join(e['models'])}")
         elif kind == "model_start":
-            self._line(f"[{e['index'] + 1}/{e['total']}] {e['model']}")
+            self.line(f"[{e['index'] + 1}/{e['total']}] {e['model']}")
         elif kind == "status":
             if self.tty:
                 self.stream.write(f"\r\033[K  {e['message']}")
                 self.stream.flush()
             elif e.get("final", True):
-                self._line(f"  {e['message']}")
+                self.line(f"  {e['message']}")
         elif kind == "epoch_end":
             logs = e.get("logs", {})
             k, n = e["epoch"], e["epochs"]
@@ -109,9 +118,9 @@ class ConsoleProgress(ProgressCallback):
             stage = " fine-tune" if e.get("stage") == 2 else ""
             text = (f"  {e['model']}{stage} epoch {k}/{n} [{bar:<20}] "
                     + " ".join(f"{m}={logs[m]:.4f}" for m in ("loss", "accuracy", "val_loss", "val_accuracy") if m in logs))
-            self._line(text)
+            self.line(text)
         elif kind == "model_end":
-            self._line(f"  done {e['model']}: {e['split']} accuracy {e['accuracy']:.4f}, macro-F1 {e['macro_f1']:.4f}, "
+            self.line(f"  done {e['model']}: {e['split']} accuracy {e['accuracy']:.4f}, macro-F1 {e['macro_f1']:.4f}, "
                        f"{e['seconds']:.1f} s → {e['run_dir']}")
         elif kind == "run_end" and e.get("status") != "ok":
-            self._line(f"{'error' if e['status'] == 'failed' else e['status']}: {e.get('message', '')}")
+            self.line(f"{'error' if e['status'] == 'failed' else e['status']}: {e.get('message', '')}")

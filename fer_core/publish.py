@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FERError, ModelError, RunStoreError
-from .runs import BACKBONE_FILE, FULL_MODEL_FILE, HEAD_FILE, Run, load_run
+from .runs import BACKBONE_FILE, FULL_MODEL_FILE, HEAD_FILE, REPEATS_DIR, Run, load_run
 
 #: GitHub rejects pushes with a file over 100 MiB.
 GITHUB_FILE_LIMIT = 100 * 1024 * 1024
@@ -232,6 +232,33 @@ def publish_run(src: str | Path, dest: str | Path, *, full: bool = False) -> Pub
                      backbone_bytes=metrics.get("backbone_bytes"), max_abs_diff=diff)
 
 
+def publish_metrics(src: str | Path, into: str | Path) -> Path:
+    """Ship run ``src`` as a seed repeat without weights: ``<into>/seeds/<run id>/`` with its three JSON files.
+
+    For the other seeds of a bundled model's recipe: Compare and Home then show
+    the bundled model's score as mean ± spread over the seeds
+    (:mod:`fer_core.seeds`) at a few kB per seed instead of a model file each.
+    The run must be complete (a model file included), so only finished
+    trainings are shipped; an existing repeat of the same id is replaced.
+    """
+    run = load_run(src)
+    dest = Path(into) / REPEATS_DIR / run.id
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".publish-") as tmp:
+        staged = Path(tmp) / "run"
+        staged.mkdir()
+        for name in ("history.json", "config.json"):
+            shutil.copy2(run.path / name, staged / name)
+        metrics = dict(run.metrics, published_from=run.metrics.get("published_from") or run.id, weights_shipped=False)
+        _complete_init_from(metrics, run.path.parent)
+        (staged / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        load_run(staged, metrics_only=True)  # readable as a repeat before it replaces anything
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.move(str(staged), dest)
+    return dest
+
+
 def _replaceable(dest: Path) -> bool:
     """Only an empty folder or a run folder may be overwritten: publishing never deletes anything else."""
     if dest.is_dir() and not any(dest.iterdir()):
@@ -267,14 +294,17 @@ def _max_abs_diff(a, b, run: Run) -> float:
 
 
 def _complete_init_from(metrics: dict, runs_dir: Path) -> None:
-    """Runs continued with --init-from before the trainer recorded the earlier run's time: read it from
-    that run's folder (beside this one) so the published run states the whole training time."""
+    """Runs continued with --init-from before the trainer recorded all of the earlier run: read the rest
+    from that run's folder (beside this one), so the published run states the whole training time and
+    the chain of settings its seed repeats are matched on (:func:`fer_core.seeds.start_key`)."""
     init = metrics.get("init_from")
-    if not init or init.get("train_seconds") is not None or "train_seconds_total" in metrics:
+    if not init or (init.get("train_seconds") is not None and "train_config" in init):
         return
     from .train import init_from_record
 
     earlier = runs_dir / init["run"]
     if earlier.is_dir():
-        init.update(init_from_record(load_run(earlier)))
-        metrics["train_seconds_total"] = round(metrics["train_seconds"] + init["train_seconds"], 2)
+        timed = init.get("train_seconds") is not None
+        init.update({k: v for k, v in init_from_record(load_run(earlier)).items() if not (timed and k == "train_seconds")})
+        if "train_seconds_total" not in metrics and init.get("train_seconds") is not None:
+            metrics["train_seconds_total"] = round(metrics["train_seconds"] + init["train_seconds"], 2)

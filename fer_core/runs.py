@@ -13,6 +13,15 @@ Layout of ``<runs>/<run_id>/``::
 A run is written under ``.tmp-<run_id>`` and renamed when complete, so an
 interrupted or killed trainer never leaves a folder that looks finished.
 Readers skip anything incomplete or hand-broken with a warning.
+
+**Seed repeats without weights** (``<runs>/seeds/<run_id>/``): the same three
+JSON files and no model. They exist so a deployment can show how much a
+model's score moves between seeds (mean ± spread in Compare and Home,
+:mod:`fer_core.seeds`) without shipping every seed's weights: the bundled
+model keeps its weights in ``models/<name>/`` and its other seeds ship as
+metrics only (``python -m training.publish --metrics-only``). They are read
+into :attr:`RunListing.repeats`, never into :attr:`RunListing.runs`, so nothing
+that loads a model (Predict, Video, Export, the CLIs) ever sees them.
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ TMP_PREFIX = ".tmp-"
 LOCK_NAME = ".train.lock"
 #: Bundled runs shipped with the project (trained on FER2013).
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "models"
+#: Inside a runs root: the folder of seed repeats shipped as metrics only (see the module docstring).
+REPEATS_DIR = "seeds"
 
 
 @dataclass
@@ -49,6 +60,8 @@ class Run:
     history: dict
     config: dict
     bundled: bool = False
+    #: A seed repeat shipped without its weights (``<runs>/seeds/``): scores and curves only.
+    metrics_only: bool = False
 
     @property
     def id(self) -> str:
@@ -119,6 +132,9 @@ class Run:
         rebuilt from ``keras.applications``, the ImageNet file in Keras' cache
         (sha256-checked) and its head weights (:func:`fer_core.publish.load_head_only`).
         """
+        if self.metrics_only:
+            raise RunStoreError(f"{self.id}: a seed repeat shipped without its weights (metrics and curves only); "
+                                "it cannot predict")
         import keras
 
         from . import models  # noqa: F401  registers CaffePreprocess for deserialisation
@@ -145,6 +161,13 @@ class Run:
 class RunListing:
     runs: list[Run] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Seed repeats without weights (``<root>/seeds/``): only for grouping by seed, never to predict with.
+    repeats: list[Run] = field(default_factory=list)
+
+    @property
+    def seed_pool(self) -> list[Run]:
+        """Every run a model's seed group may draw from: the runs with weights and the metrics-only repeats."""
+        return self.runs + self.repeats
 
     def by_dataset(self) -> dict[str, list[Run]]:
         """Runs grouped by dataset fingerprint, newest dataset first, models in registry order."""
@@ -162,12 +185,15 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def load_run(path: str | Path, *, bundled: bool = False) -> Run:
-    """Read a run folder; :class:`RunStoreError` says what is missing or broken."""
+def load_run(path: str | Path, *, bundled: bool = False, metrics_only: bool = False) -> Run:
+    """Read a run folder; :class:`RunStoreError` says what is missing or broken.
+
+    ``metrics_only``: a seed repeat without weights (no model file is required, none is loaded).
+    """
     path = Path(path)
     if not path.is_dir():
         raise RunStoreError(f"{path}: run folder does not exist")
-    for name in REQUIRED_FILES + _model_files(path):
+    for name in REQUIRED_FILES + (() if metrics_only else _model_files(path)):
         if not (path / name).is_file():
             raise RunStoreError(f"{path.name}: incomplete run, '{name}' is missing")
     parsed = {}
@@ -186,7 +212,8 @@ def load_run(path: str | Path, *, bundled: bool = False) -> Run:
     cm = metrics["confusion_matrix"]
     if not (isinstance(cm, list) and len(cm) == n and all(isinstance(r, list) and len(r) == n for r in cm)):
         raise RunStoreError(f"{path.name}: confusion_matrix is not {n}×{n}")
-    return Run(path=path, metrics=metrics, history=parsed["history.json"], config=parsed["config.json"], bundled=bundled)
+    return Run(path=path, metrics=metrics, history=parsed["history.json"], config=parsed["config.json"], bundled=bundled,
+               metrics_only=metrics_only)
 
 
 def _model_files(path: Path) -> tuple[str, ...]:
@@ -197,20 +224,28 @@ def _model_files(path: Path) -> tuple[str, ...]:
 
 
 def list_runs(*roots: str | Path, bundled_roots: tuple = ()) -> RunListing:
-    """Every complete run under ``roots`` (and ``bundled_roots``); broken ones become warnings."""
+    """Every complete run under ``roots`` (and ``bundled_roots``); broken ones become warnings.
+
+    A root's ``seeds/`` folder holds metrics-only seed repeats: they go to
+    :attr:`RunListing.repeats`.
+    """
     listing = RunListing()
     for root, bundled in [(r, False) for r in roots] + [(r, True) for r in bundled_roots]:
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        for child in sorted(root.iterdir()):
-            if not child.is_dir() or child.name.startswith("."):
-                continue  # .tmp-* (in progress / interrupted), .cache, ...
-            try:
-                listing.runs.append(load_run(child, bundled=bundled))
-            except RunStoreError as exc:
-                listing.warnings.append(f"skipped run {exc}")
+        _read_runs(Path(root), listing.runs, listing.warnings, bundled=bundled)
+        _read_runs(Path(root) / REPEATS_DIR, listing.repeats, listing.warnings, bundled=bundled, metrics_only=True)
     return listing
+
+
+def _read_runs(root: Path, into: list[Run], warnings: list[str], *, bundled: bool, metrics_only: bool = False) -> None:
+    if not root.is_dir():
+        return
+    for child in sorted(root.iterdir()):
+        if not child.is_dir() or child.name.startswith(".") or (child.name == REPEATS_DIR and not metrics_only):
+            continue  # .tmp-* (in progress / interrupted), .cache, ...; seeds/ is read on its own
+        try:
+            into.append(load_run(child, bundled=bundled, metrics_only=metrics_only))
+        except RunStoreError as exc:
+            warnings.append(f"skipped {'seed repeat' if metrics_only else 'run'} {exc}")
 
 
 def bundled_runs() -> RunListing:

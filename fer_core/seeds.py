@@ -16,13 +16,20 @@ together when all of these are equal:
   with two normalisations that do not change what was trained:
   ``image_size: null`` becomes the size the model was built with
   (``config.json: model.image_size``), and ``init_from`` (a path on the machine
-  that trained it) becomes the starting run's folder name, so runs continued
-  from the same run group wherever that folder lived.
+  that trained it) becomes **the setting of the starting run** (:func:`start_key`):
+  its recorded ``train_config`` without its seed, itself resolved the same way
+  when it too was continued. So a recipe of several cycles (``--init-from``
+  the previous one) repeated with other seeds at every step is a seed repeat,
+  like a one-command recipe; the bundled ``compact`` is such a chain. Records
+  written before the chain's configs were kept hold only the starting run's
+  command: it stands for the setting with its ``--seed``, ``--out`` and the
+  paths' folders dropped. With neither, the starting run's folder name is the
+  key, so only runs continued from that very run group.
 
 Everything else counts as a difference, on purpose: a key present in one
 config and missing in the other (runs from different code versions), a
 setting the model ignores (``--weights`` for a scratch model) or the same
-schedule started from two different runs. Rerunning the same command with
+schedule started from two runs of different settings. Rerunning the same command with
 only ``--seed`` changed always groups. A run without ``train_config``
 (an ensemble built from other runs) stands alone. Two runs with the same seed
 in one group (a rerun) count once: the newest is kept.
@@ -147,9 +154,56 @@ def setting_key(run: Run) -> str:
     if setting.get("image_size") is None and model.get("image_size") is not None:
         setting["image_size"] = model["image_size"]
     if setting.get("init_from"):
-        setting["init_from"] = _run_folder_name(setting["init_from"])
+        setting["init_from"] = start_key(run.metrics.get("init_from"), setting["init_from"])
     return json.dumps({"model": run.model_name, "dataset": run.fingerprint, "split": run.metrics.get("split", "test"),
                        "train_config": setting}, sort_keys=True, default=str)
+
+
+#: ``python -m training`` options whose values are not part of a setting: what varies between
+#: seed repeats, and where the run was written.
+_COMMAND_IGNORED = ("--seed", "--seeds", "--out")
+
+
+def start_key(record, init_from: str):
+    """The setting a continued run started from (see the module docstring), JSON-able.
+
+    ``record``: the run's ``metrics.json: init_from`` (:func:`fer_core.train.init_from_record`);
+    ``init_from``: its ``train_config.init_from`` path, the fallback.
+    """
+    folder = _run_folder_name(init_from)
+    if not isinstance(record, dict) or record.get("run") not in (None, folder):
+        return folder
+    cfg = record.get("train_config")
+    if isinstance(cfg, dict):
+        start = {k: v for k, v in cfg.items() if k not in IGNORED_KEYS}
+        if start.get("init_from"):
+            start["init_from"] = start_key(record.get("init_from"), start["init_from"])
+        return {"setting": start}
+    command = record.get("command")
+    if isinstance(command, str) and command.strip():
+        return {"command": _command_setting(command)}
+    return folder
+
+
+def _command_setting(command: str) -> list[str]:
+    """A training command as a setting: its tokens without ``--seed``/``--out`` values, paths by their last part."""
+    import shlex
+
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return [command]
+    out, skip = [], False
+    for tok in tokens:
+        if skip:
+            skip = False
+            continue
+        name = tok.split("=", 1)[0]
+        if name in _COMMAND_IGNORED:
+            skip = "=" not in tok
+            continue
+        out.append(_run_folder_name(tok) if ("/" in tok or "\\" in tok) else tok)
+    return out
 
 
 def seed_of(run: Run) -> int | None:

@@ -208,10 +208,17 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
 
 
 def init_from_record(earlier) -> dict:
-    """What a continued run records of the run it started from (``metrics.json: init_from``)."""
+    """What a continued run records of the run it started from (``metrics.json: init_from``).
+
+    Its ``train_config`` and its own ``init_from`` record too, so the whole chain
+    of settings is known without the earlier folders: two chains of the same
+    recipe with other seeds then read as seed repeats (:func:`fer_core.seeds.setting_key`).
+    """
     m = earlier.metrics
+    cfg = earlier.config.get("train_config") if isinstance(earlier.config, dict) else None
     return {"run": earlier.id, "epochs": len(earlier.history.get("loss", [])), "command": m.get("command"),
-            "train_seconds": m.get("train_seconds_total", m.get("train_seconds"))}
+            "train_seconds": m.get("train_seconds_total", m.get("train_seconds")),
+            "train_config": cfg if isinstance(cfg, dict) else None, "init_from": m.get("init_from")}
 
 
 def _prepend_history(earlier: dict, history: dict) -> dict:

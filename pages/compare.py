@@ -18,7 +18,7 @@ widgets.listing_warnings(listing)
 group = widgets.pick_group(groups, key=state.COMPARE_DATASET, label="Dataset to compare on")
 widgets.dataset_caption(group)
 runs = list(group.runs)
-shown = seeds.groups_for(runs, listing.runs)  # each model's newest run with its seed repeats (a group of one if none)
+shown = seeds.groups_for(runs, listing.seed_pool)  # each model's newest run with its seed repeats (a group of one if none)
 several = any(g.n > 1 for g in shown)
 colors = charts.model_colors(r.model_name for r in runs)
 random_note = tables.random_backbone_note(runs)  # transfer runs trained offline: near chance, not the architecture

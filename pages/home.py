@@ -39,7 +39,7 @@ widgets.listing_warnings(listing)
 
 # ------------------------------------------------------------------ coverage
 st.subheader("Trained models by dataset")
-by_seed = {g.fingerprint: seeds.groups_for(g.runs, listing.runs) for g in groups}  # seed repeats read as one
+by_seed = {g.fingerprint: seeds.groups_for(g.runs, listing.seed_pool) for g in groups}  # seed repeats read as one
 coverage = tables.coverage_matrix(groups, model_names(), by_seed)
 st.caption("Test accuracy of each model on each dataset it was trained on (one column per dataset fingerprint).")
 st.dataframe(coverage, key="home_coverage", width="content")

@@ -24,6 +24,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from fer_core.progress import ConsoleLines  # noqa: E402  (no TensorFlow: plain stream output)
+
 
 def build_parser() -> argparse.ArgumentParser:
     from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
@@ -48,25 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class ConsoleBar:
+class ConsoleBar(ConsoleLines):
     """Progress on stderr: a redrawn bar on a terminal, a line every tenth of the files otherwise (CI, logs).
 
     Skipped files always get their own line, so a log names every file left out.
     """
 
     def __init__(self, stream=None, *, quiet: bool = False):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
+        super().__init__(stream)
         self.quiet = quiet
         self.t0 = time.perf_counter()
         self._drawn = 0.0
         self._tenth = -1
-
-    def line(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K")
-        self.stream.write(text + "\n")
-        self.stream.flush()
 
     def on_event(self, e: dict) -> None:
         if e.get("event") == "skip":

@@ -61,3 +61,19 @@ def test_home_leaderboard_and_coverage_read_the_group(two_seeds):
     assert coverage.loc["baseline"].iloc[0] == "67.0 ± 0.3 %, 2 seeds"
     assert coverage.loc["compact"].iloc[0] == "66.9%"
     assert "tied within seed spread with compact" in all_text(at)
+
+
+def test_bundled_model_with_seed_repeats_shipped_as_metrics_shows_its_spread(tmp_path, data_dir, monkeypatch):  # noqa: F811
+    """models/<name> with weights + models/seeds/<run> without: Compare reads three seeds, Predict offers one model."""
+    from test_seeds import repeat_of
+
+    bundled = tmp_path / "models"
+    make_run(bundled, "baseline", seed=0, acc=0.52, created=3)
+    repeat_of(bundled, "r1", seed=1, acc=0.53, created=1)
+    repeat_of(bundled, "r2", seed=2, acc=0.54, created=2)
+    point_app_at(monkeypatch, tmp_path / "runs", data_dir, bundled_dir=bundled)
+    at = open_page("compare")
+    board = dataframe_with(at, "Accuracy").set_index("Model")
+    assert list(board.index) == ["baseline (bundled)"]  # one row: the repeats are not runs of their own
+    assert board.loc["baseline (bundled)", "Accuracy over seeds"] == "53.0 ± 1.0 %, 3 seeds"
+    assert not any("skipped" in w.value for w in at.warning)

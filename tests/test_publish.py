@@ -174,3 +174,33 @@ def test_publish_cli_prints_sizes_and_refuses_bad_input(published, tmp_path, cap
     assert bundle_main([str(BUNDLED_DIR / "baseline"), str(tmp_path / "bl")]) == 0  # the older command still works
     assert "full" in capsys.readouterr().out and (tmp_path / "bl" / "model.keras").is_file()
     assert load_run(tmp_path / "bl").metrics["published_from"] == load_run(BUNDLED_DIR / "baseline").metrics["bundled_from"]
+
+
+def test_metrics_only_publish_ships_a_seed_repeat_that_groups_with_the_bundled_model(tmp_path, capsys):
+    """--metrics-only: three JSON files in <into>/seeds/<run id>/, no weights; the listing reads it as a repeat."""
+    from training.publish import main
+
+    src = tmp_path / "runs" / "20990101-000000_baseline_x"  # a finished run of the bundled baseline's recipe, seed 1
+    shutil.copytree(BUNDLED_DIR / "baseline", src)
+    cfg = json.loads((src / "config.json").read_text())
+    cfg["train_config"]["seed"] = 1
+    (src / "config.json").write_text(json.dumps(cfg))
+    into = tmp_path / "models"
+    shutil.copytree(BUNDLED_DIR / "baseline", into / "baseline")
+
+    assert main([str(src), "--into", str(into), "--metrics-only"]) == 0
+    assert "seed repeat" in capsys.readouterr().out
+    dest = into / "seeds" / src.name
+    assert sorted(p.name for p in dest.iterdir()) == ["config.json", "history.json", "metrics.json"]
+    metrics = json.loads((dest / "metrics.json").read_text())
+    assert metrics["weights_shipped"] is False and metrics["published_from"] == src.name
+    listing = list_runs(bundled_roots=(into,))
+    assert [r.id for r in listing.runs] == ["baseline"] and [r.id for r in listing.repeats] == [src.name]
+    from fer_core.seeds import groups_for
+
+    assert sorted(groups_for(listing.runs, listing.seed_pool)[0].seeds) == [0, 1]
+
+    assert main([str(src), "--into", str(into), "--metrics-only", "--name", "x"]) == 2  # no model, so no name
+    assert "--metrics-only" in capsys.readouterr().err
+    assert main([str(tmp_path / "nope"), "--into", str(into), "--metrics-only"]) == 2
+    assert "does not exist" in capsys.readouterr().err

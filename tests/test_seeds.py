@@ -234,3 +234,126 @@ def test_figures_draw_a_band_for_several_seeds_only(tmp_path):
     assert "2 seeds" in cm.layout.title.text
     small = charts.small_multiples(shown, "accuracy")
     assert sum(1 for t in small.data if (t.name or "").endswith(charts.BAND_SUFFIX)) == 2  # train + validation
+
+
+# --------------------------------------------------------------------------- seed repeats shipped without weights
+
+
+def repeat_of(root: Path, name: str, **kw) -> Path:
+    """A metrics-only seed repeat in ``<root>/seeds/`` (what ``training.publish --metrics-only`` writes)."""
+    folder = make_run(root / "seeds", name, **kw)
+    (folder / "model.keras").unlink()
+    return folder
+
+
+def test_metrics_only_repeats_join_the_group_but_never_the_runs(tmp_path):
+    from fer_core.errors import RunStoreError
+
+    make_run(tmp_path, "b0", seed=0, acc=0.60, created=3)
+    repeat_of(tmp_path, "b1", seed=1, acc=0.62, created=1)
+    repeat_of(tmp_path, "b2", seed=2, acc=0.67, created=2)
+    listing = list_runs(tmp_path)
+    assert [r.id for r in listing.runs] == ["b0"]  # nothing that loads a model sees the repeats
+    assert sorted(r.id for r in listing.repeats) == ["b1", "b2"] and not listing.warnings
+    assert all(r.metrics_only for r in listing.repeats)
+    with pytest.raises(RunStoreError, match="without its weights"):
+        listing.repeats[0].load_model()
+    (group,) = groups_for(listing.runs, listing.seed_pool)
+    assert group.run.id == "b0" and sorted(group.seeds) == [0, 1, 2]
+    assert group.accuracy.mean == pytest.approx(0.63) and group.accuracy.n == 3
+    assert groups_for(listing.runs, listing.runs)[0].n == 1  # without the pool: the run alone
+
+
+def test_a_broken_repeat_is_a_warning_and_a_repeat_needs_no_model_file(tmp_path):
+    make_run(tmp_path, "b0", seed=0)
+    broken = repeat_of(tmp_path, "b1", seed=1)
+    (broken / "metrics.json").write_text("{")
+    listing = list_runs(tmp_path)
+    assert [r.id for r in listing.runs] == ["b0"] and listing.repeats == []
+    (warning,) = listing.warnings
+    assert warning.startswith("skipped seed repeat b1: 'metrics.json' is not valid JSON")
+
+
+# --------------------------------------------------------------------------- recipes of several cycles (--init-from chains)
+
+
+def continued(root: Path, name: str, *, start: dict, **kw) -> Path:
+    """A run continued from another (``--init-from``) whose metrics record the start as the trainer does."""
+    folder = make_run(root, name, init_from=f"runs/fer2013/{start['run']}", **kw)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["init_from"] = start
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def cycle1(run: str, seed: int, epochs: int = 60) -> dict:
+    cfg = {"model": "compact", "epochs": epochs, "learning_rate": 1e-3, "seed": seed, "init_from": None}
+    return {"run": run, "epochs": epochs, "train_config": cfg, "init_from": None,
+            "command": f"python -m training --data ../d/fer2013.npz --models compact --epochs {epochs} "
+                       f"--seed {seed} --out runs/fer2013"}
+
+
+def test_chains_of_the_same_recipe_with_other_seeds_group(tmp_path):
+    """Cycle 2 from cycle 1, both seeds changed: a seed repeat of the two-cycle recipe; another cycle 1 is not."""
+    continued(tmp_path, "chain-a", seed=1, start=cycle1("c1-seed0", 0))
+    continued(tmp_path, "chain-b", seed=3, start=cycle1("c1-seed2", 2))
+    continued(tmp_path, "chain-45", seed=5, start=cycle1("c1-seed4", 4, epochs=45))  # cycle 1 was shorter
+    r = runs_of(tmp_path)
+    assert setting_key(r["chain-a"]) == setting_key(r["chain-b"])
+    assert setting_key(r["chain-a"]) != setting_key(r["chain-45"])
+    (group, other) = sorted(group_by_seed(r.values()), key=lambda g: -g.n)
+    assert group.n == 2 and other.n == 1
+
+
+def test_older_records_compare_the_starting_command_without_seed_and_paths(tmp_path):
+    """Runs continued before the chain's configs were recorded: the start's command stands for its setting."""
+    old = {k: v for k, v in cycle1("c1-seed0", 0).items() if k not in ("train_config", "init_from")}
+    other = dict(cycle1("c1-seed2", 2), train_config=None)
+    other["command"] = other["command"].replace("--out runs/fer2013", "--out /elsewhere/runs") + " "
+    longer = {k: v for k, v in cycle1("c1-seed4", 4, epochs=45).items() if k != "train_config"}
+    continued(tmp_path, "old", seed=1, start=old)
+    continued(tmp_path, "other", seed=3, start=other)
+    continued(tmp_path, "longer", seed=5, start=longer)
+    make_run(tmp_path, "unrecorded", seed=7, init_from="runs/fer2013/c1-seed6")  # no record: its folder name
+    r = runs_of(tmp_path)
+    assert setting_key(r["old"]) == setting_key(r["other"])
+    assert setting_key(r["old"]) != setting_key(r["longer"])
+    assert setting_key(r["unrecorded"]) != setting_key(r["old"])
+
+
+def test_the_bundled_compact_recipe_repeated_with_other_seeds_is_its_seed_repeat(tmp_path):
+    """Both cycles of models/compact's recorded commands, rerun with other seeds as a user would: one group."""
+    import shlex
+    from dataclasses import asdict
+
+    from fer_core.runs import BUNDLED_DIR, load_run
+    from training.cli import build_parser, train_configs
+
+    bundled = load_run(BUNDLED_DIR / "compact")
+
+    def config_of(command: str, seed: int, init_from: str | None = None) -> dict:
+        argv = shlex.split(command)[3:]
+        i = argv.index("--seed")
+        argv[i + 1] = str(seed)
+        if init_from:
+            argv[argv.index("--init-from") + 1] = init_from
+        args = build_parser().parse_args(argv)
+        return asdict(train_configs(args, [args.models], [seed])[0])
+
+    c1 = config_of(bundled.metrics["init_from"]["command"], seed=10)
+    c2 = config_of(bundled.metrics["command"], seed=11, init_from="runs/again/c1-seed10")
+    folder = make_run(tmp_path, "again", model="compact", seed=11)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["train_config"], cfg["model"] = c2, bundled.config["model"]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics.update(dataset=bundled.metrics["dataset"], split=bundled.metrics["split"],
+                   init_from={"run": "c1-seed10", "train_config": c1, "init_from": None, "command": "…"})
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    again = load_run(folder)
+    assert setting_key(again) == setting_key(bundled)
+    assert sorted(groups_for([bundled], [bundled, again])[0].seeds) == [1, 11]
+    c2["epochs"] = 30  # a shorter second cycle is another recipe
+    cfg["train_config"] = c2
+    (folder / "config.json").write_text(json.dumps(cfg))
+    assert setting_key(load_run(folder)) != setting_key(bundled)

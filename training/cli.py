@@ -122,6 +122,26 @@ def _engine_error(args) -> str | None:
     return None
 
 
+def train_configs(args, names: list[str], seeds: list[int]) -> list:
+    """One :class:`fer_core.train.TrainConfig` per (model, seed), model-major, from parsed arguments.
+
+    The one place a command line becomes training settings: the trainer, and
+    whoever reads a recorded command back as a setting, use it.
+    """
+    from fer_core.models import get_spec
+    from fer_core.train import TrainConfig
+
+    return [TrainConfig(
+        model=n, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        image_size=args.image_size, weights=args.weights, seed=seed, patience=args.patience,
+        class_weight=args.class_weight, augment=args.augment, augment_copies=args.augment_copies,
+        lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, dropout=args.dropout,
+        fine_tune_layers=args.fine_tune_layers if get_spec(n).is_transfer else 0,
+        fine_tune_epochs=args.fine_tune_epochs, fine_tune_learning_rate=args.fine_tune_learning_rate,
+        precision=args.precision, tta_flip=args.tta_flip, init_from=args.init_from,
+    ) for n in names for seed in seeds]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -160,20 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from fer_core.data import load_dataset
         from fer_core.features import FeatureCache
-        from fer_core.train import TrainConfig, train_models
+        from fer_core.train import train_models
 
         names = parse_model_list(args.models)
         if args.demo_per_class < 2 or args.demo_size < 16:
             raise FERError("--demo-per-class must be ≥ 2 and --demo-size ≥ 16")
-        configs = [TrainConfig(
-            model=n, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            image_size=args.image_size, weights=args.weights, seed=seed, patience=args.patience,
-            class_weight=args.class_weight, augment=args.augment, augment_copies=args.augment_copies,
-            lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, dropout=args.dropout,
-            fine_tune_layers=args.fine_tune_layers if get_spec(n).is_transfer else 0,
-            fine_tune_epochs=args.fine_tune_epochs, fine_tune_learning_rate=args.fine_tune_learning_rate,
-            precision=args.precision, tta_flip=args.tta_flip, init_from=args.init_from,
-        ) for n in names for seed in seeds]
+        configs = train_configs(args, names, seeds)
         for c in configs:
             c.validate()
         # One dataset for the whole sweep (the first seed's split): the repeats differ only in

@@ -2,6 +2,7 @@
 
     python -m training.publish runs/20261125-010850_compact_fcc18a76 runs/20261125-120000_vgg19_fcc18a76
     python -m training.publish runs/<run> --into models --name compact
+    python -m training.publish runs/<seed 1 run> runs/<seed 2 run> --metrics-only   # → models/seeds/<run id>/
 
 A frozen-ImageNet transfer run (``--weights imagenet``, no fine-tuning) is
 published **head-only**: its head weights and a sha256-pinned reference to the
@@ -9,6 +10,10 @@ ImageNet file in Keras' cache, a few kB instead of 76–210 MB, because GitHub
 refuses files over 100 MiB. Every other run is re-saved as a full model without
 optimizer state. Each published run is checked to give the original's outputs
 before anything in ``--into`` is replaced (see :mod:`fer_core.publish`).
+
+``--metrics-only`` ships the other seeds of a bundled model's recipe without
+their weights (three JSON files each, in ``<into>/seeds/``): Compare and Home
+then read the bundled model as mean ± spread over its seeds.
 
 Exit codes: 0 done, 2 bad input or a run that cannot be published (one-line message).
 """
@@ -30,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="published folder name (one run only; default: the model id, e.g. vgg19)")
     p.add_argument("--full", action="store_true",
                    help="always write a full model.keras (no download of ImageNet weights at load time)")
+    p.add_argument("--metrics-only", action="store_true",
+                   help="ship the runs' metrics, curves and config without weights, as seed repeats in <into>/seeds/ "
+                        "(the spread over seeds in Compare and Home)")
     return p
 
 
@@ -38,6 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     from fer_core.errors import FERError
     from fer_core.runs import load_run
 
+    if args.metrics_only:
+        if args.name or args.full:
+            print("error: --metrics-only keeps each run's id and ships no model; drop --name/--full", file=sys.stderr)
+            return 2
+        from fer_core.publish import publish_metrics
+
+        try:
+            dests = [publish_metrics(src, args.into) for src in args.runs]
+        except FERError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for d in dests:
+            print(f"{d}: seed repeat (metrics, curves, config; no weights)", flush=True)
+        return 0
     if args.name and len(args.runs) > 1:
         print("error: --name takes one run; publish several under their model ids", file=sys.stderr)
         return 2
