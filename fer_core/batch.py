@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .errors import FERError, ImageInputError
-from .faces import centre_square_box, crop_face, detect_faces, square_box
+from .faces import centre_square_box, crop_face, detect_faces, largest_faces, square_box
 from .images import MAX_PIXELS, open_image, to_array
 from .rows import face_row
 from .runs import BUNDLED_DIR, Run, list_runs, load_run
@@ -413,10 +413,7 @@ def _prepare(source: Source, max_faces: int | None, max_bytes: int, max_pixels: 
         arr = to_array(open_image(data, name=source.label, max_pixels=max_pixels))  # (H, W, 3|1), upright
         rgb = np.ascontiguousarray(np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr)  # (H, W, 3) uint8
         t2 = time.perf_counter()
-        faces = detect_faces(rgb)
-        if max_faces is not None and len(faces) > max_faces:  # the K largest, as Predictor.predict keeps them
-            keep = sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)[:max(0, int(max_faces))]
-            faces = [f for f in faces if f in keep]  # still left → right
+        faces = largest_faces(detect_faces(rgb), max_faces)  # the K largest, as Predictor.predict keeps them
         t3 = time.perf_counter()
         boxes = [square_box(f.box, rgb.shape) for f in faces] or [centre_square_box(rgb.shape)]
         crops = [crop_face(rgb, b) for b in boxes]

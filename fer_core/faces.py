@@ -221,6 +221,21 @@ def _detect(rgb: np.ndarray, max_side: int, **thresholds) -> list[Face]:
     return faces
 
 
+def largest_faces(faces: list, k: int | None) -> list:
+    """The ``k`` largest faces (box area; ties: the more confident, then the earlier), still left → right.
+
+    How every path keeps a crowd affordable (a photo with a hundred faces must
+    not cost a visitor, or the others, a hundred crops per model): photos,
+    folders, video frames. ``k`` None or ≤ 0 keeps every face. Works on
+    anything with ``box`` (x, y, w, h) and ``confidence``.
+    """
+    if k is None or k <= 0 or len(faces) <= k:
+        return list(faces)
+    order = sorted(range(len(faces)), key=lambda i: (-(faces[i].box[2] * faces[i].box[3]),
+                                                     -(faces[i].confidence or 0.0), i))
+    return [faces[i] for i in sorted(order[:k])]
+
+
 def clip_box(box, image_shape) -> tuple[int, int, int, int]:
     """Intersect (x, y, w, h) with the image (H, W, ...); width/height may become 0."""
     H, W = image_shape[:2]

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .batching import MicroBatcher
 from .errors import FERError, ImageInputError
-from .faces import centre_square_box, crop_face, detect_faces, square_box, warm_up_detector
+from .faces import centre_square_box, crop_face, detect_faces, largest_faces, square_box, warm_up_detector
 from .images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
 from .runs import Run
 
@@ -66,6 +66,15 @@ class PredictionResult:
     class_names: list[str]
     timings: dict[str, float]  # seconds: decode, detect, classify, total
     faces_found: int = -1  # faces the detector found; > len(faces) when max_faces capped them
+
+    @property
+    def cap_note(self) -> str | None:
+        """"12 faces found; the 8 largest were classified." when ``max_faces`` left faces out, else None."""
+        found, kept = max(self.faces_found, len(self.faces)), len(self.faces)
+        if self.whole_image or found <= kept:
+            return None
+        return (f"{found} faces found; the {kept} largest were classified." if kept > 1 else
+                f"{found} faces found; the largest was classified.")
 
 
 @dataclass
@@ -167,9 +176,7 @@ class Predictor:
         t1 = time.perf_counter()
         faces = detect_faces(rgb) if detect else []
         found = len(faces)
-        if max_faces is not None and found > max_faces:
-            keep = sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)[:max(0, int(max_faces))]
-            faces = [f for f in faces if f in keep]  # still left → right
+        faces = largest_faces(faces, max_faces)
         t2 = time.perf_counter()
         if faces:
             boxes = [square_box(f.box, rgb.shape) for f in faces]

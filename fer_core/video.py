@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FERError, ImageInputError
-from .faces import crop_face, detect_faces, square_box
+from .faces import crop_face, detect_faces, largest_faces, square_box
 from .rows import face_row, no_face_row, write_csv
 from .tracking import IoUTracker
 
@@ -349,13 +349,6 @@ def _model_picker(predictor, model: str | None):
     return lambda preds: next(p.probs for p in preds if p.run_id == run_id)
 
 
-def _largest(faces, k: int | None):
-    if k is None or k <= 0 or len(faces) <= k:
-        return faces
-    keep = sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)[:k]
-    return [f for f in faces if f in keep]
-
-
 def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, file_label: str | None = None,
                       on_progress: Callable[[float], None] | None = None,
                       should_stop: Callable[[], bool] | None = None, max_seconds: float | None = None,
@@ -393,7 +386,7 @@ def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, fil
                 t0 = time.perf_counter()
                 detect = n % detect_every == 0 or not any(t.missed == 0 for t in tracker.tracks)
                 if detect:
-                    found = _largest(detect_faces(rgb), max_faces)
+                    found = largest_faces(detect_faces(rgb), max_faces)
                     stats.detections += 1
                     t1 = time.perf_counter()
                     ids = tracker.update([f.box for f in found])

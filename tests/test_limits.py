@@ -114,34 +114,30 @@ def _face(index: int, box, confidence=0.99) -> FaceResult:
                       predictions=[], ensemble=np.full(8, 0.125, np.float32), class_names=[])
 
 
-def _result(faces, whole_image=False) -> PredictionResult:
+def _result(faces, whole_image=False, faces_found=-1) -> PredictionResult:
     return PredictionResult(image=np.zeros((400, 600, 3), np.uint8), faces=faces, whole_image=whole_image,
-                            class_names=[], timings={})
+                            class_names=[], timings={}, faces_found=faces_found)
 
 
-def test_face_cap_keeps_the_largest_in_order_and_renumbers():
+def test_face_cap_keeps_the_largest_in_order():
+    from fer_core.faces import largest_faces
+
     faces = [_face(1, (0, 0, 20, 20)), _face(2, (100, 0, 80, 80)), _face(3, (200, 0, 40, 40), 0.95),
              _face(4, (300, 0, 40, 40), 0.99), _face(5, (400, 0, 60, 60))]
-    capped, note = inference.cap_faces(_result(faces), 3)
-    assert [f.box[0] for f in capped.faces] == [100, 300, 400]  # 80, 60 px, then the surer of the two 40s
-    assert [f.index for f in capped.faces] == [1, 2, 3]  # numbered as drawn and tabbed
-    assert note == "5 faces found; the 3 largest were classified."
-    assert len(faces) == 5 and faces[1].index == 2  # the original result is untouched
-    _, note = inference.cap_faces(_result(faces), 1)
-    assert note == "5 faces found; the largest was classified."
-    for cap in (0, 5, 9):  # 0 = no cap; at or under the cap: unchanged, no note
-        same, note = inference.cap_faces(_result(faces), cap)
-        assert len(same.faces) == 5 and note is None
+    capped = largest_faces(faces, 3)
+    assert [f.box[0] for f in capped] == [100, 300, 400]  # 80, 60 px, then the surer of the two 40s, left → right
+    assert len(faces) == 5  # the input is untouched
+    for cap in (None, 0, 5, 9):  # None/0 = no cap; at or under the cap: every face
+        assert largest_faces(faces, cap) == faces
 
 
 def test_face_cap_note_counts_the_faces_the_predictor_left_out():
     """The Predictor caps before classifying (``max_faces``) and counts every face in ``faces_found``."""
-    from types import SimpleNamespace
-
-    already_capped = SimpleNamespace(faces=[_face(1, (0, 0, 50, 50)), _face(2, (90, 0, 60, 60))], whole_image=False,
-                                     faces_found=5)
-    result, note = inference.cap_faces(already_capped, 2)
-    assert len(result.faces) == 2 and note == "5 faces found; the 2 largest were classified."
+    two = [_face(1, (0, 0, 50, 50)), _face(2, (90, 0, 60, 60))]
+    assert _result(two, faces_found=5).cap_note == "5 faces found; the 2 largest were classified."
+    assert _result(two[:1], faces_found=5).cap_note == "5 faces found; the largest was classified."
+    assert _result(two, faces_found=2).cap_note is None and _result(two).cap_note is None
+    assert _result(two[:1], whole_image=True, faces_found=0).cap_note is None
 
 
 def test_pixel_and_size_limits_name_the_file():

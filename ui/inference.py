@@ -7,7 +7,7 @@ re-run detection and classification.
 Every new prediction is bounded (:func:`ui.settings.limits`): the photo's size
 in MB and in pixels (read from its header, before decoding), the session's
 predictions per minute (:func:`ui.access.admit_prediction`) and the faces
-classified per photo (:func:`cap_faces`, the largest ones). A bound that is hit
+classified per photo (the largest ones: ``Predictor.predict(max_faces=...)``). A bound that is hit
 gives one line in the page, never a traceback.
 
 Several photos at once (:func:`predict_batch`: more than one upload, or a zip)
@@ -17,7 +17,6 @@ same per-minute budget, one prediction per photo.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import warnings
@@ -61,32 +60,8 @@ def check_pixels(name: str, data: bytes, megapixels: float | None = None) -> Non
                               f"{megapixels:g} megapixels for photos")
 
 
-def cap_faces(result, max_faces: int):
-    """Keep the ``max_faces`` largest faces of a result (ties: the more confident); returns (result, note).
-
-    Kept faces stay in their left-to-right order and are renumbered 1…K, so the
-    boxes drawn on the photo match the face tabs. ``note`` says what was left
-    out ("12 faces found; the 8 largest were classified"), else None — also
-    when the Predictor already capped them (``max_faces``; its ``faces_found``
-    counts every face detected). A cap of 0 keeps every face.
-    """
-    faces = list(result.faces)
-    if max_faces > 0 and len(faces) > max_faces and not result.whole_image:
-        order = sorted(range(len(faces)), key=lambda i: (-(faces[i].box[2] * faces[i].box[3]),
-                                                         -(faces[i].confidence or 0.0), i))
-        keep = sorted(order[:max_faces])
-        result = dataclasses.replace(result, faces=[dataclasses.replace(faces[i], index=k + 1)
-                                                    for k, i in enumerate(keep)])
-    found = max(len(faces), int(getattr(result, "faces_found", -1) or -1))
-    kept = len(result.faces)
-    if result.whole_image or found <= kept:
-        return result, None
-    return result, (f"{found} faces found; the {kept} largest were classified." if kept > 1 else
-                    f"{found} faces found; the largest was classified.")
-
-
 def face_cap_note() -> str | None:
-    """The face-cap note of the last prediction (see :func:`cap_faces`), for the page to show."""
+    """The face-cap note of the last prediction (``PredictionResult.cap_note``), for the page to show."""
     return (st.session_state.get(state.PREDICT_RESULT) or {}).get("note")
 
 
@@ -109,7 +84,7 @@ def predict(runs, data: bytes, name: str):
         with st.spinner("Finding faces and classifying them…"):
             # The Predictor classifies only the K largest faces (a crowd photo is a hundred crops per model).
             result = predictor.predict(data, max_faces=limits.faces or None)
-        result, note = cap_faces(result, limits.faces)
+        note = result.cap_note
     except ImageInputError as exc:
         # Messages name "image" for raw bytes; the user knows the file by its name.
         msg = str(exc)
