@@ -174,19 +174,29 @@ class Job:
              "finished_models": [], "job_id": self.id, "started": info.get("started"), "args": info.get("args", []),
              "started_by": info.get("started_by")}
         end = None
+        several: set[str] = set()  # models trained with several seeds in this job: named "model · seed S"
+        seed = None
+
+        def label(model, seed_):
+            return f"{model} · seed {seed_}" if model in several and seed_ is not None else model
+
         for e in events:
             kind = e.get("event")
             if kind == "run_start":
                 s["total"] = len(e.get("models") or []) or s["total"]
                 s["dataset"] = (e.get("dataset") or {}).get("name")
+                models = e.get("models") or []
+                several = {m for m in models if models.count(m) > 1}
             elif kind == "model_start":
-                s.update(current_model=e.get("model"), model_index=int(e.get("index", 0)),
+                seed = e.get("seed")
+                s.update(current_model=e.get("model"), current_label=label(e.get("model"), seed),
+                         model_index=int(e.get("index", 0)),
                          total=int(e.get("total", s["total"])), epoch=0, epochs=int(e.get("epochs", 0)))
-                s["history"].setdefault(e.get("model"), {m: [] for m in METRICS})
+                s["history"].setdefault(s["current_label"], {m: [] for m in METRICS})
             elif kind == "status":
                 s["message"] = e.get("message", s["message"])
             elif kind == "epoch_end":
-                model = e.get("model")
+                model = label(e.get("model"), e.get("seed", seed))
                 h = s["history"].setdefault(model, {m: [] for m in METRICS})
                 for m in METRICS:
                     h[m].append((e.get("logs") or {}).get(m))
@@ -198,7 +208,8 @@ class Job:
                                                                           ("val_accuracy", "val accuracy")) if m in logs]
                 s["message"] = " · ".join(parts)
             elif kind == "model_end":
-                s["finished_models"].append({k: e.get(k) for k in ("model", "accuracy", "macro_f1", "seconds", "run_dir")})
+                done = {k: e.get(k) for k in ("model", "accuracy", "macro_f1", "seconds", "run_dir")}
+                s["finished_models"].append(dict(done, label=label(e.get("model"), e.get("seed", seed))))
             elif kind == "run_end":
                 end = e
         if end is not None:

@@ -346,7 +346,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
         path = run.commit()
     if ckpt_dir is not None:
         checkpoints.clear(ckpt_dir)  # the run is published; its checkpoint has done its job
-    progress.on_event({"event": "model_end", "model": cfg.model, "run_dir": str(path), "split": eval_split,
+    progress.on_event({"event": "model_end", "model": cfg.model, "seed": cfg.seed, "run_dir": str(path), "split": eval_split,
                        "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "seconds": train_seconds})
     return path
 
@@ -487,7 +487,7 @@ def train_models(ds: Dataset, configs: list[TrainConfig], out_dir: str | Path, *
         progress.on_event({"event": "run_start", "models": [c.model for c in configs], "dataset": ds.describe(),
                            "configs": [asdict(c) for c in configs]})
         for i, cfg in enumerate(configs):
-            progress.on_event({"event": "model_start", "model": cfg.model, "index": i, "total": len(configs),
+            progress.on_event({"event": "model_start", "model": cfg.model, "seed": cfg.seed, "index": i, "total": len(configs),
                                "epochs": cfg.epochs + (cfg.fine_tune_epochs if cfg.fine_tune_layers else 0)})
             paths.append(train_one(ds, cfg, out_dir, progress=progress, cache=cache, command=command))
         progress.on_event({"event": "run_end", "status": "ok", "message": f"{len(paths)} run(s) written",

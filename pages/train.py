@@ -120,6 +120,22 @@ with st.expander("More options", key="train_more_options"):
     balanced = more.toggle("Balance class weights", key=state.TRAIN_CLASS_WEIGHT,
                            help="Weight classes by inverse frequency (skewed data such as FER2013).")
     augment = more.toggle("Augment images", key=state.TRAIN_AUGMENT, help="Flips, small rotations, zoom and contrast.")
+    scale = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    n_seeds = scale.number_input("Seeds", 1, 10, 1, key=state.TRAIN_SEEDS, width=148,
+                                 help="Train every model this many times, with seeds 0, 1, …; Compare then shows "
+                                      "mean ± spread over the seeds instead of one run's luck.")
+    has_ray = training.ray_available()
+    engine = scale.segmented_control(
+        "Engine", ["local", "ray"], default="local", key=state.TRAIN_ENGINE, disabled=not has_ray,
+        help=("local: one model after the other in this server's training process. ray: each (model, seed) is "
+              "a Ray task, on a local Ray or on a cluster." if has_ray else
+              "Ray is not installed here: pip install -r requirements-ray.txt")) or "local"
+    ray_address = ""
+    if engine == "ray":
+        ray_address = scale.text_input("Ray address", key=state.TRAIN_RAY_ADDRESS, placeholder="empty = a local Ray",
+                                       width=320,
+                                       help="ray://head:10001 or host:6379 of a running cluster; empty starts Ray "
+                                            "on this machine.")
 
 if weights == "none" and offline:
     st.caption("ImageNet weights are not in Keras' cache (`~/.keras/models`) on this machine, so the transfer "
@@ -135,7 +151,8 @@ if weights == "imagenet":
 # ------------------------------------------------------------------ start
 args = training.cli_args(data_spec, chosen, epochs=epochs, weights=weights, image_size=image_size,
                          fine_tune_layers=fine_tune, fine_tune_epochs=fine_tune_epochs, batch_size=batch, patience=patience,
-                         class_weight="balanced" if balanced else "none", augment=augment, extra=extra_args)
+                         class_weight="balanced" if balanced else "none", augment=augment, seeds=n_seeds,
+                         engine=engine, ray_address=ray_address, extra=extra_args)
 problems = training.form_problems(data_spec, chosen, image_size, catalog)
 for p in problems:
     st.caption(f":orange[{p}]")

@@ -67,6 +67,16 @@ def test_train_form_defaults(no_runs):
     cmd = command(at)
     for part in ("--weights imagenet", "--image-size 96", "--fine-tune-layers 10", "--models baseline"):
         assert part in cmd, cmd
+    at.number_input(key="train_seeds").set_value(3).run()
+    assert "--seeds 0,1,2" in command(at)
+    from ui.training import ray_available
+
+    if ray_available():  # optional dependency (requirements-ray.txt); without it the choice is disabled
+        at.segmented_control(key="train_engine").set_value("ray").run()
+        at.text_input(key="train_ray_address").set_value("ray://head:10001").run()
+        assert "--engine ray --ray-address ray://head:10001" in command(at)
+    else:
+        assert at.segmented_control(key="train_engine").disabled
     at.multiselect(key="train_models").set_value([]).run()
     assert start_button(at).disabled and "Choose at least one model." in all_text(at)
 

@@ -45,6 +45,17 @@ def test_job_trains_to_ok(tmp_path):
     assert latest_job(runs).id == job.id and [j.id for j in list_jobs(runs)] == [job.id]
 
 
+def test_a_job_with_several_seeds_follows_each_seed_apart(tmp_path):
+    """--seeds 0,1: the live curves and the finished table name each seed; no seed's epochs run on from another's."""
+    job = start_job([*TINY, "--epochs", "2", "--patience", "0", "--seeds", "0,1"], tmp_path / "runs")
+    s = _wait(job, ("ok", "failed", "cancelled"))
+    assert s["status"] == "ok", s["message"]
+    assert sorted(s["history"]) == ["baseline · seed 0", "baseline · seed 1"]
+    assert all(len(h["loss"]) == 2 for h in s["history"].values())
+    assert [f["label"] for f in s["finished_models"]] == ["baseline · seed 0", "baseline · seed 1"]
+    assert [f["model"] for f in s["finished_models"]] == ["baseline", "baseline"] and s["total"] == 2
+
+
 def test_second_start_refused_and_cancel_leaves_nothing(tmp_path):
     runs = tmp_path / "runs"
     job = start_job([*TINY, "--epochs", "500", "--patience", "0"], runs)

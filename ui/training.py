@@ -19,8 +19,14 @@ from . import charts, settings, state, tables
 
 
 def cli_args(data_spec, models, *, epochs, weights, image_size, fine_tune_layers, fine_tune_epochs,
-             batch_size, class_weight, augment, patience=5, extra=()) -> list[str]:
-    """The ``python -m training`` arguments for the form's values (without ``--out``)."""
+             batch_size, class_weight, augment, patience=5, seeds=1, engine="local", ray_address="",
+             extra=()) -> list[str]:
+    """The ``python -m training`` arguments for the form's values (without ``--out``).
+
+    ``seeds`` > 1 trains every model with seeds 0…seeds-1 (``--seeds``; Compare
+    then shows mean ± spread); ``engine="ray"`` runs each (model, seed) as a Ray
+    task, on a local Ray or the cluster at ``ray_address``.
+    """
     args = ["--data", str(data_spec or "?"), "--models", ",".join(models) if models else "?",
             "--epochs", str(int(epochs)), "--weights", str(weights or "imagenet")]
     if image_size:
@@ -35,7 +41,18 @@ def cli_args(data_spec, models, *, epochs, weights, image_size, fine_tune_layers
         args += ["--class-weight", class_weight]
     if augment:
         args += ["--augment"]
+    if int(seeds) > 1:
+        args += ["--seeds", ",".join(str(i) for i in range(int(seeds)))]
+    if engine == "ray":
+        args += ["--engine", "ray"] + (["--ray-address", ray_address.strip()] if ray_address.strip() else [])
     return args + list(extra)
+
+
+def ray_available() -> bool:
+    """Whether ``--engine ray`` can run here (the optional ``ray`` package, requirements-ray.txt)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
 
 
 def form_problems(data_spec, models, image_size, catalog: dict) -> list[str]:
@@ -215,13 +232,14 @@ def render_progress(s: dict, *, show_cancel: bool) -> None:
     random = _random_backbone_models(s)  # offline transfer models: say "near chance" before anyone reads a score
 
     def label(m):
-        return f"{m} ({tables.RANDOM_BACKBONE_TAG})" if m in random else m
+        return f"{m} ({tables.RANDOM_BACKBONE_TAG})" if str(m).split(" · seed ")[0] in random else m
 
     # Status on the left, its action (Cancel / Compare) on the right; the action never gets squeezed.
     row = st.container(horizontal=True, vertical_alignment="center", wrap=False)
     head = row.container()
     if status == "running":
-        head.markdown(f"**Training** · model {min(index + 1, total)}/{total}: **{label(model) if model else '…'}** · "
+        shown = s.get("current_label") or model  # "compact · seed 1" when the job trains several seeds
+        head.markdown(f"**Training** · model {min(index + 1, total)}/{total}: **{label(shown) if model else '…'}** · "
                       f"epoch {epoch}/{epochs}")
         if show_cancel:
             row.button("Cancel", key=state.TRAIN_CANCEL, icon=":material/stop:", on_click=_cancel,
@@ -248,7 +266,7 @@ def render_progress(s: dict, *, show_cancel: bool) -> None:
         rows = []
         for f in finished:
             if isinstance(f, dict):
-                rows.append({"Model": label(f.get("model")),
+                rows.append({"Model": label(f.get("label") or f.get("model")),
                              "Accuracy": tables.pct_text(f["accuracy"]) if f.get("accuracy") is not None else "",
                              "Macro-F1": tables.pct_text(f["macro_f1"]) if f.get("macro_f1") is not None else "",
                              "Training time (s)": round(f.get("seconds") or 0, 1)})
