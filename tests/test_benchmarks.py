@@ -115,3 +115,4 @@ def test_unknown_skip_name_is_refused():
     proc = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--skip", "nonsense"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "unknown section" in proc.stderr
+

@@ -1,0 +1,118 @@
+"""Which runs to average into a bundled ensemble, chosen on VALIDATION (FER2013 PublicTest), never on test.
+
+    python benchmarks/ensemble_select.py models/compact benchmarks/results/runs/<run> ... \\
+        --data ../shared/datasets/fer2013/fer2013.npz
+
+Each candidate's probabilities on the validation and test splits are computed
+once (cached under ``benchmarks/.cache/ensemble/<run id>.npz``, keyed by the
+model file's size and mtime); then every subset of two or more candidates is
+scored as the plain mean of its members' probabilities, which is exactly what
+``python -m training.ensemble`` saves. The subset with the best validation
+accuracy is the choice (ties: fewer members, cheaper per face); its test
+accuracy is reported beside it and is not used to choose. Results go to
+``benchmarks/results/ensemble_select.json``.
+
+The candidates must share the input shape and class names (one model family,
+e.g. several ``compact`` runs); the dataset must be the one they were trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CACHE = ROOT / "benchmarks" / ".cache" / "ensemble"
+RESULTS = ROOT / "benchmarks" / "results" / "ensemble_select.json"
+SPLITS = ("validation", "test")
+
+
+def member_probs(run, ds, batch: int = 256) -> dict[str, np.ndarray]:
+    """{split: (N, n_classes) float32} for one run, from the cache when its model file has not changed."""
+    import tensorflow as tf
+
+    model_file = run.model_path
+    stamp = f"{model_file.stat().st_size}-{int(model_file.stat().st_mtime)}-{ds.fingerprint}"
+    path = CACHE / f"{run.id}-{ds.fingerprint}.npz"
+    if path.is_file():
+        cached = np.load(path)
+        if str(cached["stamp"]) == stamp:
+            return {s: cached[s] for s in SPLITS}
+    from fer_core.preprocess import prepare_images
+
+    model = run.load_model()
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    spec = run.config["model"]
+    out = {}
+    for split in SPLITS:
+        # (N, S, S, C) uint8 at the model's input size, as it was evaluated when trained
+        x = prepare_images(ds.splits[split][0], int(spec["image_size"]), int(spec.get("channels", 3)))
+        out[split] = np.concatenate([np.asarray(forward(tf.constant(x[i:i + batch], tf.float32)))
+                                     for i in range(0, len(x), batch)]).astype(np.float32)  # (N, C)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, stamp=stamp, **out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", help="candidate run folders (two or more)")
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"),
+                   help="the dataset the runs were trained on ('demo': rebuilt from the first run's record)")
+    p.add_argument("--max-members", type=int, default=4, help="largest subset tried (cost per face grows with it)")
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    from fer_core.data import load_dataset
+    from fer_core.runs import load_run
+
+    t0 = time.time()
+    runs = [load_run(r) for r in args.runs]
+    ds = load_dataset("demo", **runs[0].demo_params()) if args.data == "demo" else load_dataset(args.data)
+    if any(r.fingerprint != ds.fingerprint for r in runs):
+        print(f"error: the runs were not all trained on {args.data} (dataset fingerprints differ)", file=sys.stderr)
+        return 2
+    shapes = {(r.config["model"]["image_size"], r.config["model"].get("channels", 3)) for r in runs}
+    if len(runs) < 2 or len(shapes) != 1 or any(list(r.metrics["class_names"]) != list(ds.class_names) for r in runs):
+        print("error: give two or more runs with one input shape and the dataset's class names", file=sys.stderr)
+        return 2
+    labels = {s: ds.splits[s][1] for s in SPLITS}
+    probs = {r.id: member_probs(r, ds) for r in runs}
+    names = {r.id: str(Path(a)) for r, a in zip(runs, args.runs)}
+
+    def acc(ids, split):
+        return float(np.mean(np.mean([probs[i][split] for i in ids], axis=0).argmax(1) == labels[split]))
+
+    singles = [{"run": names[r.id], "validation": round(acc([r.id], "validation"), 4),
+                "test": round(acc([r.id], "test"), 4)} for r in runs]
+    subsets = []
+    for k in range(2, min(args.max_members, len(runs)) + 1):
+        for ids in itertools.combinations([r.id for r in runs], k):
+            subsets.append({"members": [names[i] for i in ids], "validation": round(acc(ids, "validation"), 4),
+                            "test": round(acc(ids, "test"), 4)})
+    subsets.sort(key=lambda s: (-s["validation"], len(s["members"])))
+    result = {"command": "python benchmarks/ensemble_select.py " + " ".join(args.runs),
+              "dataset_fingerprint": ds.fingerprint, "chosen_on": "validation (PublicTest)",
+              "n": {s: int(len(labels[s])) for s in SPLITS}, "singles": singles, "subsets": subsets,
+              "choice": subsets[0], "seconds": round(time.time() - t0, 1), "created": time.time()}
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    for row in singles:
+        print(f"  single  val {row['validation']:.4f}  test {row['test']:.4f}  {row['run']}")
+    for row in subsets[:8]:
+        print(f"  {len(row['members'])} runs  val {row['validation']:.4f}  test {row['test']:.4f}  "
+              + " + ".join(Path(m).name for m in row["members"]))
+    print(f"choice (best validation): {' + '.join(result['choice']['members'])} → {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""benchmarks/ensemble_select.py: the bundled ensemble is chosen on validation, over every subset of candidates."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import ensemble_select  # noqa: E402
+
+
+def test_ensemble_select_scores_every_subset_on_validation_and_refuses_mixed_runs(tiny_runs_dir, tmp_path, monkeypatch):
+    """benchmarks/ensemble_select.py on three tiny demo runs: singles, all subsets, choice = best validation."""
+    monkeypatch.setattr(ensemble_select, "CACHE", tmp_path / "cache")
+    runs = {p.name.split("_", 1)[1].rsplit("_", 1)[0]: p for p in tiny_runs_dir.iterdir() if p.is_dir()
+            and not p.name.startswith(".")}
+    picked = [str(runs[m]) for m in ("baseline", "inception_v3", "vgg19")]  # all at 75 px RGB
+    out = tmp_path / "select.json"
+    assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [s["run"] for s in result["singles"]] == picked
+    assert len(result["subsets"]) == 4  # three pairs and the triple
+    best = max(s["validation"] for s in result["subsets"])
+    assert result["choice"]["validation"] == best and result["chosen_on"].startswith("validation")
+    assert all(0 <= s["test"] <= 1 for s in result["subsets"])
+    assert len(list((tmp_path / "cache").iterdir())) == 3  # each member scored once
+    assert ensemble_select.main([picked[0], "--data", "demo", "--out", str(out)]) == 2  # one run is no ensemble
