@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,15 +195,7 @@ def publish_run(src: str | Path, dest: str | Path, *, full: bool = False) -> Pub
     model = run.load_model()
     replaced = model_bytes(run.path)
     head_only = not full and head_only_reason(run) is None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".publish-") as tmp:
-        staged = Path(tmp) / "run"
-        staged.mkdir()
-        for name in ("history.json", "config.json"):
-            shutil.copy2(run.path / name, staged / name)
-        # Provenance: the training run, also when republishing a published (or older "bundled") run.
-        metrics = dict(run.metrics, published_from=run.metrics.get("published_from")
-                       or run.metrics.get("bundled_from") or run.id)
+    with _staging(run, dest) as (staged, metrics):
         if head_only:
             from .models.transfer import split_transfer_model
 
@@ -224,9 +217,6 @@ def publish_run(src: str | Path, dest: str | Path, *, full: bool = False) -> Pub
             raise PublishError(f"{run.id}: the published model disagrees with the original (max |Δp| {diff:.2e} > "
                                f"{TOLERANCE:g}); nothing published"
                                + (" (is the cached ImageNet file the one it was trained with?)" if head_only else ""))
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.move(str(staged), dest)
     return Published(source=run.path, dest=dest, kind="head-only" if head_only else "full", size_bytes=size,
                      replaced_bytes=replaced, backbone_file=metrics.get("backbone_file"),
                      backbone_bytes=metrics.get("backbone_bytes"), max_abs_diff=diff)
@@ -243,20 +233,34 @@ def publish_metrics(src: str | Path, into: str | Path) -> Path:
     """
     run = load_run(src)
     dest = Path(into) / REPEATS_DIR / run.id
+    with _staging(run, dest) as (staged, metrics):
+        metrics["weights_shipped"] = False
+        _complete_init_from(metrics, run.path.parent)
+        (staged / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        load_run(staged, metrics_only=True)  # readable as a repeat before it replaces anything
+    return dest
+
+
+@contextmanager
+def _staging(run: Run, dest: Path):
+    """A folder beside ``dest`` holding the run's history and config; ``dest`` is replaced by it on success.
+
+    Yields (folder, metrics): the run's metrics with its provenance (the
+    training run, also when republishing a published or older "bundled"
+    run) for the caller to complete and write. An error inside the block
+    leaves ``dest`` as it was.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".publish-") as tmp:
         staged = Path(tmp) / "run"
         staged.mkdir()
         for name in ("history.json", "config.json"):
             shutil.copy2(run.path / name, staged / name)
-        metrics = dict(run.metrics, published_from=run.metrics.get("published_from") or run.id, weights_shipped=False)
-        _complete_init_from(metrics, run.path.parent)
-        (staged / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        load_run(staged, metrics_only=True)  # readable as a repeat before it replaces anything
+        yield staged, dict(run.metrics, published_from=run.metrics.get("published_from")
+                           or run.metrics.get("bundled_from") or run.id)
         if dest.exists():
             shutil.rmtree(dest)
         shutil.move(str(staged), dest)
-    return dest
 
 
 def _replaceable(dest: Path) -> bool:

@@ -185,6 +185,10 @@ def test_metrics_only_publish_ships_a_seed_repeat_that_groups_with_the_bundled_m
     cfg = json.loads((src / "config.json").read_text())
     cfg["train_config"]["seed"] = 1
     (src / "config.json").write_text(json.dumps(cfg))
+    metrics = json.loads((src / "metrics.json").read_text())
+    for key in ("bundled_from", "published_from"):  # a fresh training run, not a published one
+        metrics.pop(key, None)
+    (src / "metrics.json").write_text(json.dumps(metrics))
     into = tmp_path / "models"
     shutil.copytree(BUNDLED_DIR / "baseline", into / "baseline")
 
