@@ -7,6 +7,7 @@ Predict starts with ``compact`` and labels the models as bundled.
 
 import json
 
+import numpy as np
 import pytest
 
 from app_helpers import all_text, data_dir, open_page, plotly_figures, point_app_at  # noqa: F401
@@ -27,6 +28,11 @@ def fresh_install(tmp_path, data_dir, monkeypatch):  # noqa: F811
 
 def test_the_project_bundles_baseline_compact_and_their_ensemble():
     assert BUNDLED == ["baseline", "compact", "compact_x2"]
+    from fer_core import bundled_runs
+
+    listing = bundled_runs()
+    assert sorted(r.id for r in listing.runs) == BUNDLED and not listing.warnings  # models/seeds/ is not a model
+    assert all(r.metrics_only and r.model_name == "baseline" for r in listing.repeats) and len(listing.repeats) == 2
     for name in BUNDLED:
         m = json.loads((BUNDLED_DIR / name / "metrics.json").read_text())
         assert m["model"] == name and m["dataset"]["name"] == "fer2013" and m["split"] == "test"
@@ -41,13 +47,21 @@ def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install)
     text = all_text(at)
     assert "bundled, trained on FER2013" in text
     curves = plotly_figures(at, "compare_curve_val_accuracy")
-    assert [t["name"] for t in next(iter(curves.values()))["data"]] == BUNDLED  # one line per bundled model
+    lines = [t["name"] for t in next(iter(curves.values()))["data"]
+             if not t["name"].endswith((" seed range", " (fewer seeds)"))]  # a seed group's band and dotted tail
+    assert lines == BUNDLED  # one line per bundled model
     assert len(plotly_figures(at, "compare_cm_")) == len(BUNDLED)  # one matrix per bundled model
     assert "Not trained yet on this dataset" in text and all(m in text for m in TRANSFER)
     commands = [c.value for c in at.code]
     assert any("--models " + ",".join(TRANSFER) in c and "fer2013" in c for c in commands), commands
     leaderboard = next(d.value for d in at.dataframe if "Accuracy" in d.value.columns)
     assert sorted(leaderboard["Model"]) == [f"{m} (bundled)" for m in BUNDLED]  # no row, no score for the others
+    # The baseline's other seeds ship as metrics only (models/seeds/): its row reads the spread over them.
+    seeds = leaderboard.set_index("Model")["Accuracy over seeds"]
+    repeats = [json.loads((d / "metrics.json").read_text()) for d in (BUNDLED_DIR / "seeds").iterdir()]
+    accs = [json.loads((BUNDLED_DIR / "baseline" / "metrics.json").read_text())["accuracy"]] + [
+        m["accuracy"] for m in repeats if m["model"] == "baseline"]
+    assert len(accs) == 3 and seeds["baseline (bundled)"] == f"{100 * np.mean(accs):.1f} ± {100 * np.std(accs, ddof=1):.1f} %, 3 seeds"
 
 
 def test_predict_starts_with_the_best_bundled_model_and_can_add_the_others(fresh_install):
