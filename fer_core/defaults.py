@@ -34,7 +34,7 @@ PATIENCE = 5
 #: FER2013 runs and ``python -m predict``'s default when neither --models nor --runs is given.
 #: ``compact_x2`` = the mean of two compact networks (bundled compact + a second seed, two cycles
 #: each), one model.keras: the most accurate bundled model on FER2013 test (0.680 vs compact's
-#: 0.670) and on photos (benchmarks/fer2013.py pipeline: 0.672 vs 0.668), at twice compact's
+#: 0.670) and on photos (benchmarks/fer2013.py pipeline: 0.682 vs 0.678), at twice compact's
 #: ≈ 3 ms per face — small beside the ≈ 50–100 ms detection of a photo.
 BUNDLED_PREDICT_DEFAULT = "compact_x2"
 
