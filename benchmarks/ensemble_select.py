@@ -39,8 +39,6 @@ SPLITS = ("validation", "test")
 
 def member_probs(run, ds, batch: int = 256) -> dict[str, np.ndarray]:
     """{split: (N, n_classes) float32} for one run, from the cache when its model file has not changed."""
-    import tensorflow as tf
-
     model_file = run.model_path
     stamp = f"{model_file.stat().st_size}-{int(model_file.stat().st_mtime)}-{ds.fingerprint}"
     path = CACHE / f"{run.id}-{ds.fingerprint}.npz"
@@ -48,17 +46,16 @@ def member_probs(run, ds, batch: int = 256) -> dict[str, np.ndarray]:
         cached = np.load(path)
         if str(cached["stamp"]) == stamp:
             return {s: cached[s] for s in SPLITS}
+    from fer_core.inference import compiled_forward, predict_batches
     from fer_core.preprocess import prepare_images
 
-    model = run.load_model()
-    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    forward = compiled_forward(run.load_model())
     spec = run.config["model"]
     out = {}
     for split in SPLITS:
         # (N, S, S, C) uint8 at the model's input size, as it was evaluated when trained
         x = prepare_images(ds.splits[split][0], int(spec["image_size"]), int(spec.get("channels", 3)))
-        out[split] = np.concatenate([np.asarray(forward(tf.constant(x[i:i + batch], tf.float32)))
-                                     for i in range(0, len(x), batch)]).astype(np.float32)  # (N, C)
+        out[split] = predict_batches(forward, x, batch).astype(np.float32)  # (N, C)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(path, stamp=stamp, **out)
     return out

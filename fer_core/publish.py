@@ -308,7 +308,6 @@ def _complete_init_from(metrics: dict, runs_dir: Path) -> None:
 
     earlier = runs_dir / init["run"]
     if earlier.is_dir():
-        timed = init.get("train_seconds") is not None
-        init.update({k: v for k, v in init_from_record(load_run(earlier)).items() if not (timed and k == "train_seconds")})
+        init.update({k: v for k, v in init_from_record(load_run(earlier)).items() if init.get(k) is None})
         if "train_seconds_total" not in metrics and init.get("train_seconds") is not None:
             metrics["train_seconds_total"] = round(metrics["train_seconds"] + init["train_seconds"], 2)

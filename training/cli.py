@@ -125,8 +125,9 @@ def _engine_error(args) -> str | None:
 def train_configs(args, names: list[str], seeds: list[int]) -> list:
     """One :class:`fer_core.train.TrainConfig` per (model, seed), model-major, from parsed arguments.
 
-    The one place a command line becomes training settings: the trainer, and
-    whoever reads a recorded command back as a setting, use it.
+    The one place a command line becomes training settings: the trainer builds
+    its runs with it, and a recorded command (``metrics.json: command``) read
+    back through :func:`build_parser` and this gives the settings it trained.
     """
     from fer_core.models import get_spec
     from fer_core.train import TrainConfig
