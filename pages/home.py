@@ -4,7 +4,7 @@ import streamlit as st
 
 from fer_core import seeds
 from ui import bootstrap, state, tables, widgets
-from ui.loaders import demo_params_for, model_names
+from ui.loaders import model_names
 
 bootstrap.through_app()
 st.title("FER Studio")
@@ -72,7 +72,7 @@ with c2.container(border=True):
         st.markdown("**Train your own.** Nothing is trained on this machine yet: train the five models on the "
                     "built-in demo faces (about 5 minutes on 2 CPU cores), or on FER2013 or your own class folders.")
     elif group.source == "demo":
-        p = demo_params_for(group.runs[0])
+        p = group.runs[0].demo_params()
         st.markdown(f"**Train on more data.** These runs saw {p['demo_per_class']} demo faces per class; "
                     "train longer, on more faces, or point the Train page at FER2013 or your own class folders.")
     else:

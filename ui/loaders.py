@@ -334,11 +334,6 @@ def dataset_candidates(root: Path | None = None, max_depth: int = 3) -> list[str
     return found
 
 
-def demo_params_for(run: Run) -> dict:
-    """Arguments that rebuild the demo data a run was trained on (:meth:`fer_core.runs.Run.demo_params`)."""
-    return run.demo_params()
-
-
 def _mtime(spec: str) -> int:
     try:
         return os.stat(spec).st_mtime_ns

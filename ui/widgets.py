@@ -11,7 +11,7 @@ from fer_core import FERError, RunListing
 from fer_core.seeds import as_group
 
 from . import settings, state, tables
-from .loaders import DatasetGroup, dataset_groups, default_predict_models, demo_params_for, model_names, run_listing
+from .loaders import DatasetGroup, dataset_groups, default_predict_models, model_names, run_listing
 
 
 def load_groups() -> tuple[RunListing, list[DatasetGroup]]:
@@ -96,7 +96,7 @@ def not_trained_notice(group: DatasetGroup) -> None:
     missing = missing_models(group)
     if not missing:
         return
-    demo_args = demo_params_for(group.runs[0]) if group.source == "demo" else None
+    demo_args = group.runs[0].demo_params() if group.source == "demo" else None
     cmd = tables.train_command(group.source, missing, demo_args=demo_args)
     from . import access
 
@@ -208,7 +208,7 @@ def dataset_choice(groups: list[DatasetGroup], prefix: str = "dataset") -> Datas
         options[f"root:{rel}"] = DatasetChoice(str(root / rel), {}, f"{settings.display_path(root)}/{rel}")
     for g in groups:
         if g.source == "demo":
-            p = demo_params_for(g.runs[0])
+            p = g.runs[0].demo_params()
             options[f"run:{g.fingerprint}"] = DatasetChoice("demo", p, f"demo as trained by runs {g.fingerprint[:8]} "
                                                             f"({p['demo_per_class']} per class, {p['demo_image_size']} px)")
         elif Path(g.source).exists() and not any(
