@@ -91,7 +91,9 @@ def test_app_can_use_the_ensemble(ensemble_run):
     # Compare: no epochs of its own, empty curves rather than a crash; leaderboard row.
     for metric in ("accuracy", "val_loss"):
         charts.history_figure([run], metric)
-    charts.small_multiples([run])
+    small = charts.small_multiples([run])
+    # Its panel says why it is empty instead of showing bare axes.
+    assert any("mean of 2 trained runs" in (a.text or "") for a in small.layout.annotations)
     assert tables.leaderboard([run]).iloc[0]["Model"] == "compact_ensemble"
 
     from fer_core.errors import FERError

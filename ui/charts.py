@@ -168,6 +168,10 @@ def small_multiples(runs, metric: str = "accuracy", colors: dict[str, str] | Non
                                      hovertemplate=f"{r.model_name} {label}: " + ("%{y:.1f}%" if scale == 100 else "%{y:.3f}")
                                      + "<extra></extra>"),
                           row=row, col=col)
+        if not any(r.history.get(k) for run in group.runs for k in (metric, f"val_{metric}")):
+            fig.add_annotation(text=_no_curves_text(r), xref="x domain", yref="y domain", x=0.5, y=0.5,
+                               showarrow=False, font=dict(size=12, color="#777"), row=row, col=col)
+            fig.update_xaxes(showticklabels=False, row=row, col=col)
         stages = r.history.get("stage") or []
         if 2 in stages:
             start = stages.index(2) + 0.5
@@ -180,6 +184,14 @@ def small_multiples(runs, metric: str = "accuracy", colors: dict[str, str] | Non
     fig.update_layout(hovermode="closest")
     fig.update_annotations(font_size=13)  # panel titles: long ids such as inception_resnet_v2 stay within their panel
     return fig
+
+
+def _no_curves_text(run) -> str:
+    """What an empty per-model panel says instead of showing bare axes."""
+    if (run.config.get("model") or {}).get("kind") == "ensemble":
+        members = len((run.config.get("model") or {}).get("members") or [])
+        return f"no curves of its own:<br>the mean of {members} trained runs" if members else "no curves of its own:<br>an ensemble"
+    return "no training history<br>recorded for this run"
 
 
 def live_history_figure(history: dict[str, dict], colors: dict[str, str] | None = None) -> go.Figure:
