@@ -32,7 +32,7 @@ def test_compare_shows_a_two_seed_group_as_one_row_with_its_spread(two_seeds):
     board = dataframe_with(at, "Accuracy").set_index("Model")
     assert list(board.index) == ["baseline", "compact"]  # one row per model, not per run
     assert board.loc["baseline", "Accuracy over seeds"] == "67.0 ± 0.3 %, 2 seeds"
-    assert board.loc["compact", "Accuracy over seeds"] == ""
+    assert board.loc["compact", "Accuracy over seeds"] == "1 seed"
     assert "within seed spread of compact" in board.loc["baseline", "Note"]
     text = all_text(at)
     assert "**baseline** and **compact** differ in accuracy by less than their seed-to-seed spread" in text

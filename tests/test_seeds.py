@@ -200,7 +200,7 @@ def test_leaderboard_rows_for_groups_and_single_runs(tmp_path):
     board = tables.leaderboard(shown).set_index("Model")
     assert board.loc["baseline", "Accuracy over seeds"] == "67.0 ± 0.3 %, 2 seeds"
     assert board.loc["baseline", "Accuracy"] == 67.0  # the bar is the mean
-    assert board.loc["compact", "Accuracy over seeds"] == ""  # a single run shows as before
+    assert board.loc["compact", "Accuracy over seeds"] == "1 seed"  # beside repeats: its spread is unknown
     assert board.loc["compact", "Accuracy"] == 66.9
     assert "within seed spread of baseline" in board.loc["compact", "Note"]
     assert "within seed spread of compact" in board.loc["baseline", "Note"]
@@ -210,6 +210,8 @@ def test_leaderboard_rows_for_groups_and_single_runs(tmp_path):
     assert len(notes) == 1 and "**baseline** and **compact**" in notes[0]
     # a group of one is read exactly as its run
     assert tables.leaderboard([r["v"]]).equals(tables.leaderboard(groups_for([r["v"]], [r["v"]])))
+    # with no repeats anywhere the seed columns stay blank rather than saying "1 seed" on every row
+    assert tables.leaderboard([r["c"], r["v"]])["Accuracy over seeds"].tolist() == ["", ""]
 
 
 def test_figures_draw_a_band_for_several_seeds_only(tmp_path):

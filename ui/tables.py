@@ -143,7 +143,7 @@ def leaderboard(runs) -> pd.DataFrame:
     """One row per run or seed group, best (mean) accuracy first. Accuracy and macro-F1 in %, sizes in MB.
 
     A seed group's Accuracy and Macro-F1 are its means; "… over seeds" spell out
-    mean ± std and the number of seeds; its Note names the models it is tied with
+    mean ± std and the number of seeds ("1 seed" for a single run when others have several); its Note names the models it is tied with
     (:func:`fer_core.seeds.within_spread`). The other columns are its newest run's.
     """
     groups = sorted((as_group(r) for r in runs), key=lambda g: (-g.accuracy.mean, -g.macro_f1.mean))  # unrounded
@@ -151,6 +151,8 @@ def leaderboard(runs) -> pd.DataFrame:
     for a, b in ties(groups):
         tied.setdefault(a.id, []).append(b.model_name)
         tied.setdefault(b.id, []).append(a.model_name)
+    # Beside repeated models, a single run says "1 seed": its spread is unknown, not zero.
+    single = "1 seed" if any(g.n > 1 for g in groups) else ""
     rows = []
     for g in groups:
         r, m = g.run, g.run.metrics
@@ -162,7 +164,7 @@ def leaderboard(runs) -> pd.DataFrame:
             # A column of its own, next to Model: the ids stay ids (sorting, links, tests).
             "Note": "; ".join(notes),
             "Accuracy": pct(g.accuracy.mean),
-            "Accuracy over seeds": spread_text(g.accuracy) if g.n > 1 else "",
+            "Accuracy over seeds": spread_text(g.accuracy) if g.n > 1 else single,
             "Macro-F1": pct(g.macro_f1.mean),
             "Macro-F1 over seeds": spread_text(g.macro_f1, seeds=False) if g.n > 1 else "",
             "Parameters": m.get("params"),
