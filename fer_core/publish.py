@@ -25,6 +25,8 @@ outputs are checked against the original's before anything is replaced.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -295,6 +297,14 @@ def _max_abs_diff(a, b, run: Run) -> float:
     if pa.shape != pb.shape:
         raise ModelError(f"{run.id}: published model outputs {pb.shape}, original {pa.shape}")
     return float(np.max(np.abs(pa - pb)))
+
+
+def with_complete_init_from(run: Run) -> Run:
+    """``run`` as read, its ``metrics.init_from`` completed from the earlier run's folder where that is beside it
+    (see :func:`_complete_init_from`); the folder on disk is not changed."""
+    metrics = copy.deepcopy(run.metrics)
+    _complete_init_from(metrics, run.path.parent)
+    return dataclasses.replace(run, metrics=metrics)
 
 
 def _complete_init_from(metrics: dict, runs_dir: Path) -> None:

@@ -30,8 +30,11 @@ Everything else counts as a difference, on purpose: a key present in one
 config and missing in the other (runs from different code versions), a
 setting the model ignores (``--weights`` for a scratch model) or the same
 schedule started from two runs of different settings. Rerunning the same command with
-only ``--seed`` changed always groups. A run without ``train_config``
-(an ensemble built from other runs) stands alone. Two runs with the same seed
+only ``--seed`` changed always groups. An ensemble (``python -m training.ensemble``)
+is set by its members' settings, taken as a multiset; its "seed" is its members'
+seeds: averaging the same recipes trained from other seeds is a seed repeat of
+it. An ensemble built before its members' settings were recorded stands alone,
+as does any other run without a ``train_config``. Two runs with the same seed
 in one group (a rerun) count once: the newest is kept.
 
 Note that on the ``demo`` data and on class folders the seed also draws the
@@ -146,17 +149,38 @@ def setting_key(run: Run) -> str:
 
     A run without a training config gets its own id as key: it groups with nothing.
     """
+    found = setting(run)
+    return f"run:{run.id}" if found is None else json.dumps(found, sort_keys=True, default=str)
+
+
+def setting(run: Run) -> dict | None:
+    """The JSON-able setting behind :func:`setting_key`; None for a run that groups with nothing.
+
+    An ensemble's setting is its members' settings (recorded when it was built,
+    ``metrics.json: members[].setting``), as a multiset: the same recipes
+    averaged, each from other seeds, is a seed repeat of the ensemble.
+    """
+    where = {"model": run.model_name, "dataset": run.fingerprint, "split": run.metrics.get("split", "test")}
+    if _is_ensemble(run):
+        members = [m.get("setting") if isinstance(m, dict) else None for m in run.metrics.get("members") or []]
+        if len(members) < 2 or not all(isinstance(m, dict) for m in members):
+            return None  # built before members' settings were recorded: stands alone
+        return {**where, "members": sorted(members, key=lambda m: json.dumps(m, sort_keys=True, default=str))}
     cfg = _config(run)
     if cfg is None:
-        return f"run:{run.id}"
-    setting = {k: v for k, v in cfg.items() if k not in IGNORED_KEYS}
+        return None
+    train = {k: v for k, v in cfg.items() if k not in IGNORED_KEYS}
     model = run.config.get("model") if isinstance(run.config.get("model"), dict) else {}
-    if setting.get("image_size") is None and model.get("image_size") is not None:
-        setting["image_size"] = model["image_size"]
-    if setting.get("init_from"):
-        setting["init_from"] = start_key(run.metrics.get("init_from"), setting["init_from"])
-    return json.dumps({"model": run.model_name, "dataset": run.fingerprint, "split": run.metrics.get("split", "test"),
-                       "train_config": setting}, sort_keys=True, default=str)
+    if train.get("image_size") is None and model.get("image_size") is not None:
+        train["image_size"] = model["image_size"]
+    if train.get("init_from"):
+        train["init_from"] = start_key(run.metrics.get("init_from"), train["init_from"])
+    return {**where, "train_config": train}
+
+
+def _is_ensemble(run: Run) -> bool:
+    model = run.config.get("model")
+    return isinstance(model, dict) and model.get("kind") == "ensemble"
 
 
 #: ``python -m training`` options whose values are not part of a setting: what varies between
@@ -206,7 +230,11 @@ def _command_setting(command: str) -> list[str]:
     return out
 
 
-def seed_of(run: Run) -> int | None:
+def seed_of(run: Run) -> int | tuple | None:
+    """The run's training seed; for an ensemble, its members' seeds (sorted tuple), which tell repeats apart."""
+    if _is_ensemble(run):
+        seeds = [m.get("seed") if isinstance(m, dict) else None for m in run.metrics.get("members") or []]
+        return tuple(sorted(int(x) for x in seeds)) if seeds and all(isinstance(x, int) for x in seeds) else None
     cfg = _config(run)
     try:
         return int(cfg["seed"]) if cfg is not None else None
@@ -267,7 +295,7 @@ class SeedGroup:
         return len(self.runs)
 
     @property
-    def seeds(self) -> list[int | None]:
+    def seeds(self) -> list[int | tuple | None]:
         return sorted((seed_of(r) for r in self.runs), key=lambda s: (s is None, s))
 
     # ---- summaries

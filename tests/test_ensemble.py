@@ -73,6 +73,12 @@ def test_ensemble_is_one_run_that_equals_the_members_mean(members, ensemble_run)
     assert [x["run"] for x in m["members"]] == [r.id for r in runs]
     assert [x["accuracy"] for x in m["members"]] == [r.metrics["accuracy"] for r in runs]
     assert [x["command"] for x in m["members"]] == ["tiny a", "tiny b"]
+    # each member's setting and seed: what groups this ensemble with its seed repeats (fer_core.seeds)
+    from fer_core import seeds
+
+    assert [x["setting"] for x in m["members"]] == [json.loads(seeds.setting_key(r)) for r in runs]
+    assert [x["seed"] for x in m["members"]] == [seeds.seed_of(r) for r in runs]
+    assert seeds.setting(run)["members"] and seeds.seed_of(run) == tuple(sorted(seeds.seed_of(r) for r in runs))
     assert m["model_size_bytes"] == run.model_path.stat().st_size and m["latency_ms"] > 0
     assert m["params"] == sum(r.metrics["params"] for r in runs) and m["ensemble_check"]["max_abs_diff"] <= 1e-5
     assert m["command"].startswith("python -m training.ensemble")

@@ -8,13 +8,15 @@ The scores are made up to test the arithmetic; no page shows them as results.
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 from pathlib import Path
 
 import pytest
 
 from fer_core import list_runs
-from fer_core.seeds import SeedGroup, Spread, group_by_seed, groups_for, setting_key, ties, within_spread
+from fer_core.seeds import (SeedGroup, Spread, group_by_seed, groups_for, seed_of, setting, setting_key, ties,
+                            within_spread)
 
 CLASSES = ["a", "b", "c"]
 FP = "0123456789abcdef"
@@ -94,7 +96,7 @@ def test_a_key_missing_in_one_config_is_a_difference(tmp_path):
 
 
 def test_a_run_without_training_config_stands_alone(tmp_path):
-    """An ensemble built from other runs has no train_config: it groups with nothing."""
+    """An ensemble built before its members' settings were recorded groups with nothing."""
     for name in ("ens1", "ens2"):
         folder = make_run(tmp_path, name, model="compact_x2")
         cfg = json.loads((folder / "config.json").read_text())
@@ -104,6 +106,38 @@ def test_a_run_without_training_config_stands_alone(tmp_path):
         metrics["config"] = {"members": ["x", "y"]}
         (folder / "metrics.json").write_text(json.dumps(metrics))
     assert [g.n for g in group_by_seed(list_runs(tmp_path).runs)] == [1, 1]
+
+
+def _ensemble(root: Path, name: str, members, *, acc: float, created: float) -> None:
+    """An ensemble run folder whose metrics record its members' runs, as ``training.ensemble`` writes it."""
+    folder = make_run(root, name, model="compact_x2", acc=acc, created=created)
+    cfg = json.loads((folder / "config.json").read_text())
+    del cfg["train_config"]
+    cfg["model"]["kind"] = "ensemble"
+    (folder / "config.json").write_text(json.dumps(cfg))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["config"] = {"seed": seed_of(members[0]), "members": [m.id for m in members]}
+    metrics["members"] = [{"run": m.id, "setting": setting(m), "seed": seed_of(m)} for m in members]
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_ensembles_of_the_same_recipes_from_other_seeds_group(tmp_path):
+    """An ensemble is set by its members' recipes (in any order); its seeds are its members' seeds."""
+    members = tmp_path / "members"
+    for name, seed, lr in (("a0", 0, 1e-3), ("b2", 2, 5e-4), ("a10", 10, 1e-3), ("b12", 12, 5e-4),
+                           ("a20", 20, 1e-3), ("a21", 21, 1e-3)):
+        make_run(members, name, model="compact", seed=seed, learning_rate=lr)
+    m = runs_of(members)
+    ens = tmp_path / "ens"
+    _ensemble(ens, "x2", [m["a0"], m["b2"]], acc=0.68, created=1)
+    _ensemble(ens, "x2-repeat", [m["b12"], m["a10"]], acc=0.67, created=2)  # same recipes, listed the other way
+    _ensemble(ens, "x2-rebuilt", [m["a0"], m["b2"]], acc=0.68, created=3)  # the same members again: counts once
+    _ensemble(ens, "two-a", [m["a20"], m["a21"]], acc=0.66, created=4)  # another recipe mix: apart
+    groups = {g.run.id: g for g in group_by_seed(list_runs(ens).runs)}
+    assert sorted(groups) == ["two-a", "x2-rebuilt"]
+    assert groups["x2-rebuilt"].seeds == [(0, 2), (10, 12)]
+    assert groups["x2-rebuilt"].accuracy.mean == pytest.approx(0.675)
+    assert groups["two-a"].n == 1
 
 
 def test_the_same_seed_twice_counts_once_newest_kept(tmp_path):
@@ -359,3 +393,24 @@ def test_the_bundled_compact_recipe_repeated_with_other_seeds_is_its_seed_repeat
     cfg["train_config"] = c2
     (folder / "config.json").write_text(json.dumps(cfg))
     assert setting_key(load_run(folder)) != setting_key(bundled)
+
+
+def test_the_bundled_ensemble_groups_with_an_ensemble_of_its_recipes_from_other_seeds(tmp_path):
+    """models/compact_x2 records its members' settings, so the same two recipes averaged from other seeds
+    (built by ``training.ensemble``, published with ``--metrics-only``) read as its seed repeat."""
+    from fer_core.runs import BUNDLED_DIR, load_run
+
+    bundled = load_run(BUNDLED_DIR / "compact_x2")
+    assert seed_of(bundled) == (1, 3) and all(m["setting"] for m in bundled.metrics["members"])
+    repeat = tmp_path / "repeat"
+    shutil.copytree(BUNDLED_DIR / "compact_x2", repeat)
+    metrics = json.loads((repeat / "metrics.json").read_text())
+    metrics["members"] = [dict(m, seed=m["seed"] + 10) for m in reversed(metrics["members"])]
+    metrics["accuracy"], metrics["created"] = 0.675, metrics["created"] + 1
+    (repeat / "metrics.json").write_text(json.dumps(metrics))
+    group = groups_for([bundled], [bundled, load_run(repeat)])[0]
+    assert group.seeds == [(1, 3), (11, 13)] and group.n == 2
+    # one member of another recipe (a longer second cycle): not a repeat
+    metrics["members"][0]["setting"]["train_config"]["epochs"] += 10
+    (repeat / "metrics.json").write_text(json.dumps(metrics))
+    assert groups_for([bundled], [bundled, load_run(repeat)])[0].n == 1

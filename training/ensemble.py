@@ -288,8 +288,15 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
 
 
 def _member_record(run) -> dict:
+    """What the ensemble keeps of a member; ``setting`` and ``seed`` let the ensemble's seed repeats group
+    (:func:`fer_core.seeds.setting`) where the members themselves are not shipped."""
+    from fer_core import seeds
+    from fer_core.publish import with_complete_init_from
+
     m = run.metrics
-    return {"run": run.id, "path": str(run.path), "model": run.model_name, "accuracy": m["accuracy"],
+    return {"run": run.id, "path": str(run.path), "model": run.model_name,
+            "setting": seeds.setting(with_complete_init_from(run)), "seed": seeds.seed_of(run),
+            "accuracy": m["accuracy"],
             "macro_f1": m["macro_f1"], "latency_ms": m.get("latency_ms"), "params": m.get("params"),
             "model_size_bytes": m.get("model_size_bytes"),
             "train_seconds": m.get("train_seconds_total", m.get("train_seconds")),
