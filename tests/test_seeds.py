@@ -408,8 +408,20 @@ def test_the_bundled_ensemble_groups_with_an_ensemble_of_its_recipes_from_other_
     metrics["members"] = [dict(m, seed=m["seed"] + 10) for m in reversed(metrics["members"])]
     metrics["accuracy"], metrics["created"] = 0.675, metrics["created"] + 1
     (repeat / "metrics.json").write_text(json.dumps(metrics))
+    for key in ("published_from", "bundled_from"):  # a freshly built ensemble, not a published one
+        metrics.pop(key, None)
+    (repeat / "metrics.json").write_text(json.dumps(metrics))
     group = groups_for([bundled], [bundled, load_run(repeat)])[0]
     assert group.seeds == [(1, 3), (11, 13)] and group.n == 2
+    # shipped as the README says (publish --metrics-only), the app's listing reads it as the repeat
+    from fer_core.publish import publish_metrics
+
+    into = tmp_path / "models"
+    shutil.copytree(BUNDLED_DIR / "compact_x2", into / "compact_x2")
+    publish_metrics(repeat, into)
+    listing = list_runs(bundled_roots=(into,))
+    assert [r.id for r in listing.repeats] == ["repeat"]
+    assert groups_for(listing.runs, listing.seed_pool)[0].accuracy.n == 2
     # one member of another recipe (a longer second cycle): not a repeat
     metrics["members"][0]["setting"]["train_config"]["epochs"] += 10
     (repeat / "metrics.json").write_text(json.dumps(metrics))
