@@ -106,6 +106,14 @@ class Run:
         return not self.model_path.is_file() and (self.path / BACKBONE_FILE).is_file()
 
     @property
+    def ensemble_members(self) -> list[dict] | None:
+        """The members named in ``config.json`` of a run built by ``python -m training.ensemble``, else None."""
+        model = self.config.get("model")
+        if not isinstance(model, dict) or model.get("kind") != "ensemble":
+            return None
+        return [m for m in model.get("members") or [] if isinstance(m, dict)]
+
+    @property
     def random_backbone(self) -> bool:
         """True for a transfer model whose backbone kept random weights (``--weights none``).
 

@@ -161,7 +161,7 @@ def setting(run: Run) -> dict | None:
     averaged, each from other seeds, is a seed repeat of the ensemble.
     """
     where = {"model": run.model_name, "dataset": run.fingerprint, "split": run.metrics.get("split", "test")}
-    if _is_ensemble(run):
+    if run.ensemble_members is not None:
         members = [m.get("setting") if isinstance(m, dict) else None for m in run.metrics.get("members") or []]
         if len(members) < 2 or not all(isinstance(m, dict) for m in members):
             return None  # built before members' settings were recorded: stands alone
@@ -176,11 +176,6 @@ def setting(run: Run) -> dict | None:
     if train.get("init_from"):
         train["init_from"] = start_key(run.metrics.get("init_from"), train["init_from"])
     return {**where, "train_config": train}
-
-
-def _is_ensemble(run: Run) -> bool:
-    model = run.config.get("model")
-    return isinstance(model, dict) and model.get("kind") == "ensemble"
 
 
 #: ``python -m training`` options whose values are not part of a setting: what varies between
@@ -232,7 +227,7 @@ def _command_setting(command: str) -> list[str]:
 
 def seed_of(run: Run) -> int | tuple | None:
     """The run's training seed; for an ensemble, its members' seeds (sorted tuple), which tell repeats apart."""
-    if _is_ensemble(run):
+    if run.ensemble_members is not None:
         seeds = [m.get("seed") if isinstance(m, dict) else None for m in run.metrics.get("members") or []]
         return tuple(sorted(int(x) for x in seeds)) if seeds and all(isinstance(x, int) for x in seeds) else None
     cfg = _config(run)

@@ -188,9 +188,9 @@ def small_multiples(runs, metric: str = "accuracy", colors: dict[str, str] | Non
 
 def _no_curves_text(run) -> str:
     """What an empty per-model panel says instead of showing bare axes."""
-    if (run.config.get("model") or {}).get("kind") == "ensemble":
-        members = len((run.config.get("model") or {}).get("members") or [])
-        return f"no curves of its own:<br>the mean of {members} trained runs" if members else "no curves of its own:<br>an ensemble"
+    members = run.ensemble_members
+    if members is not None:
+        return f"no curves of its own:<br>the mean of {len(members)} trained runs" if members else "no curves of its own:<br>an ensemble"
     return "no training history<br>recorded for this run"
 
 
