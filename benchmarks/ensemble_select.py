@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"),
                    help="the dataset the runs were trained on ('demo': rebuilt from the first run's record)")
     p.add_argument("--max-members", type=int, default=4, help="largest subset tried (cost per face grows with it)")
+    p.add_argument("--current", nargs="+", metavar="RUN", default=None,
+                   help="members of the ensemble bundled now (among the candidates): the choice is compared with "
+                        "it face by face (exact McNemar test), so a switch is made on evidence, not on a few faces")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     from fer_core.data import load_dataset
@@ -86,8 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     probs = {r.id: member_probs(r, ds) for r in runs}
     names = {r.id: str(Path(a)) for r, a in zip(runs, args.runs)}
 
+    def right(ids, split) -> np.ndarray:  # (N,) bool: the mean of ids' probabilities picks the label
+        return np.mean([probs[i][split] for i in ids], axis=0).argmax(1) == labels[split]
+
     def acc(ids, split):
-        return float(np.mean(np.mean([probs[i][split] for i in ids], axis=0).argmax(1) == labels[split]))
+        return float(np.mean(right(ids, split)))
+
+    def paired(current_ids, choice_ids, split) -> dict:
+        """The two ensembles face by face; p: exact two-sided McNemar test on the faces they disagree on."""
+        from scipy.stats import binomtest
+
+        a, b = right(current_ids, split), right(choice_ids, split)
+        only_b, only_a = int(np.sum(b & ~a)), int(np.sum(a & ~b))
+        p = binomtest(only_b, only_a + only_b).pvalue if only_a + only_b else 1.0
+        return {"current": round(float(a.mean()), 4), "choice": round(float(b.mean()), 4),
+                "only_choice_right": only_b, "only_current_right": only_a, "p_value": round(float(p), 4)}
 
     singles = [{"run": names[r.id], "validation": round(acc([r.id], "validation"), 4),
                 "test": round(acc([r.id], "test"), 4)} for r in runs]
@@ -97,10 +113,19 @@ def main(argv: list[str] | None = None) -> int:
             subsets.append({"members": [names[i] for i in ids], "validation": round(acc(ids, "validation"), 4),
                             "test": round(acc(ids, "test"), 4)})
     subsets.sort(key=lambda s: (-s["validation"], len(s["members"])))
+    ids_of = {names[r.id]: r.id for r in runs}
+    current = None
+    if args.current:
+        wanted = [str(Path(c)) for c in args.current]
+        if not set(wanted) <= set(ids_of):
+            print("error: --current must name candidate run folders, as given", file=sys.stderr)
+            return 2
+        choice_ids = [ids_of[m] for m in subsets[0]["members"]]
+        current = {"members": wanted, **{s: paired([ids_of[c] for c in wanted], choice_ids, s) for s in SPLITS}}
     result = {"command": "python benchmarks/ensemble_select.py " + " ".join(args.runs),
               "dataset_fingerprint": ds.fingerprint, "chosen_on": "validation (PublicTest)",
               "n": {s: int(len(labels[s])) for s in SPLITS}, "singles": singles, "subsets": subsets,
-              "choice": subsets[0], "seconds": round(time.time() - t0, 1), "created": time.time()}
+              "choice": subsets[0], "against_current": current, "seconds": round(time.time() - t0, 1), "created": time.time()}
     Path(args.out).write_text(json.dumps(result, indent=1))
     for row in singles:
         print(f"  single  val {row['validation']:.4f}  test {row['test']:.4f}  {row['run']}")
@@ -108,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {len(row['members'])} runs  val {row['validation']:.4f}  test {row['test']:.4f}  "
               + " + ".join(Path(m).name for m in row["members"]))
     print(f"choice (best validation): {' + '.join(result['choice']['members'])} → {args.out}")
+    for split in SPLITS if current else ():
+        c = current[split]
+        print(f"  vs current on {split}: {c['current']:.4f} → {c['choice']:.4f}; only the choice right on "
+              f"{c['only_choice_right']} faces, only the current on {c['only_current_right']}; McNemar p = {c['p_value']:.3f}")
     return 0
 
 

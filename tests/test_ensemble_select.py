@@ -26,4 +26,14 @@ def test_ensemble_select_scores_every_subset_on_validation_and_refuses_mixed_run
     assert result["choice"]["validation"] == best and result["chosen_on"].startswith("validation")
     assert all(0 <= s["test"] <= 1 for s in result["subsets"])
     assert len(list((tmp_path / "cache").iterdir())) == 3  # each member scored once
+    # --current: the choice against the bundled ensemble, face by face on the same images
+    assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--current", *picked[:2]]) == 0
+    vs = json.loads(out.read_text())["against_current"]
+    pair = next(s for s in result["subsets"] if s["members"] == picked[:2])
+    assert vs["members"] == picked[:2] and vs["validation"]["current"] == pair["validation"]
+    assert vs["validation"]["choice"] == best and 0 <= vs["validation"]["p_value"] <= 1
+    n = result["n"]["validation"]
+    assert vs["validation"]["only_choice_right"] - vs["validation"]["only_current_right"] == round(
+        (vs["validation"]["choice"] - vs["validation"]["current"]) * n)
+    assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--current", "nope"]) == 2
     assert ensemble_select.main([picked[0], "--data", "demo", "--out", str(out)]) == 2  # one run is no ensemble
