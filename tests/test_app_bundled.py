@@ -56,12 +56,18 @@ def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install)
     assert any("--models " + ",".join(TRANSFER) in c and "fer2013" in c for c in commands), commands
     leaderboard = next(d.value for d in at.dataframe if "Accuracy" in d.value.columns)
     assert sorted(leaderboard["Model"]) == [f"{m} (bundled)" for m in BUNDLED]  # no row, no score for the others
-    # The baseline's other seeds ship as metrics only (models/seeds/): its row reads the spread over them.
+    # Other seeds ship as metrics only (models/seeds/): a model's row reads the spread over them.
     seeds = leaderboard.set_index("Model")["Accuracy over seeds"]
     repeats = [json.loads((d / "metrics.json").read_text()) for d in (BUNDLED_DIR / "seeds").iterdir()]
-    accs = [json.loads((BUNDLED_DIR / "baseline" / "metrics.json").read_text())["accuracy"]] + [
-        m["accuracy"] for m in repeats if m["model"] == "baseline"]
-    assert len(accs) == 3 and seeds["baseline (bundled)"] == f"{100 * np.mean(accs):.1f} ± {100 * np.std(accs, ddof=1):.1f} %, 3 seeds"
+    counts = {}
+    for model in BUNDLED:
+        accs = [json.loads((BUNDLED_DIR / model / "metrics.json").read_text())["accuracy"]] + [
+            m["accuracy"] for m in repeats if m["model"] == model]
+        counts[model] = len(accs)
+        want = (f"{100 * np.mean(accs):.1f} ± {100 * np.std(accs, ddof=1):.1f} %, {len(accs)} seeds"
+                if len(accs) > 1 else "1 seed")
+        assert seeds[f"{model} (bundled)"] == want, model
+    assert counts["baseline"] == 3 and counts["compact"] >= 2
 
 
 def test_predict_starts_with_the_best_bundled_model_and_can_add_the_others(fresh_install):
