@@ -162,7 +162,7 @@ def setting(run: Run) -> dict | None:
     """
     where = {"model": run.model_name, "dataset": run.fingerprint, "split": run.metrics.get("split", "test")}
     if run.ensemble_members is not None:
-        members = [m.get("setting") if isinstance(m, dict) else None for m in run.metrics.get("members") or []]
+        members = _member_field(run, "setting")
         if len(members) < 2 or not all(isinstance(m, dict) for m in members):
             return None  # built before members' settings were recorded: stands alone
         return {**where, "members": sorted(members, key=lambda m: json.dumps(m, sort_keys=True, default=str))}
@@ -176,6 +176,11 @@ def setting(run: Run) -> dict | None:
     if train.get("init_from"):
         train["init_from"] = start_key(run.metrics.get("init_from"), train["init_from"])
     return {**where, "train_config": train}
+
+
+def _member_field(run: Run, key: str) -> list:
+    """``key`` of each member an ensemble's ``metrics.json: members`` records (None where a record lacks it)."""
+    return [m.get(key) if isinstance(m, dict) else None for m in run.metrics.get("members") or []]
 
 
 #: ``python -m training`` options whose values are not part of a setting: what varies between
@@ -228,7 +233,7 @@ def _command_setting(command: str) -> list[str]:
 def seed_of(run: Run) -> int | tuple | None:
     """The run's training seed; for an ensemble, its members' seeds (sorted tuple), which tell repeats apart."""
     if run.ensemble_members is not None:
-        seeds = [m.get("seed") if isinstance(m, dict) else None for m in run.metrics.get("members") or []]
+        seeds = _member_field(run, "seed")
         return tuple(sorted(int(x) for x in seeds)) if seeds and all(isinstance(x, int) for x in seeds) else None
     cfg = _config(run)
     try:
