@@ -239,3 +239,34 @@ def test_upload_limits_are_configured():
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] >= settings.MAX_DATASET_MB >= settings.MAX_PHOTO_MB
+
+
+def test_predict_offers_a_models_older_runs_on_request(with_runs_copy):
+    """A model trained twice on the same data: the newest is offered by name, the earlier one behind a toggle."""
+    import datetime as dt
+    import json
+    import shutil
+
+    newest = run_dirs(with_runs_copy)["baseline"]
+    earlier = with_runs_copy / "20200101-000000_baseline_earlier"
+    shutil.copytree(newest, earlier)
+    m = json.loads((earlier / "metrics.json").read_text())
+    m["created"] = 1577836800.0  # 2020-01-01: older than every tiny run
+    (earlier / "metrics.json").write_text(json.dumps(m))
+    day = dt.datetime.fromtimestamp(m["created"]).strftime("%b %d")  # as the label shows it, in local time
+    at = open_page("predict", timeout=180)
+    assert not any(day in label for label in at.multiselect[0].options)  # offered by name: the newest run only
+    toggle = next(t for t in at.toggle if t.label.startswith("Older runs too"))
+    assert toggle.label == "Older runs too (1)"
+    toggle.set_value(True).run(timeout=180)
+    picker = at.multiselect[0]
+    assert sum(label.startswith(f"baseline · {day} ") for label in picker.options) == 1, picker.options
+    picker.set_value(["baseline", earlier.name]).run(timeout=180)
+    upload(at, "friends.png", face_photo())
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    rows = list(probability_table(at)["Model"])
+    assert rows == [f"baseline [{newest.name}]", f"baseline [{earlier.name}]", "ensemble (mean)"], rows
+    # Turning the toggle off drops the earlier run from the choice instead of failing.
+    next(t for t in at.toggle if t.label.startswith("Older runs too")).set_value(False).run(timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.multiselect[0].value == ["baseline"]

@@ -176,7 +176,9 @@ class DatasetGroup:
     fingerprint: str
     name: str
     source: str
-    runs: tuple[Run, ...]
+    runs: tuple[Run, ...]  # each model's newest run
+    #: the other runs of this data (a model trained again, other seeds or settings), newest first
+    older: tuple[Run, ...] = ()
 
     @property
     def bundled(self) -> bool:
@@ -207,19 +209,22 @@ def dataset_groups(listing: RunListing, registry_order: list[str] | None = None)
     """Runs grouped by dataset fingerprint; one run per model (its newest), models in registry order.
 
     The user's own datasets come first (newest first), bundled ones after, so a
-    page opens on what the user trained last.
+    page opens on what the user trained last. A model's earlier runs are kept in
+    ``older`` (Predict offers them on request).
     """
     order = {name: i for i, name in enumerate(model_names() if registry_order is None else registry_order)}
     groups = []
     for fp, runs in listing.by_dataset().items():
         newest: dict[str, Run] = {}
+        older: list[Run] = []
         for r in sorted(runs, key=lambda r: r.metrics.get("created", 0), reverse=True):
-            newest.setdefault(r.model_name, r)
-        ordered = sorted(newest.values(), key=lambda r: (order.get(r.model_name, len(order)), r.model_name))
+            (older.append(r) if r.model_name in newest else newest.setdefault(r.model_name, r))
+        rank = lambda r: (order.get(r.model_name, len(order)), r.model_name)  # noqa: E731  registry order
+        ordered = sorted(newest.values(), key=rank)
         first = ordered[0]
         groups.append(DatasetGroup(fingerprint=fp, name=first.dataset_name,
                                    source=str(first.metrics["dataset"].get("source", first.dataset_name)),
-                                   runs=tuple(ordered)))
+                                   runs=tuple(ordered), older=tuple(sorted(older, key=rank))))
     return sorted(groups, key=lambda g: g.bundled)  # stable: keeps newest-first within each kind
 
 

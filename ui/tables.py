@@ -69,6 +69,14 @@ def is_random_backbone(run) -> bool:
     return bool(getattr(run, "random_backbone", False))
 
 
+def trained_when(run, *, fallback: str | None = None) -> str:
+    """``"Nov 25 19:36"``: when a run finished (its ``created`` time); else ``fallback``, by default its id."""
+    created = run.metrics.get("created")
+    if created:
+        return dt.datetime.fromtimestamp(created).strftime("%b %d %H:%M")
+    return run.id if fallback is None else fallback
+
+
 def model_label(run, *, bundled: bool = True) -> str:
     """A run's model as pages name it: ``"resnet50v2 (random backbone)"``, ``"compact (bundled)"``, ``"baseline"``,
     and for a seed group of several runs ``"compact (3 seeds)"``."""
@@ -157,7 +165,6 @@ def leaderboard(runs) -> pd.DataFrame:
     rows = []
     for g in groups:
         r, m = g.run, g.run.metrics
-        created = m.get("created")
         notes = ([RANDOM_BACKBONE_TAG + ": near chance expected"] if is_random_backbone(r) else []) + \
             ([f"within seed spread of {', '.join(tied[g.id])}"] if g.id in tied else [])
         rows.append({
@@ -173,7 +180,7 @@ def leaderboard(runs) -> pd.DataFrame:
             "Train time (s)": m.get("train_seconds_total", m.get("train_seconds")),  # all cycles of --init-from
             "Latency (ms)": m.get("latency_ms"),
             "Epochs": m.get("epochs_run"),
-            "Trained": dt.datetime.fromtimestamp(created).strftime("%b %d %H:%M") if created else "",
+            "Trained": trained_when(r, fallback=""),
             "Run": r.id + (f" (+{g.n - 1} more seed{'s' if g.n > 2 else ''})" if g.n > 1 else ""),
         })
     return pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)

@@ -66,16 +66,32 @@ def pick_group(groups: list[DatasetGroup], key: str, label: str = "Dataset", nar
 
 
 def pick_models(group: DatasetGroup, key: str) -> list:
-    """Multiselect over a dataset's runs (labelled with their accuracy); returns the chosen runs."""
-    by_name = {r.model_name: r for r in group.runs}
+    """Multiselect over a dataset's runs (labelled with their accuracy); returns the chosen runs.
+
+    Options are each model's newest run, by model name; when the dataset has
+    earlier runs of a model (trained again, another seed or setting), a toggle
+    adds them, by run id and labelled with when they were trained.
+    """
+    by_key = {r.model_name: r for r in group.runs}
+    if group.older and st.toggle(f"Older runs too ({len(group.older)})", key=f"{key}_older",
+                                 help="Each model is offered as its newest run; this adds the earlier runs of this "
+                                      "dataset, to compare a model with itself trained another way."):
+        by_key.update({r.id: r for r in group.older})
+    elif key in st.session_state:  # the toggle went off: drop earlier runs chosen while it was on
+        st.session_state[key] = [k for k in st.session_state[key] if k in by_key]
+
+    def label(k: str) -> str:
+        run = by_key[k]
+        when = "" if k == run.model_name else f" · {tables.trained_when(run)}"
+        return f"{tables.model_label(run)}{when} · {tables.pct_text(run.metrics['accuracy'])}"
+
     chosen = st.multiselect(
-        "Models", list(by_name), default=default_predict_models(group), key=key,
-        format_func=lambda n: f"{tables.model_label(by_name[n])} · {tables.pct_text(by_name[n].metrics['accuracy'])}",
+        "Models", list(by_key), default=default_predict_models(group), key=key, format_func=label,
         help="Every chosen model classifies each face; with several, the ensemble is the mean of their probabilities. "
              "The percentage is the model's test accuracy.")
-    st.caption(f"{len(chosen)} of {len(by_name)} model(s) trained on this dataset"
+    st.caption(f"{len(chosen)} of {len(by_key)} model(s) trained on this dataset"
                + (f" · **{group.bundled_tag}**" if group.bundled else ""))
-    return [by_name[n] for n in chosen]
+    return [by_key[k] for k in chosen]
 
 
 def dataset_caption(group: DatasetGroup) -> None:
