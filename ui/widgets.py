@@ -73,9 +73,11 @@ def pick_models(group: DatasetGroup, key: str) -> list:
     adds them, by run id and labelled with when they were trained.
     """
     by_key = {r.model_name: r for r in group.runs}
-    if group.older and st.toggle(f"Older runs too ({len(group.older)})", key=f"{key}_older",
-                                 help="Each model is offered as its newest run; this adds the earlier runs of this "
-                                      "dataset, to compare a model with itself trained another way."):
+    older = bool(group.older) and st.toggle(
+        f"Older runs too ({len(group.older)})", key=f"{key}_older",
+        help="Each model is offered as its newest run; this adds the earlier runs of this dataset, to compare a "
+             "model with itself trained another way.")
+    if older:
         by_key.update({r.id: r for r in group.older})
     elif key in st.session_state:  # the toggle went off: drop earlier runs chosen while it was on
         st.session_state[key] = [k for k in st.session_state[key] if k in by_key]
@@ -89,7 +91,7 @@ def pick_models(group: DatasetGroup, key: str) -> list:
         "Models", list(by_key), default=default_predict_models(group), key=key, format_func=label,
         help="Every chosen model classifies each face; with several, the ensemble is the mean of their probabilities. "
              "The percentage is the model's test accuracy.")
-    st.caption(f"{len(chosen)} of {len(by_key)} model(s) trained on this dataset"
+    st.caption(f"{len(chosen)} of {len(by_key)} {'runs' if older else 'model(s)'} trained on this dataset"
                + (f" · **{group.bundled_tag}**" if group.bundled else ""))
     return [by_key[k] for k in chosen]
 
