@@ -177,7 +177,7 @@ class DatasetGroup:
     name: str
     source: str
     runs: tuple[Run, ...]  # each model's newest run
-    #: the other runs of this data (a model trained again, other seeds or settings), newest first
+    #: the other runs of this data (a model trained again, other seeds or settings): registry order, newest first
     older: tuple[Run, ...] = ()
 
     @property
@@ -218,7 +218,10 @@ def dataset_groups(listing: RunListing, registry_order: list[str] | None = None)
         newest: dict[str, Run] = {}
         older: list[Run] = []
         for r in sorted(runs, key=lambda r: r.metrics.get("created", 0), reverse=True):
-            (older.append(r) if r.model_name in newest else newest.setdefault(r.model_name, r))
+            if r.model_name in newest:
+                older.append(r)
+            else:
+                newest[r.model_name] = r
         rank = lambda r: (order.get(r.model_name, len(order)), r.model_name)  # noqa: E731  registry order
         ordered = sorted(newest.values(), key=rank)
         first = ordered[0]
