@@ -27,7 +27,7 @@ def fresh_install(tmp_path, data_dir, monkeypatch):  # noqa: F811
 
 
 def test_the_project_bundles_baseline_compact_and_their_ensemble():
-    assert BUNDLED == ["baseline", "compact", "compact_x2"]
+    assert BUNDLED == ["baseline", "compact", "compact_x3"]
     from fer_core import bundled_runs
 
     listing = bundled_runs()
@@ -39,8 +39,12 @@ def test_the_project_bundles_baseline_compact_and_their_ensemble():
         assert m["model"] == name and m["dataset"]["name"] == "fer2013" and m["split"] == "test"
         commands = [mm["command"] for mm in m.get("members", [])] or [m["command"]]  # an ensemble: its members'
         assert all(c.startswith("python -m training ") and "--seed" in c for c in commands), commands
-    ensemble = json.loads((BUNDLED_DIR / "compact_x2" / "metrics.json").read_text())
-    assert ensemble["command"].startswith("python -m training.ensemble ") and len(ensemble["members"]) == 2
+    ensemble = json.loads((BUNDLED_DIR / "compact_x3" / "metrics.json").read_text())
+    assert ensemble["command"].startswith("python -m training.ensemble ") and len(ensemble["members"]) == 3
+    # compact_x3 averages compact's three seeds: the bundled compact and the two runs shipped as its repeats
+    compact_repeats = {d.name for d in (BUNDLED_DIR / "seeds").iterdir()
+                       if json.loads((d / "metrics.json").read_text())["model"] == "compact"}
+    assert {m["run"] for m in ensemble["members"]} == {"compact"} | compact_repeats
 
 
 def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install):

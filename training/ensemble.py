@@ -2,7 +2,7 @@
 
     python -m training.ensemble runs/fer2013/<compact run A> runs/fer2013/<compact run B> \\
         --data ../shared/datasets/fer2013/fer2013.npz --out runs/fer2013
-    python -m training.ensemble RUN_DIR RUN_DIR --data demo --out runs --name compact_x2
+    python -m training.ensemble RUN_DIR RUN_DIR --data demo --out runs --name compact_x3
 
 The members must share their class names (same order), dataset fingerprint,
 evaluated split and input shape. The saved ``model.keras`` is one Keras
