@@ -39,7 +39,8 @@ with top[0]:
     if group.bundled and best in (scores := photo_scores(group)) and len(group.runs) > 1:  # why this default
         n_photos = scores.pop("n")
         verdict = "the best bundled choice for photos" if scores.get(best) == max(scores.values()) else "the default"
-        others = " · ".join(f"{m} {tables.pct_text(a)}" for m, a in scores.items() if m != best)
+        others = " · ".join(f"{'all averaged' if m == 'ensemble' else m} {tables.pct_text(a)}"  # the mean of every model
+                            for m, a in scores.items() if m != best)
         st.caption(f":material/verified: Starts with **{best}**, {verdict}: it reads "
                    f"**{tables.pct_text(scores[best])}** of {n_photos:,} FER2013 test faces pasted into photos "
                    f"right through this page's detector and crop ({others}; `benchmarks/fer2013.py`).")

@@ -266,7 +266,7 @@ def photo_scores(group: DatasetGroup) -> dict[str, float]:
 
 
 def default_predict_models(group: DatasetGroup) -> list[str]:
-    """Models Predict preselects: ``compact`` on the bundled runs, else every model of the dataset."""
+    """Models Predict preselects: :data:`BUNDLED_PREDICT_DEFAULT` on the bundled runs, else every model of the dataset."""
     names = [r.model_name for r in group.runs]
     if group.bundled and BUNDLED_PREDICT_DEFAULT in names:
         return [BUNDLED_PREDICT_DEFAULT]
