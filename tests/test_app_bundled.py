@@ -70,7 +70,7 @@ def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install)
             m["accuracy"] for m in repeats if m["model"] == model]
         counts[model] = len(accs)
         want = (f"{100 * np.mean(accs):.1f} ± {100 * np.std(accs, ddof=1):.1f} %, {len(accs)} seeds"
-                if len(accs) > 1 else "1 seed")
+                if len(accs) > 1 else "1 run (mean of 3 networks)" if model == "compact_x3" else "1 seed")
         assert seeds[f"{model} (bundled)"] == want, model
     assert counts["baseline"] == 3 and counts["compact"] >= 2
 
