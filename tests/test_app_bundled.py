@@ -2,7 +2,7 @@
 
 Compare shows their real curves and matrices and lists the four transfer models as
 "not trained yet" with the command that trains them (never a made-up score);
-Predict starts with ``compact`` and labels the models as bundled.
+Predict starts with the bundled default (``compact_x3``, fer_core.defaults) and labels the models as bundled.
 """
 
 import json
