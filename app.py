@@ -12,7 +12,7 @@ import streamlit as st
 from ui import access, settings, training, widgets
 
 st.set_page_config(page_title="FER Studio", page_icon=":material/mood:", layout="wide",
-                   initial_sidebar_state="expanded")
+                   initial_sidebar_state="auto")  # open on a desktop, closed on a phone (where it would cover the page)
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -168,9 +168,8 @@ for tab, face in zip(tabs, result.faces):
                              key=f"predict_ensemble_{face.index}", config={"displayModeBar": False}, width=300)
             row.plotly_chart(charts.model_probs_figure(classes, face.predictions, colors, cols=min(k, 3)),
                              key=f"predict_models_{face.index}", config={"displayModeBar": False})
-        else:  # one model: its panel is the whole answer
-            st.columns([2, 3])[0].plotly_chart(charts.model_probs_figure(classes, face.predictions, colors, cols=1),
-                                                key=f"predict_models_{face.index}", config={"displayModeBar": False})
+        else:  # one model (the default): plain HTML bars, no chart library for the visitor's browser to load
+            st.html(charts.probability_bars_html(classes, face.predictions[0].probs, caption=face.predictions[0].label))
         emotion, _ = face.top()
         rows = [{"Model": pr.label, "Top emotion": classes[int(np.argmax(pr.probs))],
                  **{c: 100 * float(v) for c, v in zip(classes, pr.probs)}} for pr in face.predictions]

@@ -88,9 +88,16 @@ def test_predict_starts_with_the_best_bundled_model_and_can_add_the_others(fresh
     table = next(d.value for d in at.dataframe if "Top emotion" in d.value.columns)
     assert list(table["Model"]) == [f"{BUNDLED_PREDICT_DEFAULT} (bundled)"]  # one model: no ensemble row
     assert abs(table.drop(columns=["Model", "Top emotion"]).sum(axis=1).iloc[0] - 100) < 0.1
+    # one model's bars are plain HTML (no Plotly for the browser to load): every class with its percentage
+    bars = [e.proto.body for e in at.get("html")]
+    classes = [c for c in table.columns if c not in ("Model", "Top emotion")]
+    assert len(bars) == 1 and all(f">{c}<" in bars[0] for c in classes) and bars[0].count("%</span>") == len(classes)
+    assert f"{table[table['Top emotion'].iloc[0]].iloc[0]:.1f}%" in bars[0]  # the top emotion's value, as in the table
+    assert not plotly_figures(at, "predict_models_") and not plotly_figures(at, "predict_ensemble_")
     picker.set_value(["baseline", "compact"]).run(timeout=180)
     table = next(d.value for d in at.dataframe if "Top emotion" in d.value.columns)
     assert list(table["Model"]) == ["baseline (bundled)", "compact (bundled)", "ensemble (mean)"]
+    assert plotly_figures(at, "predict_models_") and not at.get("html")  # several models: the Plotly panels
 
 
 def test_home_on_a_fresh_install_shows_the_bundled_models_and_points_to_training(fresh_install):

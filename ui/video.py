@@ -28,7 +28,7 @@ from fer_core import FERError
 from fer_core.video import analyse_video, clip_from_photo, encode_clip
 
 from . import access, settings, state
-from .charts import PALETTE, _layout
+from .charts import _layout, emotion_colors
 from .loaders import predictor_for
 from .samples import PHOTOS, sample_image
 
@@ -143,17 +143,6 @@ def _with_gaps(times: list[float], values: np.ndarray, gap: float) -> tuple[list
         xs.append(t)
         ys.append(float(v))
     return xs, ys
-
-
-#: Emotions keep colours people read at a glance (anger red, sadness blue...), taken from the app's palette.
-EMOTION_COLORS = {"angry": "#E45756", "anger": "#E45756", "disgust": "#54A24B", "fear": "#B279A2",
-                  "happy": "#F58518", "happiness": "#F58518", "sad": "#4C78A8", "sadness": "#4C78A8",
-                  "surprise": "#72B7B2", "neutral": "#BAB0AC", "contempt": "#9D755D"}
-
-
-def emotion_colors(class_names) -> dict[str, str]:
-    """One colour per emotion, the same in the timelines and the share bars; other labels take the palette."""
-    return {c: EMOTION_COLORS.get(str(c).lower(), PALETTE[i % len(PALETTE)]) for i, c in enumerate(class_names)}
 
 
 def timeline_figure(timeline, class_names, *, fps: float | None, window: int = 1, duration: float | None = None,
