@@ -117,3 +117,23 @@ def test_browser_predict_on_uploaded_photo(app_server, tmp_path):
             browser.close()
     (ARTIFACTS / "timings.json").write_text(json.dumps({"page_load_to_first_prediction_s": round(seconds, 1)}))
     print(f"time from opening the app to the first prediction: {seconds:.1f} s")
+
+
+def test_browser_on_a_phone_the_sidebar_starts_closed(app_server):
+    """At a phone's width the navigation must not cover the page (initial_sidebar_state="auto")."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            page.goto(f"{app_server}/predict")
+            expect(page.get_by_role("heading", name="Predict on a photo")).to_be_visible(timeout=60_000)
+            expect(page.locator("[data-testid=stSidebar]")).to_have_attribute("data-collapsed", "true", timeout=30_000)
+            page.get_by_text("Sample", exact=True).first.click(timeout=30_000)  # nothing lies over the page
+            expect(page.get_by_text("Every model's probabilities")).to_be_visible(timeout=180_000)
+            assert page.get_by_text("Traceback").count() == 0
+            page.screenshot(path=str(ARTIFACTS / "predict_phone.png"))
+        finally:
+            browser.close()
