@@ -73,12 +73,31 @@ def clear(folder: Path) -> None:
         pass
 
 
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the model (with optimizer) and the history after each epoch, each file replaced atomically."""
+def pack(folder: Path) -> dict[str, bytes]:
+    """A checkpoint's files as bytes (the Ray engine ships them from a worker's temp folder to the driver)."""
+    return {name: (Path(folder) / name).read_bytes() for name in (MODEL_FILE, STATE_FILE)}
 
-    def __init__(self, folder: Path, epochs: int, history: dict | None = None, seconds: float = 0.0):
+
+def unpack(folder: Path, files: dict[str, bytes]) -> None:
+    """Write packed checkpoint files into ``folder``; each replaced atomically, the state last (it names the epoch)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (MODEL_FILE, STATE_FILE):
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(files[name])
+        os.replace(tmp, folder / name)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the model (with optimizer) and the history after each epoch, each file replaced atomically.
+
+    ``on_saved(folder, epoch)``, when given, is called once an epoch's checkpoint is complete (the Ray
+    engine's tasks ship it to the driver from there).
+    """
+
+    def __init__(self, folder: Path, epochs: int, history: dict | None = None, seconds: float = 0.0, on_saved=None):
         super().__init__()
-        self.folder, self.epochs = Path(folder), epochs
+        self.folder, self.epochs, self.on_saved = Path(folder), epochs, on_saved
         self.history = {k: list(v) for k, v in (history or {}).items()}
         self.seconds_before, self.t0 = seconds, time.time()
 
@@ -94,6 +113,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         tmp_state = self.folder / f".{STATE_FILE}.tmp"
         tmp_state.write_text(json.dumps(state))
         os.replace(tmp_state, self.folder / STATE_FILE)
+        if self.on_saved is not None:
+            self.on_saved(self.folder, epoch + 1)
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -21,9 +21,11 @@ JSON lines keep the one-model-at-a-time shape the Train page follows.
 
 Interruption: Ctrl-C (or SIGTERM) cancels the unfinished tasks (``ray.cancel``);
 runs already published stay, nothing half-written is left. Epoch checkpoints
-(:mod:`fer_core.checkpoints`) live in the task's temporary folder and go with it:
-**resuming is not supported with Ray** — the same command run again trains the
-unfinished runs from the start.
+(:mod:`fer_core.checkpoints`) are written in the task's temporary folder and,
+after every epoch, shipped through the queue to the driver, which keeps them
+under ``--out/.checkpoints/`` exactly where a local run keeps its own. The same
+command run again sends each unfinished run's checkpoint with its task, which
+continues after that epoch, on whichever node it lands (no shared filesystem).
 
 The feature pass (:func:`feature_pass`) is Ray Data's batch-inference pattern:
 images are sharded to actors that each load the backbone once, and the result
@@ -124,19 +126,33 @@ class QueueProgress:
             return
         self.queue.put((self.index, event))
 
+    def on_checkpoint(self, folder: Path, epoch: int) -> None:
+        """An epoch's checkpoint is complete on this worker: send its files to the driver (before the epoch's event)."""
+        from .checkpoints import pack
 
-def train_task(ds, cfg: dict, command: str | None, queue, index: int, features: dict | None) -> dict:
+        self.queue.put((self.index, {"event": CHECKPOINT_EVENT, "epoch": epoch, "files": pack(folder)}))
+
+
+#: Queue items that carry a checkpoint's files to the driver; never forwarded as progress.
+CHECKPOINT_EVENT = "_checkpoint"
+
+
+def train_task(ds, cfg: dict, command: str | None, queue, index: int, features: dict | None,
+               checkpoint: dict | None = None) -> dict:
     """One (model, seed) on a Ray worker: ``train_one`` into a temporary folder; returns the run's files as bytes.
 
     ``features``: ``{"key", "arrays"}`` computed by the driver's Ray Data pass,
     put into a private cache so ``train_one`` finds them. Without them a frozen
     backbone uses this node's own feature cache (``$FER_CACHE_DIR``).
+    ``checkpoint``: an interrupted earlier run's checkpoint files (from the
+    driver's ``--out``), put where ``train_one`` looks, so it continues from there.
     """
     import ray
 
     limit_threads(_assigned_cpus())
     import keras
 
+    from . import checkpoints
     from .features import FeatureCache
     from .train import TrainConfig, train_one
 
@@ -147,8 +163,11 @@ def train_task(ds, cfg: dict, command: str | None, queue, index: int, features: 
         cache = FeatureCache(work / "features") if features else FeatureCache()
         if features:
             cache.put(features["key"], features["arrays"])
+        config = TrainConfig.from_dict(cfg)
+        if checkpoint:
+            checkpoints.unpack(checkpoints.checkpoint_dir(work / "runs", asdict(config), ds.fingerprint), checkpoint)
         sink = QueueProgress(queue, index)
-        path = train_one(ds, TrainConfig.from_dict(cfg), work / "runs", progress=sink, cache=cache, command=command)
+        path = train_one(ds, config, work / "runs", progress=sink, cache=cache, command=command)
         files = {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
         return {"run_id": path.name, "files": files, "model_end": sink.model_end,
                 "node": ray.get_runtime_context().get_node_id(), "workdir": str(work)}
@@ -244,6 +263,7 @@ def train_models_ray(ds, configs, out_dir: str | Path, *, progress=None, cache=N
     Frozen transfer backbones first get their feature cache from :func:`feature_pass`
     (on the driver's cache), shipped to the tasks with the work.
     """
+    from . import checkpoints
     from .progress import ProgressCallback
     from .runs import TrainLock
 
@@ -260,14 +280,28 @@ def train_models_ray(ds, configs, out_dir: str | Path, *, progress=None, cache=N
         queue = Queue(actor_options={"num_cpus": 0})
         task = ray.remote(train_task).options(num_cpus=cpus_per_task, max_retries=0)
         ds_ref = ray.put(ds)
-        refs = [task.remote(ds_ref, asdict(c), command, queue, i, shipped.get(i)) for i, c in enumerate(configs)]
+        # Where each run keeps its checkpoint here, as a local run would; an interrupted earlier run's goes with its task.
+        ckpt_dirs = [checkpoints.checkpoint_dir(out_dir, asdict(c), ds.fingerprint) for c in configs]
+        resume = [checkpoints.pack(d) if checkpoints.find(d) is not None else None for d in ckpt_dirs]
+        refs = [task.remote(ds_ref, asdict(c), command, queue, i, shipped.get(i), resume[i]) for i, c in enumerate(configs)]
         index = {r: i for i, r in enumerate(refs)}
         forwarder = _Forwarder(progress, configs)
         pending = list(refs)
+
+        def receive() -> None:
+            """Store shipped checkpoints (in queue order, so before their epoch's event), forward the rest."""
+            events = []
+            for i, event in _drain(queue):
+                if event.get("event") == CHECKPOINT_EVENT:
+                    checkpoints.unpack(ckpt_dirs[i], event["files"])
+                else:
+                    events.append((i, event))
+            forwarder.feed(events)
+
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=0.25)
-                forwarder.feed(_drain(queue))  # a finished task's events are all in the queue already
+                receive()  # a finished task's events are all in the queue already
                 for ref in done:
                     i = index[ref]
                     try:
@@ -275,11 +309,20 @@ def train_models_ray(ds, configs, out_dir: str | Path, *, progress=None, cache=N
                     except ray.exceptions.RayTaskError as exc:  # the task's own error, as the local engine raises it
                         raise (exc.cause if isinstance(exc.cause, BaseException) else exc) from None
                     paths[i] = publish(out_dir, result, infos.get(i))
+                    checkpoints.clear(ckpt_dirs[i])  # the run is published; its checkpoint has done its job
                     end = dict(result["model_end"] or {"event": "model_end", "model": configs[i].model})
                     end.update(run_dir=str(paths[i]), seed=configs[i].seed, node=result["node"], worker_dir=result["workdir"])
                     forwarder.finished(i, end)
-        except BaseException:  # Ctrl-C, SIGTERM or a failed task: stop the rest, keep what is published
+        except BaseException as exc:  # Ctrl-C, SIGTERM or a failed task: stop the rest, keep what is published
+            with contextlib.suppress(Exception):
+                receive()  # the last checkpoints already shipped: the same command continues from them
             _cancel(ray, pending)
+            kept = [f"{configs[i].model} seed {configs[i].seed} after epoch {ck.epoch}/{ck.epochs}"
+                    for i, d in enumerate(ckpt_dirs) if i not in paths and (ck := checkpoints.find(d)) is not None]
+            if isinstance(exc, KeyboardInterrupt) and kept:
+                raise checkpoints.TrainingInterrupted(
+                    f"interrupted; checkpoints kept for {', '.join(kept)}: run the same command again to continue "
+                    f"(in {Path(out_dir) / checkpoints.CHECKPOINTS})") from None
             raise
         finally:
             with contextlib.suppress(Exception):

@@ -372,7 +372,8 @@ def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir
         steps = int(np.ceil(len(x["train"]) / cfg.batch_size))
         _compile(model, cfg, cfg.learning_rate, steps, cfg.epochs)
     saver = None if ckpt_dir is None else checkpoints.EpochCheckpoint(
-        ckpt_dir, cfg.epochs, resumed.history if resumed else None, resumed.seconds if resumed else 0.0)
+        ckpt_dir, cfg.epochs, resumed.history if resumed else None, resumed.seconds if resumed else 0.0,
+        on_saved=getattr(progress, "on_checkpoint", None))  # the Ray engine's sink ships it to the driver
     try:
         fit = model.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=resumed.epoch if resumed else 0,
                         class_weight=class_weight, verbose=0, shuffle=False,  # saved before it is reported:

@@ -135,10 +135,9 @@ def test_feature_pass_by_ray_data_equals_the_local_pass(ray_local):
         np.testing.assert_allclose(got[split], compute_features(model, images), rtol=1e-5, atol=1e-6)  # order kept
 
 
-def test_cancel_leaves_no_run_and_exits_130(ray_local, tmp_path):
-    out, progress = tmp_path / "runs", tmp_path / "p.jsonl"
-
-    def interrupt_after_first_epoch():
+def _interrupt_after_first_epoch(progress: Path) -> None:
+    """Ctrl-C in the main thread once ``progress`` holds an epoch_end (in a thread, as a user's key press)."""
+    def watch():
         deadline = time.time() + 120
         while time.time() < deadline:
             if any(e.get("event") == "epoch_end" for e in read_events(progress)):
@@ -146,20 +145,40 @@ def test_cancel_leaves_no_run_and_exits_130(ray_local, tmp_path):
                 return
             time.sleep(0.2)
 
-    threading.Thread(target=interrupt_after_first_epoch, daemon=True).start()
-    code = cli("--data", "demo", "--demo-per-class", "6", "--demo-size", "48", "--image-size", "48",
-               "--models", "baseline", "--epochs", "500", "--patience", "0", "--engine", "ray",
-               "--out", str(out), "--progress-file", str(progress))
-    assert code == 130
-    assert [p.name for p in out.iterdir() if p.name != ".train.lock"] == []  # no run, no .tmp-, no checkpoint
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def test_cancel_leaves_no_run_exits_130_and_the_same_command_continues(ray_local, tmp_path):
+    """Ctrl-C: no run, the tasks stop; the driver holds the last epoch's checkpoint (shipped from the worker,
+    no shared filesystem), and the same command continues after that epoch."""
+    out = tmp_path / "runs"
+    args = ["--data", "demo", "--demo-per-class", "6", "--demo-size", "48", "--image-size", "48",
+            "--models", "baseline", "--epochs", "500", "--patience", "0", "--engine", "ray", "--out", str(out)]
+    progress = tmp_path / "p.jsonl"
+    _interrupt_after_first_epoch(progress)
+    assert cli(*args, "--progress-file", str(progress)) == 130
+    assert sorted(p.name for p in out.iterdir()) == [".checkpoints", ".train.lock"]  # no run, no .tmp-
     events = read_events(progress)
     assert events[-1]["event"] == "run_end" and events[-1]["status"] == "cancelled"
+    assert "run the same command again to continue" in events[-1]["message"]
     assert not any(e["event"] == "model_end" for e in events)
+    (ckpt,) = (out / ".checkpoints").iterdir()
+    saved = json.loads((ckpt / "state.json").read_text())["epoch"]
+    reported = max(e["epoch"] for e in events if e["event"] == "epoch_end")
+    assert 1 <= reported <= saved  # every epoch the page showed is in the driver's checkpoint
     # The task itself was cancelled: nothing keeps the 2 CPUs busy afterwards.
     deadline = time.time() + 30
     while ray_local.available_resources().get("CPU", 0) < 2 and time.time() < deadline:
         time.sleep(0.5)
     assert ray_local.available_resources().get("CPU", 0) == 2
+
+    again = tmp_path / "p2.jsonl"
+    _interrupt_after_first_epoch(again)
+    assert cli(*args, "--progress-file", str(again)) == 130
+    events = read_events(again)
+    assert any(f"resuming after epoch {saved}/500" in e.get("message", "") for e in events if e["event"] == "status")
+    assert next(e for e in events if e["event"] == "epoch_end")["epoch"] == saved + 1
+    assert json.loads((ckpt / "state.json").read_text())["epoch"] > saved
 
 
 def test_two_node_cluster_needs_no_shared_filesystem(ray_local, tmp_path):

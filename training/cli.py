@@ -11,7 +11,8 @@ the same command run again continues from there (see fer_core/checkpoints.py).
 
 Sweeps: ``--seeds 0,1,2`` trains each model once per seed; ``--engine ray`` runs each (model, seed) as a
 Ray task, locally or on a cluster (``--ray-address auto``), and writes the same run folders
-(see fer_core/distributed.py). With Ray, an interrupted sweep does not resume: unfinished runs start afresh.
+(see fer_core/distributed.py). With Ray too, the same command continues an interrupted sweep: the driver
+keeps each unfinished run's last checkpoint, shipped from the worker after every epoch.
 
 Exit codes: 0 done, 2 bad input (one-line message on stderr), 130 interrupted.
 """
