@@ -16,7 +16,7 @@ Encoded with libx264 (crf 23), as a phone or screen recorder would.
 Each measurement runs in a fresh process (``--worker``), so the peak resident
 memory (``ru_maxrss``) of the 60 s and the 120 s clip are comparable: flat
 memory means the same peak for twice the clip. The worker reads the clip with
-the bundled ``compact`` model (the app's default) through
+the model the Video page starts with (``fer_core.defaults.BUNDLED_PREDICT_DEFAULT``) through
 ``fer_core.video.iter_video_rows`` — rows streamed to a CSV file, as
 ``python -m predict`` does — at 5 fps, and records the per-stage split
 (decode, detect, track, classify), the resident memory after each tenth of the
@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import cpu_model  # noqa: E402
+from fer_core.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402  constants only, no TensorFlow
 
 FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
 ASTRONAUT = ROOT / "ui" / "assets" / "astronaut.jpg"
@@ -186,7 +187,7 @@ def worker(clip: Path, detect_every: int, out: Path) -> None:
     from fer_core.rows import write_csv
     from fer_core.video import VideoStats, iter_video_rows
 
-    runs = [r for r in bundled_runs().runs if r.model_name == "compact"]
+    runs = [r for r in bundled_runs().runs if r.model_name == BUNDLED_PREDICT_DEFAULT]
     t0 = time.perf_counter()
     predictor = Predictor(runs, batching=False)  # one caller: no micro-batcher thread between it and the models
     load_s = time.perf_counter() - t0
@@ -357,7 +358,8 @@ def main() -> None:
     speed_ok = ref["wall_s"] <= TARGET_S * short / 60.0
     result = {
         "what": "fer_core.video.iter_video_rows on 1280x720 30 fps H.264 clips of two moving FER2013 faces, "
-                "sampled at 5 fps, bundled compact model, rows streamed to CSV; one fresh process per measurement",
+                f"sampled at 5 fps, bundled {BUNDLED_PREDICT_DEFAULT} model (the Video page's default), rows streamed "
+                "to CSV; one fresh process per measurement",
         "command": "python benchmarks/video.py" + (" --quick" if args.quick else ""),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "load_avg_1m_start": round(load0, 2),
                     "load_avg_1m_end": round(os.getloadavg()[0], 2),
