@@ -22,11 +22,23 @@ from plotly.subplots import make_subplots
 from fer_core.seeds import as_group
 
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC"]
-
+ENSEMBLE_COLOR = "#262730"
+FONT = dict(size=13)
+METRIC_TITLES = {
+    "accuracy": "Training accuracy",
+    "val_accuracy": "Validation accuracy",
+    "loss": "Training loss",
+    "val_loss": "Validation loss",
+}
 #: Emotions keep colours people read at a glance (anger red, sadness blue...), taken from the app's palette.
 EMOTION_COLORS = {"angry": "#E45756", "anger": "#E45756", "disgust": "#54A24B", "fear": "#B279A2",
                   "happy": "#F58518", "happiness": "#F58518", "sad": "#4C78A8", "sadness": "#4C78A8",
                   "surprise": "#72B7B2", "neutral": "#BAB0AC", "contempt": "#9D755D"}
+
+
+def model_colors(names) -> dict[str, str]:
+    """Stable colour per model id, in the order given (registry order on every page)."""
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
 
 
 def emotion_colors(class_names) -> dict[str, str]:
@@ -60,19 +72,6 @@ def probability_bars_html(class_names, probs, caption: str = "") -> str:
             f'<span style="width:3.6em;flex:none;text-align:right;font-variant-numeric:tabular-nums">{v:.1f}%</span></div>')
     head = f'<div style="font-size:0.9em;opacity:0.75;margin-bottom:4px">{escape(caption)}</div>' if caption else ""
     return f'<div style="max-width:460px">{head}{"".join(rows)}</div>'
-ENSEMBLE_COLOR = "#262730"
-FONT = dict(size=13)
-METRIC_TITLES = {
-    "accuracy": "Training accuracy",
-    "val_accuracy": "Validation accuracy",
-    "loss": "Training loss",
-    "val_loss": "Validation loss",
-}
-
-
-def model_colors(names) -> dict[str, str]:
-    """Stable colour per model id, in the order given (registry order on every page)."""
-    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
 
 
 def _layout(fig: go.Figure, *, title: str | None = None, height: int = 360, legend: bool = True,
