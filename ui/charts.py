@@ -51,8 +51,8 @@ def probability_bars_html(class_names, probs, caption: str = "") -> str:
 
     Why not a Plotly figure: on the Predict page the answer for one model (what
     most visitors see) would otherwise load Plotly's 4.7 MB of JavaScript in the
-    visitor's browser — about 0.75 s of CPU per visit on a server core, more on
-    a phone (measured with Chromium's performance counters). Class names may
+    visitor's browser — about 0.75 s of CPU per visit on this machine's core
+    (measured with Chromium's performance counters). Class names may
     come from a user's folder names, so every string is escaped.
     """
     from html import escape
