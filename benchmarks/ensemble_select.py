@@ -12,6 +12,11 @@ accuracy is the choice (ties: fewer members, cheaper per face); its test
 accuracy is reported beside it and is not used to choose. Results go to
 ``benchmarks/results/ensemble_select.json``.
 
+``--smooth 0,0.5,0.7``: also try each subset behind an input blur of each
+sigma (``python -m training.ensemble --smooth``); sigma is chosen on
+validation with the members, ties going to less blur. Runs trained with
+``--augment`` have seen every face through bilinear resampling, which blurs.
+
 The candidates must share the input shape and class names (one model family,
 e.g. several ``compact`` runs); the dataset must be the one they were trained on.
 """
@@ -37,11 +42,12 @@ RESULTS = ROOT / "benchmarks" / "results" / "ensemble_select.json"
 SPLITS = ("validation", "test")
 
 
-def member_probs(run, ds, batch: int = 256) -> dict[str, np.ndarray]:
-    """{split: (N, n_classes) float32} for one run, from the cache when its model file has not changed."""
+def member_probs(run, ds, batch: int = 256, smooth: float = 0.0) -> dict[str, np.ndarray]:
+    """{split: (N, n_classes) float32} for one run, inputs blurred by ``smooth`` px (0: not), from the
+    cache when its model file has not changed."""
     model_file = run.model_path
     stamp = f"{model_file.stat().st_size}-{int(model_file.stat().st_mtime)}-{ds.fingerprint}"
-    path = CACHE / f"{run.id}-{ds.fingerprint}.npz"
+    path = CACHE / (f"{run.id}-{ds.fingerprint}.npz" if not smooth else f"{run.id}-{ds.fingerprint}-s{smooth:g}.npz")
     if path.is_file():
         cached = np.load(path)
         if str(cached["stamp"]) == stamp:
@@ -55,6 +61,10 @@ def member_probs(run, ds, batch: int = 256) -> dict[str, np.ndarray]:
     for split in SPLITS:
         # (N, S, S, C) uint8 at the model's input size, as it was evaluated when trained
         x = prepare_images(ds.splits[split][0], int(spec["image_size"]), int(spec.get("channels", 3)))
+        if smooth:  # the layer the ensemble would hold, on float pixels: (N, S, S, C) → same
+            from fer_core.models.layers import GaussianSmooth
+
+            x = np.asarray(GaussianSmooth(smooth)(x.astype(np.float32)))
         out[split] = predict_batches(forward, x, batch).astype(np.float32)  # (N, C)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(path, stamp=stamp, **out)
@@ -70,8 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--current", nargs="+", metavar="RUN", default=None,
                    help="members of the ensemble bundled now (among the candidates): the choice is compared with "
                         "it face by face (exact McNemar test), so a switch is made on evidence, not on a few faces")
+    p.add_argument("--smooth", default="0", metavar="SIGMAS",
+                   help="comma-separated input blurs (pixels) to try in front of each subset, e.g. 0,0.5,0.7 "
+                        "(0: none; training.ensemble --smooth)")
+    p.add_argument("--current-smooth", type=float, default=0.0, metavar="SIGMA",
+                   help="the input blur of the bundled ensemble named by --current")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
+    try:
+        sigmas = sorted({float(v) for v in args.smooth.split(",")})
+    except ValueError:
+        print(f"error: --smooth {args.smooth}: give comma-separated numbers, e.g. 0,0.5,0.7", file=sys.stderr)
+        return 2
+    if any(not 0 <= v <= 3 for v in sigmas) or not 0 <= args.current_smooth <= 3:
+        print("error: blurs go from 0 (none) to 3 pixels", file=sys.stderr)
+        return 2
     from fer_core.data import load_dataset
     from fer_core.runs import load_run
 
@@ -86,33 +109,35 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give two or more runs with one input shape and the dataset's class names", file=sys.stderr)
         return 2
     labels = {s: ds.splits[s][1] for s in SPLITS}
-    probs = {r.id: member_probs(r, ds) for r in runs}
+    probs = {(r.id, v): member_probs(r, ds, smooth=v) for r in runs
+             for v in sorted({*sigmas, *([args.current_smooth] if args.current else [])})}
     names = {r.id: str(Path(a)) for r, a in zip(runs, args.runs)}
 
-    def right(ids, split) -> np.ndarray:  # (N,) bool: the mean of ids' probabilities picks the label
-        return np.mean([probs[i][split] for i in ids], axis=0).argmax(1) == labels[split]
+    def right(ids, split, smooth=0.0) -> np.ndarray:  # (N,) bool: the mean of ids' probabilities picks the label
+        return np.mean([probs[i, smooth][split] for i in ids], axis=0).argmax(1) == labels[split]
 
-    def acc(ids, split):
-        return float(np.mean(right(ids, split)))
+    def acc(ids, split, smooth=0.0):
+        return float(np.mean(right(ids, split, smooth)))
 
-    def paired(current_ids, choice_ids, split) -> dict:
+    def paired(current_ids, choice_ids, choice_smooth, split) -> dict:
         """The two ensembles face by face; p: exact two-sided McNemar test on the faces they disagree on."""
         from scipy.stats import binomtest
 
-        a, b = right(current_ids, split), right(choice_ids, split)
+        a, b = right(current_ids, split, args.current_smooth), right(choice_ids, split, choice_smooth)
         only_b, only_a = int(np.sum(b & ~a)), int(np.sum(a & ~b))
         p = binomtest(only_b, only_a + only_b).pvalue if only_a + only_b else 1.0
         return {"current": round(float(a.mean()), 4), "choice": round(float(b.mean()), 4),
                 "only_choice_right": only_b, "only_current_right": only_a, "p_value": round(float(p), 4)}
 
-    singles = [{"run": names[r.id], "validation": round(acc([r.id], "validation"), 4),
-                "test": round(acc([r.id], "test"), 4)} for r in runs]
+    singles = [{"run": names[r.id], "smooth": v, "validation": round(acc([r.id], "validation", v), 4),
+                "test": round(acc([r.id], "test", v), 4)} for r in runs for v in sigmas]
     subsets = []
     for k in range(2, min(args.max_members, len(runs)) + 1):
         for ids in itertools.combinations([r.id for r in runs], k):
-            subsets.append({"members": [names[i] for i in ids], "validation": round(acc(ids, "validation"), 4),
-                            "test": round(acc(ids, "test"), 4)})
-    subsets.sort(key=lambda s: (-s["validation"], len(s["members"])))
+            for v in sigmas:
+                subsets.append({"members": [names[i] for i in ids], "smooth": v,
+                                "validation": round(acc(ids, "validation", v), 4), "test": round(acc(ids, "test", v), 4)})
+    subsets.sort(key=lambda s: (-s["validation"], len(s["members"]), s["smooth"]))
     ids_of = {names[r.id]: r.id for r in runs}
     current = None
     if args.current:
@@ -121,18 +146,20 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --current must name candidate run folders, as given", file=sys.stderr)
             return 2
         choice_ids = [ids_of[m] for m in subsets[0]["members"]]
-        current = {"members": wanted, **{s: paired([ids_of[c] for c in wanted], choice_ids, s) for s in SPLITS}}
-    result = {"command": "python benchmarks/ensemble_select.py " + " ".join(args.runs),
+        current = {"members": wanted, "smooth": args.current_smooth,
+                   **{s: paired([ids_of[c] for c in wanted], choice_ids, subsets[0]["smooth"], s) for s in SPLITS}}
+    result = {"command": "python benchmarks/ensemble_select.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "dataset_fingerprint": ds.fingerprint, "chosen_on": "validation (PublicTest)",
               "n": {s: int(len(labels[s])) for s in SPLITS}, "singles": singles, "subsets": subsets,
               "choice": subsets[0], "against_current": current, "seconds": round(time.time() - t0, 1), "created": time.time()}
     Path(args.out).write_text(json.dumps(result, indent=1))
     for row in singles:
-        print(f"  single  val {row['validation']:.4f}  test {row['test']:.4f}  {row['run']}")
+        print(f"  single  σ {row['smooth']:g}  val {row['validation']:.4f}  test {row['test']:.4f}  {row['run']}")
     for row in subsets[:8]:
-        print(f"  {len(row['members'])} runs  val {row['validation']:.4f}  test {row['test']:.4f}  "
+        print(f"  {len(row['members'])} runs  σ {row['smooth']:g}  val {row['validation']:.4f}  test {row['test']:.4f}  "
               + " + ".join(Path(m).name for m in row["members"]))
-    print(f"choice (best validation): {' + '.join(result['choice']['members'])} → {args.out}")
+    print(f"choice (best validation): {' + '.join(result['choice']['members'])}, input blur σ "
+          f"{result['choice']['smooth']:g} → {args.out}")
     for split in SPLITS if current else ():
         c = current[split]
         print(f"  vs current on {split}: {c['current']:.4f} → {c['choice']:.4f}; only the choice right on "

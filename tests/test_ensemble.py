@@ -90,6 +90,34 @@ def test_ensemble_is_one_run_that_equals_the_members_mean(members, ensemble_run)
     assert "ms/face" in text and " MB" in text
 
 
+def test_smooth_puts_one_blur_in_front_of_the_members(members, tmp_path):
+    """--smooth: the saved ensemble blurs once, then averages the members on the blurred faces."""
+    from scipy.ndimage import gaussian_filter
+
+    ds, runs = members
+    path = E.build_ensemble_run(E.check_members([str(r.path) for r in runs]), "demo", tmp_path, smooth=0.7,
+                                command="python -m training.ensemble … --smooth 0.7", echo=lambda *_: None)
+    run = load_run(path)
+    model = run.load_model()
+    blur = model.get_layer("input_smooth")
+    assert type(blur).__name__ == "GaussianSmooth" and blur.sigma == 0.7
+    x = np.random.default_rng(2).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
+    seen = gaussian_filter(x, sigma=(0, 0.7, 0.7, 0), mode="nearest", truncate=blur.radius / 0.7)
+    want = np.mean([np.asarray(r.load_model()(seen, training=False)) for r in runs], axis=0)
+    assert np.max(np.abs(np.asarray(model(x, training=False)) - want)) <= 1e-5
+    unblurred = np.mean([np.asarray(r.load_model()(x, training=False)) for r in runs], axis=0)
+    assert np.max(np.abs(np.asarray(model(x, training=False)) - unblurred)) > 1e-4  # the blur is really there
+    assert run.metrics["config"]["smooth"] == 0.7 and run.config["model"]["input_smooth_sigma"] == 0.7
+    from fer_core import seeds  # a blurred ensemble is no seed repeat of the plain one
+
+    plain = E.build_ensemble_run(E.check_members([str(r.path) for r in runs]), "demo", tmp_path / "plain",
+                                 echo=lambda *_: None)
+    assert seeds.setting_key(run) != seeds.setting_key(load_run(plain))
+    assert "smooth" not in seeds.setting(load_run(plain))
+    bad = _cli(str(runs[0].path), str(runs[1].path), "--data", "demo", "--out", str(tmp_path / "x"), "--smooth", "5")
+    assert bad.returncode == 2 and "--smooth 5" in bad.stderr and not (tmp_path / "x").exists()
+
+
 def test_app_can_use_the_ensemble(ensemble_run):
     from ui import charts, tables
 

@@ -35,5 +35,16 @@ def test_ensemble_select_scores_every_subset_on_validation_and_refuses_mixed_run
     n = result["n"]["validation"]
     assert vs["validation"]["only_choice_right"] - vs["validation"]["only_current_right"] == round(
         (vs["validation"]["choice"] - vs["validation"]["current"]) * n)
+    # --smooth: every subset again behind each input blur; the choice still the best validation
+    assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--smooth", "0,0.7",
+                                 "--current", *picked[:2]]) == 0
+    blurred = json.loads(out.read_text())
+    assert len(blurred["subsets"]) == 8 and {s["smooth"] for s in blurred["subsets"]} == {0.0, 0.7}
+    assert [s for s in blurred["subsets"] if s["smooth"] == 0] == [
+        {**s, "smooth": 0.0} for s in sorted(result["subsets"], key=lambda s: (-s["validation"], len(s["members"])))]
+    assert blurred["choice"]["validation"] == max(s["validation"] for s in blurred["subsets"])
+    assert blurred["against_current"]["validation"]["choice"] == blurred["choice"]["validation"]
+    assert len(list((tmp_path / "cache").iterdir())) == 6  # each member once per blur
+    assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--smooth", "0,x"]) == 2
     assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--current", "nope"]) == 2
     assert ensemble_select.main([picked[0], "--data", "demo", "--out", str(out)]) == 2  # one run is no ensemble

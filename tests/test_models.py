@@ -133,3 +133,26 @@ def test_compact_mirror_tta_averages_the_face_and_its_mirror_with_the_same_weigh
     assert heat.shape == (48, 48) and 0 <= heat.min() and heat.max() <= 1
     with pytest.raises(ModelError, match="mirror test-time augmentation is not available"):
         create_model("baseline", 7, tta_flip=True)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 0.7, 1.3])
+def test_gaussian_smooth_is_scipys_blur_keeps_flat_images_and_round_trips(sigma, tmp_path):
+    """The ensemble's input blur: SciPy's Gaussian (edges repeated), no drift in brightness, saved safely."""
+    from scipy.ndimage import gaussian_filter
+
+    from fer_core.models.layers import GaussianSmooth
+
+    layer = GaussianSmooth(sigma)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 48, 40, 3)).astype(np.float32)  # non-square, RGB
+    want = gaussian_filter(x, sigma=(0, sigma, sigma, 0), mode="nearest", truncate=layer.radius / sigma)
+    got = np.asarray(layer(x))
+    assert got.shape == x.shape and np.max(np.abs(got - want)) < 1e-3
+    flat = np.full((1, 48, 48, 1), 200.0, np.float32)
+    assert np.allclose(np.asarray(layer(flat)), 200.0, atol=1e-3)
+    inputs = keras.Input((48, 48, 1))
+    model = keras.Model(inputs, GaussianSmooth(sigma)(inputs))
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert np.array_equal(np.asarray(again(flat)), np.asarray(model(flat)))
+    with pytest.raises(ValueError, match="sigma must be > 0"):
+        GaussianSmooth(0)

@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model id of the ensemble in the app (metrics.json 'model'; the run folder is "
                         "<time>_<name>_<fingerprint>); the app shows one run per id and dataset. Default: "
                         "<model>_ensemble when all members are one model (e.g. compact_ensemble), else ensemble")
+    p.add_argument("--smooth", type=float, default=0.0, metavar="SIGMA",
+                   help="blur the input by a Gaussian of SIGMA pixels before the members (0: off). Members "
+                        "trained with --augment saw faces blurred by its bilinear resampling; choose SIGMA on "
+                        "validation with benchmarks/ensemble_select.py --smooth")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the data split / demo data (default: the first member's training seed)")
     return p
@@ -73,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         if not _NAME.match(args.name):
             raise FERError(f"--name '{args.name}': use letters, digits, '_', '-' or '.' (at most 64)")
         command = "python -m training.ensemble " + shlex.join(argv)
-        build_ensemble_run(runs, args.data, args.out, name=args.name, seed=args.seed, command=command)
+        if not 0 <= args.smooth <= 3:
+            raise FERError(f"--smooth {args.smooth:g}: give a blur between 0 (off) and 3 pixels")
+        build_ensemble_run(runs, args.data, args.out, name=args.name, seed=args.seed, smooth=args.smooth,
+                           command=command)
     except FERError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -160,16 +167,23 @@ def _member_seed(run) -> int:
 
 # --------------------------------------------------------------------------- model
 
-def ensemble_model(models: list, names: list[str], *, name: str = DEFAULT_NAME):
-    """One functional model: shared input → every member (nested, renamed ``names``) → mean of probabilities."""
+def ensemble_model(models: list, names: list[str], *, name: str = DEFAULT_NAME, smooth: float = 0.0):
+    """One functional model: shared input → [blur] → every member (nested, renamed ``names``) → mean of probabilities.
+
+    ``smooth`` > 0: the raw pixels pass through :class:`~fer_core.models.layers.GaussianSmooth`
+    of that sigma first (once, shared by all members).
+    """
     import keras
 
+    from fer_core.models.layers import GaussianSmooth
+
     shape = tuple(models[0].input_shape[1:])
-    inputs = keras.Input(shape=shape, name="pixels")
+    inputs = keras.Input(shape=shape, name="pixels")  # (B, S, S, C) raw 0–255
+    x = GaussianSmooth(smooth, name="input_smooth")(inputs) if smooth else inputs  # same shape
     outs = []
     for model, member_name in zip(models, names):
         model.name = member_name  # nested models are layers of the ensemble: their names must be unique
-        outs.append(model(inputs))
+        outs.append(model(x))
     probs = keras.layers.Average(name="ensemble_mean", dtype="float32")(outs)
     return keras.Model(inputs, probs, name=name)
 
@@ -178,21 +192,39 @@ def member_names(runs) -> list[str]:
     return [f"member{i}_{re.sub(r'[^A-Za-z0-9_]+', '_', r.model_name)}" for i, r in enumerate(runs, 1)]
 
 
-def max_abs_diff_to_mean(ensemble, models, shape, seed: int = 0) -> float:
-    """Largest |Δp| between ``ensemble`` and the mean of ``models`` on one random uint8 batch (4, *shape)."""
+def max_abs_diff_to_mean(ensemble, models, shape, seed: int = 0, smooth: float = 0.0) -> float:
+    """Largest |Δp| between ``ensemble`` and the mean of ``models`` on one random uint8 batch (4, *shape).
+
+    With ``smooth``, the members get the batch blurred by :func:`scipy.ndimage.gaussian_filter`
+    (an independent implementation of the blur the ensemble holds).
+    """
     x = np.random.default_rng(seed).integers(0, 256, (4, *shape)).astype(np.float32)
-    want = np.mean([np.asarray(m(x, training=False)) for m in models], axis=0)
+    seen = _reference_blur(x, smooth) if smooth else x  # what the members should receive
+    want = np.mean([np.asarray(m(seen, training=False)) for m in models], axis=0)
     got = np.asarray(ensemble(x, training=False))
     if got.shape != want.shape:
         return float("inf")
     return float(np.max(np.abs(got - want)))
 
 
+def _reference_blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """(B, H, W, C) → same: SciPy's Gaussian over H and W, edges repeated, cut where GaussianSmooth cuts."""
+    from scipy.ndimage import gaussian_filter
+
+    from fer_core.models.layers import GaussianSmooth
+
+    radius = GaussianSmooth(sigma).radius
+    return gaussian_filter(x, sigma=(0, sigma, sigma, 0), mode="nearest", truncate=radius / sigma).astype(np.float32)
+
+
 # --------------------------------------------------------------------------- the command
 
 def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = None, seed: int | None = None,
-                       command: str | None = None, echo=print) -> Path:
-    """Build, verify, score and write the ensemble of ``runs`` (checked by :func:`check_members`); its path."""
+                       smooth: float = 0.0, command: str | None = None, echo=print) -> Path:
+    """Build, verify, score and write the ensemble of ``runs`` (checked by :func:`check_members`); its path.
+
+    ``smooth``: sigma (pixels) of the input blur in front of the members, 0 for none.
+    """
     from fer_core._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -226,7 +258,7 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
         if have != shape:
             raise FERError(f"{run.id}: model.keras takes {'×'.join(map(str, have))}, config.json says "
                            f"{'×'.join(map(str, shape))}")
-    ensemble = ensemble_model(models, member_names(runs), name=name)
+    ensemble = ensemble_model(models, member_names(runs), name=name, smooth=smooth)
 
     xs, ys = ds.splits[split]
     x = prepare_images(xs, shape[0], shape[2])  # uint8 (N, S, S, C), as the trainer scored the members
@@ -235,7 +267,7 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
         ensemble.save(path)
         # What is checked, scored and timed is the saved file, loaded the way the app loads it.
         loaded = Run(path=writer.tmp, metrics={}, history={}, config={}).load_model()
-        diff = max_abs_diff_to_mean(loaded, models, shape)
+        diff = max_abs_diff_to_mean(loaded, models, shape, smooth=smooth)
         if not diff <= TOLERANCE:
             raise FERError(f"the saved ensemble disagrees with the mean of its members (max |Δp| {diff:.2e} > "
                            f"{TOLERANCE:g}); nothing written")
@@ -260,7 +292,7 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
             "epochs_run": None,
             "best_epoch": None,
             "dataset": dict(first.metrics["dataset"]),
-            "config": {"seed": seed, "members": [r.id for r in runs]},
+            "config": {"seed": seed, "members": [r.id for r in runs], "smooth": smooth},
             "command": command,
             "created": time.time(),
         })
@@ -275,6 +307,7 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
             "model": {"name": name, "kind": KIND, "image_size": shape[0], "channels": shape[2],
                       "gradcam_layer": None,  # the members' layers are nested: Grad-CAM says it is unavailable
                       "backbone": None,
+                      "input_smooth_sigma": smooth,  # 0: none
                       "members": [{"run": r.id, "model": r.model_name, "layer": n,
                                    "gradcam_layer": (r.config.get("model") or {}).get("gradcam_layer")}
                                   for r, n in zip(runs, member_names(runs))]},
@@ -307,8 +340,9 @@ def _member_record(run) -> dict:
 def _report(runs, metrics: dict, split: str, path: Path, echo) -> None:
     n = metrics.get("n_samples", 0)
     width = max(len(r.id) for r in runs)
+    blur = metrics["config"].get("smooth") or 0
     echo(f"ensemble of {len(runs)} runs on {metrics['dataset'].get('name', '?')} ({split} split, {n:,} images; "
-         "members as recorded in their metrics.json):")
+         "members as recorded in their metrics.json" + (f"; input blurred, σ = {blur:g} px" if blur else "") + "):")
     for r in runs:
         echo(f"  {r.id:<{width}}  accuracy {r.metrics['accuracy']:.4f}  macro-F1 {r.metrics['macro_f1']:.4f}"
              + (f"  {r.metrics['latency_ms']:.2f} ms/face" if r.metrics.get("latency_ms") is not None else ""))
