@@ -17,6 +17,15 @@ sigma (``python -m training.ensemble --smooth``); sigma is chosen on
 validation with the members, ties going to less blur. Runs trained with
 ``--augment`` have seen every face through bilinear resampling, which blurs.
 
+``--photos 600``: the dataset's sharp 48 px crops are not what the app
+classifies. With this option, that many validation faces are also pasted
+into synthetic photos (:mod:`fer_core.scenes`, seed 1: the validation scenes
+of ``benchmarks/second_look.py``) and cropped by the app's own detector and
+crop (``faces.detect_faces`` → ``square_box`` → ``crop_face`` → antialiased
+resize), once, cached. Each candidate is scored on the crops of the faces
+found, and the choice is the best **mean of the two validation accuracies**
+(crops and photos), so a blur that helps one and hurts the other is weighed.
+
 The candidates must share the input shape and class names (one model family,
 e.g. several ``compact`` runs); the dataset must be the one they were trained on.
 """
@@ -40,27 +49,71 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CACHE = ROOT / "benchmarks" / ".cache" / "ensemble"
 RESULTS = ROOT / "benchmarks" / "results" / "ensemble_select.json"
 SPLITS = ("validation", "test")
+PHOTOS = "validation_photos"  # the split of validation faces seen through synthetic photos (--photos)
+PHOTO_SEED = 1  # the validation scenes' seed in benchmarks/fer2013.py --sweep and second_look.py
+MATCH_IOU = 0.3  # a returned box is the pasted face when it overlaps it this much (benchmarks/fer2013.py)
 
 
-def member_probs(run, ds, batch: int = 256, smooth: float = 0.0) -> dict[str, np.ndarray]:
+def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` validation faces (stratified) pasted into photos and cropped by the app's detector and crop.
+
+    Returns the crops of the faces found, (M, size, size, channels) uint8 as the app resizes them,
+    and their labels (M,). A scene where the pasted face is not found is left out: detection does
+    not depend on the classifier, so it cannot tell candidates apart. Cached under ``CACHE``.
+    """
+    path = CACHE / f"photos-{ds.fingerprint}-{n}-{PHOTO_SEED}-{size}x{channels}.npz"
+    if path.is_file():
+        cached = np.load(path)
+        return cached["x"], cached["y"]
+    from fer_core.faces import crop_face, detect_faces, square_box
+    from fer_core.predict import to_rgb_array
+    from fer_core.preprocess import prepare_images
+    from fer_core.scenes import iou, make_scene, stratified_indices
+
+    x_val, y_val = ds.splits["validation"]
+    crops, labels = [], []
+    for i in stratified_indices(y_val, n, 0):
+        scene = make_scene(x_val[i], PHOTO_SEED, int(i))
+        rgb = to_rgb_array(scene.jpeg)  # decoded JPEG, (H, W, 3)
+        boxes = [f.box for f in detect_faces(rgb)]
+        overlaps = [iou(b, scene.box) for b in boxes]
+        if overlaps and max(overlaps) >= MATCH_IOU:
+            crop = crop_face(rgb, square_box(boxes[int(np.argmax(overlaps))], rgb.shape))
+            crops.append(prepare_images(crop[None], size, channels)[0])  # (S, S, C) uint8
+            labels.append(int(y_val[i]))
+    if not crops:
+        return np.zeros((0, size, size, channels), np.uint8), np.zeros(0, np.int64)
+    x, y = np.stack(crops), np.asarray(labels)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x=x, y=y)
+    return x, y
+
+
+def member_probs(run, ds, batch: int = 256, smooth: float = 0.0, photos=None) -> dict[str, np.ndarray]:
     """{split: (N, n_classes) float32} for one run, inputs blurred by ``smooth`` px (0: not), from the
-    cache when its model file has not changed."""
+    cache when its model file has not changed. ``photos``: (crops, labels) of :func:`photo_crops`,
+    scored as split ``validation_photos``."""
     model_file = run.model_path
     stamp = f"{model_file.stat().st_size}-{int(model_file.stat().st_mtime)}-{ds.fingerprint}"
+    if photos is not None:
+        stamp += f"-photos{len(photos[1])}"
     path = CACHE / (f"{run.id}-{ds.fingerprint}.npz" if not smooth else f"{run.id}-{ds.fingerprint}-s{smooth:g}.npz")
     if path.is_file():
         cached = np.load(path)
         if str(cached["stamp"]) == stamp:
-            return {s: cached[s] for s in SPLITS}
+            return {s: cached[s] for s in (*SPLITS, *([PHOTOS] if photos is not None else []))}
     from fer_core.inference import compiled_forward, predict_batches
     from fer_core.preprocess import prepare_images
 
     forward = compiled_forward(run.load_model())
     spec = run.config["model"]
     out = {}
-    for split in SPLITS:
+    inputs = {split: ds.splits[split][0] for split in SPLITS}
+    if photos is not None:
+        inputs[PHOTOS] = photos[0]
+    for split, images in inputs.items():
         # (N, S, S, C) uint8 at the model's input size, as it was evaluated when trained
-        x = prepare_images(ds.splits[split][0], int(spec["image_size"]), int(spec.get("channels", 3)))
+        x = prepare_images(images, int(spec["image_size"]), int(spec.get("channels", 3)))
         if smooth:  # the layer the ensemble would hold, on float pixels: (N, S, S, C) → same
             from fer_core.models.layers import GaussianSmooth
 
@@ -85,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(0: none; training.ensemble --smooth)")
     p.add_argument("--current-smooth", type=float, default=0.0, metavar="SIGMA",
                    help="the input blur of the bundled ensemble named by --current")
+    p.add_argument("--photos", type=int, default=0, metavar="N",
+                   help="also score N validation faces pasted into photos, through the app's detector and crop, "
+                        "and choose on the mean of the crop and photo validation accuracies (0: crops only)")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     try:
@@ -109,7 +165,18 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give two or more runs with one input shape and the dataset's class names", file=sys.stderr)
         return 2
     labels = {s: ds.splits[s][1] for s in SPLITS}
-    probs = {(r.id, v): member_probs(r, ds, smooth=v) for r in runs
+    photos = None
+    if args.photos:
+        (size, channels), = shapes
+        photos = photo_crops(ds, args.photos, int(size), int(channels))
+        if not len(photos[1]):
+            print(f"error: the detector found none of the {args.photos} pasted faces; choose on crops (no --photos)",
+                  file=sys.stderr)
+            return 2
+        labels[PHOTOS] = photos[1]
+        print(f"photos: the pasted face found in {len(photos[1])} of {args.photos} validation scenes")
+    splits = (*SPLITS, *([PHOTOS] if photos is not None else []))
+    probs = {(r.id, v): member_probs(r, ds, smooth=v, photos=photos) for r in runs
              for v in sorted({*sigmas, *([args.current_smooth] if args.current else [])})}
     names = {r.id: str(Path(a)) for r, a in zip(runs, args.runs)}
 
@@ -129,15 +196,18 @@ def main(argv: list[str] | None = None) -> int:
         return {"current": round(float(a.mean()), 4), "choice": round(float(b.mean()), 4),
                 "only_choice_right": only_b, "only_current_right": only_a, "p_value": round(float(p), 4)}
 
-    singles = [{"run": names[r.id], "smooth": v, "validation": round(acc([r.id], "validation", v), 4),
-                "test": round(acc([r.id], "test", v), 4)} for r in runs for v in sigmas]
+    def scored(ids, smooth) -> dict:  # accuracy on every split; "score": what the choice maximises
+        row = {split: round(acc(ids, split, smooth), 4) for split in splits}
+        row["score"] = round((row["validation"] + row[PHOTOS]) / 2, 4) if photos is not None else row["validation"]
+        return row
+
+    singles = [{"run": names[r.id], "smooth": v, **scored([r.id], v)} for r in runs for v in sigmas]
     subsets = []
     for k in range(2, min(args.max_members, len(runs)) + 1):
         for ids in itertools.combinations([r.id for r in runs], k):
             for v in sigmas:
-                subsets.append({"members": [names[i] for i in ids], "smooth": v,
-                                "validation": round(acc(ids, "validation", v), 4), "test": round(acc(ids, "test", v), 4)})
-    subsets.sort(key=lambda s: (-s["validation"], len(s["members"]), s["smooth"]))
+                subsets.append({"members": [names[i] for i in ids], "smooth": v, **scored(ids, v)})
+    subsets.sort(key=lambda s: (-s["score"], len(s["members"]), s["smooth"]))
     ids_of = {names[r.id]: r.id for r in runs}
     current = None
     if args.current:
@@ -147,20 +217,26 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         choice_ids = [ids_of[m] for m in subsets[0]["members"]]
         current = {"members": wanted, "smooth": args.current_smooth,
-                   **{s: paired([ids_of[c] for c in wanted], choice_ids, subsets[0]["smooth"], s) for s in SPLITS}}
+                   **{s: paired([ids_of[c] for c in wanted], choice_ids, subsets[0]["smooth"], s) for s in splits}}
     result = {"command": "python benchmarks/ensemble_select.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "dataset_fingerprint": ds.fingerprint, "chosen_on": "validation (PublicTest)",
-              "n": {s: int(len(labels[s])) for s in SPLITS}, "singles": singles, "subsets": subsets,
+              "dataset_fingerprint": ds.fingerprint,
+              "chosen_on": "validation (PublicTest)" + (": the mean of its crops' and its photos' accuracy"
+                                                        if photos is not None else ""),
+              "photos": {"scenes": args.photos, "seed": PHOTO_SEED, "found": int(len(photos[1]))} if photos is not None else None,
+              "n": {s: int(len(labels[s])) for s in splits}, "singles": singles, "subsets": subsets,
               "choice": subsets[0], "against_current": current, "seconds": round(time.time() - t0, 1), "created": time.time()}
     Path(args.out).write_text(json.dumps(result, indent=1))
+    def line(row) -> str:
+        photo = f"  val photos {row[PHOTOS]:.4f}" if photos is not None else ""
+        return f"σ {row['smooth']:g}  val {row['validation']:.4f}{photo}  test {row['test']:.4f}"
+
     for row in singles:
-        print(f"  single  σ {row['smooth']:g}  val {row['validation']:.4f}  test {row['test']:.4f}  {row['run']}")
+        print(f"  single  {line(row)}  {row['run']}")
     for row in subsets[:8]:
-        print(f"  {len(row['members'])} runs  σ {row['smooth']:g}  val {row['validation']:.4f}  test {row['test']:.4f}  "
-              + " + ".join(Path(m).name for m in row["members"]))
+        print(f"  {len(row['members'])} runs  {line(row)}  " + " + ".join(Path(m).name for m in row["members"]))
     print(f"choice (best validation): {' + '.join(result['choice']['members'])}, input blur σ "
           f"{result['choice']['smooth']:g} → {args.out}")
-    for split in SPLITS if current else ():
+    for split in splits if current else ():
         c = current[split]
         print(f"  vs current on {split}: {c['current']:.4f} → {c['choice']:.4f}; only the choice right on "
               f"{c['only_choice_right']} faces, only the current on {c['only_current_right']}; McNemar p = {c['p_value']:.3f}")

@@ -2,7 +2,7 @@
 
 Compare shows their real curves and matrices and lists the four transfer models as
 "not trained yet" with the command that trains them (never a made-up score);
-Predict starts with the bundled default (``compact_x3``, fer_core.defaults) and labels the models as bundled.
+Predict starts with the bundled default (``compact_x2_blur``, fer_core.defaults) and labels the models as bundled.
 """
 
 import json
@@ -27,7 +27,7 @@ def fresh_install(tmp_path, data_dir, monkeypatch):  # noqa: F811
 
 
 def test_the_project_bundles_baseline_compact_and_their_ensemble():
-    assert BUNDLED == ["baseline", "compact", "compact_x3"]
+    assert BUNDLED == ["baseline", "compact", "compact_x2_blur"]
     from fer_core import bundled_runs
 
     listing = bundled_runs()
@@ -39,12 +39,12 @@ def test_the_project_bundles_baseline_compact_and_their_ensemble():
         assert m["model"] == name and m["dataset"]["name"] == "fer2013" and m["split"] == "test"
         commands = [mm["command"] for mm in m.get("members", [])] or [m["command"]]  # an ensemble: its members'
         assert all(c.startswith("python -m training ") and "--seed" in c for c in commands), commands
-    ensemble = json.loads((BUNDLED_DIR / "compact_x3" / "metrics.json").read_text())
-    assert ensemble["command"].startswith("python -m training.ensemble ") and len(ensemble["members"]) == 3
-    # compact_x3 averages compact's three seeds: the bundled compact and the two runs shipped as its repeats
+    ensemble = json.loads((BUNDLED_DIR / "compact_x2_blur" / "metrics.json").read_text())
+    assert ensemble["command"].startswith("python -m training.ensemble ") and len(ensemble["members"]) == 2
+    # compact_x2_blur averages two of compact's seeds, both shipped as its repeats, behind an input blur
     compact_repeats = {d.name for d in (BUNDLED_DIR / "seeds").iterdir()
                        if json.loads((d / "metrics.json").read_text())["model"] == "compact"}
-    assert {m["run"] for m in ensemble["members"]} == {"compact"} | compact_repeats
+    assert {m["run"] for m in ensemble["members"]} <= compact_repeats and ensemble["config"]["smooth"] == 0.5
 
 
 def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install):
@@ -70,7 +70,7 @@ def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install)
             m["accuracy"] for m in repeats if m["model"] == model]
         counts[model] = len(accs)
         want = (f"{100 * np.mean(accs):.1f} ± {100 * np.std(accs, ddof=1):.1f} %, {len(accs)} seeds"
-                if len(accs) > 1 else "1 run (mean of 3 networks)" if model == "compact_x3" else "1 seed")
+                if len(accs) > 1 else "1 run (mean of 2 networks)" if model == "compact_x2_blur" else "1 seed")
         assert seeds[f"{model} (bundled)"] == want, model
     assert counts["baseline"] == 3 and counts["compact"] >= 2
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -46,5 +48,15 @@ def test_ensemble_select_scores_every_subset_on_validation_and_refuses_mixed_run
     assert blurred["against_current"]["validation"]["choice"] == blurred["choice"]["validation"]
     assert len(list((tmp_path / "cache").iterdir())) == 6  # each member once per blur
     assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--smooth", "0,x"]) == 2
+    # --photos: validation faces pasted into photos, through the app's detector and crop; the choice
+    # maximises the mean of the crops' and the photos' validation accuracy
+    assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--photos", "8"]) == 0
+    photos = json.loads(out.read_text())
+    found = photos["photos"]["found"]
+    assert 0 < found <= 8 and photos["n"]["validation_photos"] == found and "photos" in photos["chosen_on"]
+    for row in photos["subsets"] + photos["singles"]:
+        assert row["score"] == pytest.approx((row["validation"] + row["validation_photos"]) / 2, abs=1e-4)
+    assert photos["choice"]["score"] == max(s["score"] for s in photos["subsets"])
+    assert [p.name for p in (tmp_path / "cache").glob("photos-*.npz")]  # the crops are cached
     assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--current", "nope"]) == 2
     assert ensemble_select.main([picked[0], "--data", "demo", "--out", str(out)]) == 2  # one run is no ensemble

@@ -396,14 +396,14 @@ def test_the_bundled_compact_recipe_repeated_with_other_seeds_is_its_seed_repeat
 
 
 def test_the_bundled_ensemble_groups_with_an_ensemble_of_its_recipes_from_other_seeds(tmp_path):
-    """models/compact_x3 records its members' settings, so the same recipes averaged from other seeds
+    """models/compact_x2_blur records its members' settings, so the same recipes averaged from other seeds
     (built by ``training.ensemble``, published with ``--metrics-only``) read as its seed repeat."""
     from fer_core.runs import BUNDLED_DIR, load_run
 
-    bundled = load_run(BUNDLED_DIR / "compact_x3")
-    assert seed_of(bundled) == (1, 11, 13) and all(m["setting"] for m in bundled.metrics["members"])
+    bundled = load_run(BUNDLED_DIR / "compact_x2_blur")
+    assert seed_of(bundled) == (11, 13) and all(m["setting"] for m in bundled.metrics["members"])
     repeat = tmp_path / "repeat"
-    shutil.copytree(BUNDLED_DIR / "compact_x3", repeat)
+    shutil.copytree(BUNDLED_DIR / "compact_x2_blur", repeat)
     metrics = json.loads((repeat / "metrics.json").read_text())
     metrics["members"] = [dict(m, seed=m["seed"] + 100) for m in reversed(metrics["members"])]
     metrics["accuracy"], metrics["created"] = 0.675, metrics["created"] + 1
@@ -412,12 +412,12 @@ def test_the_bundled_ensemble_groups_with_an_ensemble_of_its_recipes_from_other_
         metrics.pop(key, None)
     (repeat / "metrics.json").write_text(json.dumps(metrics))
     group = groups_for([bundled], [bundled, load_run(repeat)])[0]
-    assert group.seeds == [(1, 11, 13), (101, 111, 113)] and group.n == 2
+    assert group.seeds == [(11, 13), (111, 113)] and group.n == 2
     # shipped as the README says (publish --metrics-only), the app's listing reads it as the repeat
     from fer_core.publish import publish_metrics
 
     into = tmp_path / "models"
-    shutil.copytree(BUNDLED_DIR / "compact_x3", into / "compact_x3")
+    shutil.copytree(BUNDLED_DIR / "compact_x2_blur", into / "compact_x2_blur")
     publish_metrics(repeat, into)
     listing = list_runs(bundled_roots=(into,))
     assert [r.id for r in listing.repeats] == ["repeat"]

@@ -150,7 +150,7 @@ def mark_random_backbones(fig, runs):
 
 def single_text(run) -> str:
     """A single run's "… over seeds" cell: "1 seed", or for an ensemble how many networks its one run averages
-    (the bundled compact_x3 averages three seeds; "1 seed" would read as one network)."""
+    (the bundled compact_x2_blur averages two seeds; "1 seed" would read as one network)."""
     members = run.ensemble_members
     return f"1 run (mean of {len(members)} networks)" if members else "1 seed"
 
