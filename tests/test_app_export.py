@@ -86,7 +86,7 @@ def test_public_mode_converts_only_float_formats_of_small_models(bundled_app, mo
 
 
 def test_public_mode_leaves_out_onnx_of_an_ensemble(monkeypatch):
-    """ONNX of compact_x3 (three networks) peaked at +1.27 GB (benchmarks/export.py): not on a shared server."""
+    """ONNX of the bundled compact_x2_blur peaked at +1.0 GB (benchmarks/export.py): not on a shared server."""
     monkeypatch.setattr(ex, "_installed", lambda module: True)  # every export package present
     ensemble = load_run(BUNDLED_DIR / "compact_x2_blur")
     formats, note = ui_export.offered(ensemble, trusted=False)

@@ -13,8 +13,8 @@ second copy of the graph), so:
   models up to :data:`PUBLIC_MAX_BYTES`: int8 also draws, calibrates on and checks
   hundreds of faces, and an ImageNet transfer model (80–220 MB) would take minutes
   and much of a Community Cloud app's 2.7 GB. Those are one command on the visitor's
-  own machine (the page shows it). ONNX of an ensemble is left out there too (≈ 1.3 GB
-  of memory for compact_x3, three networks).
+  own machine (the page shows it). ONNX of an ensemble is left out there too (≈ 1 GB
+  of memory for the bundled compact_x2_blur, two networks).
 
 Formats whose packages are missing here are not offered; the caption says which and why.
 """
@@ -37,11 +37,11 @@ from . import access, state, tables
 PUBLIC_FORMATS = ("keras", "saved_model", "tflite", "onnx")
 #: Largest model a public deployment converts (the bundled compact is 4.8 MB; VGG19 80 MB).
 PUBLIC_MAX_BYTES = 25_000_000
-#: Peak memory one ONNX conversion of compact_x3 (three compact networks, bundled before compact_x2_blur)
-#: added to a fresh process (benchmarks/export.py,
-#: 2026-11-26): tf2onnx on an ensemble's nested graphs, 3.5× compact's +367 MB; next to the ≈ 1 GB a public
-#: server holds under load that is too close to Community Cloud's 2.7 GB, so public mode leaves it out.
-ENSEMBLE_ONNX_PEAK_MB = 1268
+#: Peak memory one ONNX conversion of the bundled compact_x2_blur (two compact networks) added to a fresh
+#: process (benchmarks/export.py, 2026-11-26 12:02): tf2onnx on an ensemble's nested graphs, 2.7× compact's
+#: +371 MB (three networks, compact_x3: +1,268 MB); next to the ≈ 1 GB a public server holds under load that
+#: is too close to Community Cloud's 2.7 GB, so public mode leaves it out.
+ENSEMBLE_ONNX_PEAK_MB = 1005
 KEY = state.COMPARE_DOWNLOAD_PREFIX + "export_"  # + what + run id: export widgets are downloads of Compare
 
 
@@ -73,8 +73,8 @@ def offered(run: Run, *, trusted: bool) -> tuple[list[str], str | None]:
                              "hundreds of faces)")
             if run.ensemble_members and "onnx" in formats:
                 formats = [f for f in formats if f != "onnx"]
-                notes.append(f"onnx of an ensemble is not converted on this shared server (one of three networks "
-                             f"took +{ENSEMBLE_ONNX_PEAK_MB:,} MB of memory)")
+                notes.append(f"onnx of an ensemble is not converted on this shared server (the bundled two-network "
+                             f"one took +{ENSEMBLE_ONNX_PEAK_MB:,} MB of memory)")
     return formats, "; ".join(notes) or None
 
 
