@@ -41,7 +41,8 @@ with top[0]:
         verdict = "the best bundled choice for photos" if scores.get(best) == max(scores.values()) else "the default"
         others = " · ".join(f"{'all averaged' if m == 'ensemble' else m} {tables.pct_text(a)}"  # the mean of every model
                             for m, a in scores.items() if m != best)
-        st.caption(f":material/verified: Starts with **{best}**, {verdict}: it reads "
+        what = next((tables.ensemble_text(r) for r in group.runs if r.model_name == best), None)
+        st.caption(f":material/verified: Starts with **{best}**{f' ({what})' if what else ''}, {verdict}: it reads "
                    f"**{tables.pct_text(scores[best])}** of {n_photos:,} FER2013 test faces pasted into photos "
                    f"right through this page's detector and crop ({others}; `benchmarks/fer2013.py`).")
     if backbone_note := random_backbone_note(group.runs):  # offline transfer runs: near chance, say so by the picker

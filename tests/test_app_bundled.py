@@ -81,6 +81,7 @@ def test_predict_starts_with_the_best_bundled_model_and_can_add_the_others(fresh
     picker = at.multiselect(key=f"predict_models_{fresh_install}")
     assert picker.value == [BUNDLED_PREDICT_DEFAULT] and len(picker.options) == len(BUNDLED)
     assert "the best bundled choice for photos" in all_text(at)  # read from benchmarks/results/fer2013.json
+    assert "(the mean of 2 compact networks behind a 0.5 px input blur)" in all_text(at)  # what the default is
     assert "all averaged" in all_text(at) and " ensemble " not in all_text(at)  # the benchmark's mean of all models
     assert all("(bundled) · " in o and o.endswith("%") for o in picker.options)  # labelled with test accuracy
     assert "bundled, trained on FER2013" in all_text(at)

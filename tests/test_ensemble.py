@@ -108,12 +108,17 @@ def test_smooth_puts_one_blur_in_front_of_the_members(members, tmp_path):
     unblurred = np.mean([np.asarray(r.load_model()(x, training=False)) for r in runs], axis=0)
     assert np.max(np.abs(np.asarray(model(x, training=False)) - unblurred)) > 1e-4  # the blur is really there
     assert run.metrics["config"]["smooth"] == 0.7 and run.config["model"]["input_smooth_sigma"] == 0.7
+    from ui import tables  # what Predict's caption says the model is
+
+    assert tables.ensemble_text(run) == "the mean of 2 compact networks behind a 0.7 px input blur"
+    assert tables.ensemble_text(runs[0]) is None
     from fer_core import seeds  # a blurred ensemble is no seed repeat of the plain one
 
     plain = E.build_ensemble_run(E.check_members([str(r.path) for r in runs]), "demo", tmp_path / "plain",
                                  echo=lambda *_: None)
     assert seeds.setting_key(run) != seeds.setting_key(load_run(plain))
     assert "smooth" not in seeds.setting(load_run(plain))
+    assert tables.ensemble_text(load_run(plain)) == "the mean of 2 compact networks"
     bad = _cli(str(runs[0].path), str(runs[1].path), "--data", "demo", "--out", str(tmp_path / "x"), "--smooth", "5")
     assert bad.returncode == 2 and "--smooth 5" in bad.stderr and not (tmp_path / "x").exists()
 

@@ -155,6 +155,18 @@ def single_text(run) -> str:
     return f"1 run (mean of {len(members)} networks)" if members else "1 seed"
 
 
+def ensemble_text(run) -> str | None:
+    """What an ensemble run is, in words ("the mean of 2 compact networks behind a 0.5 px input blur"); None for
+    one network. Read from config.json (members, ``input_smooth_sigma``) as ``python -m training.ensemble`` wrote it."""
+    members = run.ensemble_members
+    if not members:
+        return None
+    kinds = sorted({str(m.get("model") or "?") for m in members})
+    text = f"the mean of {len(members)} {' / '.join(kinds)} networks"
+    blur = (run.config.get("model") or {}).get("input_smooth_sigma") or 0
+    return text + (f" behind a {blur:g} px input blur" if blur else "")
+
+
 def leaderboard(runs) -> pd.DataFrame:
     """One row per run or seed group, best (mean) accuracy first. Accuracy and macro-F1 in %, sizes in MB.
 
