@@ -33,6 +33,7 @@ e.g. several ``compact`` runs); the dataset must be the one they were trained on
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -67,7 +68,7 @@ def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.nd
         return cached["x"], cached["y"]
     from fer_core.faces import crop_face, detect_faces, square_box
     from fer_core.predict import to_rgb_array
-    from fer_core.preprocess import prepare_images
+    from fer_core.preprocess import prepare_images, to_channels
     from fer_core.scenes import iou, make_scene, stratified_indices
 
     x_val, y_val = ds.splits["validation"]
@@ -79,7 +80,8 @@ def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.nd
         overlaps = [iou(b, scene.box) for b in boxes]
         if overlaps and max(overlaps) >= MATCH_IOU:
             crop = crop_face(rgb, square_box(boxes[int(np.argmax(overlaps))], rgb.shape))
-            crops.append(prepare_images(crop[None], size, channels)[0])  # (S, S, C) uint8
+            rgb_s = prepare_images(crop[None], size, 3)  # (1, S, S, 3): resized, then matched to the
+            crops.append(to_channels(rgb_s, channels)[0])  # model's channels, in the Predictor's order
             labels.append(int(y_val[i]))
     if not crops:
         return np.zeros((0, size, size, channels), np.uint8), np.zeros(0, np.int64)
@@ -95,8 +97,8 @@ def member_probs(run, ds, batch: int = 256, smooth: float = 0.0, photos=None) ->
     scored as split ``validation_photos``."""
     model_file = run.model_path
     stamp = f"{model_file.stat().st_size}-{int(model_file.stat().st_mtime)}-{ds.fingerprint}"
-    if photos is not None:
-        stamp += f"-photos{len(photos[1])}"
+    if photos is not None:  # the probabilities hold for these exact crops
+        stamp += "-photos" + hashlib.sha1(photos[0].tobytes()).hexdigest()[:16]
     path = CACHE / (f"{run.id}-{ds.fingerprint}.npz" if not smooth else f"{run.id}-{ds.fingerprint}-s{smooth:g}.npz")
     if path.is_file():
         cached = np.load(path)
