@@ -58,7 +58,9 @@ def test_a_job_with_several_seeds_follows_each_seed_apart(tmp_path):
 
 def test_second_start_refused_and_cancel_leaves_nothing(tmp_path):
     runs = tmp_path / "runs"
-    job = start_job([*TINY, "--epochs", "500", "--patience", "0"], runs)
+    # 500 tiny epochs take ~27 s here: a slow moment between "epoch 1 seen" and the cancel let one CI run
+    # finish them all ("ok"). 100,000 cannot finish first, so only the cancel can end this job.
+    job = start_job([*TINY, "--epochs", "100000", "--patience", "0"], runs)
     with pytest.raises(FERError) as info:
         start_job([*TINY, "--epochs", "1"], runs)
     assert "already training" in str(info.value) and "\n" not in str(info.value)
@@ -68,7 +70,7 @@ def test_second_start_refused_and_cancel_leaves_nothing(tmp_path):
         assert time.time() < deadline, job.log_file.read_text()[-2000:]
         time.sleep(0.5)
     s = job.state()  # followed live: the current model, its epochs and the history so far
-    assert s["current_model"] == "baseline" and s["total"] == 1 and s["epochs"] == 500
+    assert s["current_model"] == "baseline" and s["total"] == 1 and s["epochs"] == 100000
     assert len(s["history"]["baseline"]["loss"]) == s["epoch"] >= 1
     job.cancel()
     s = _wait(job, ("cancelled", "failed", "ok"), timeout=90)
