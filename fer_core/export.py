@@ -49,6 +49,9 @@ from .runs import BUNDLED_DIR, Run, load_run
 
 LABELS_FILE = "labels.json"
 README_FILE = "README.txt"
+#: A keras export of a model with FER Studio layers ships their module under this name (plain Keras, no
+#: other dependency), so ``import fer_layers`` in README.txt registers them before ``load_model``.
+LAYERS_FILE = "fer_layers.py"
 LABELS_FORMAT = "fer-studio/export/1"
 #: Largest allowed |Δp| between a float export and the Keras model, per probability.
 FLOAT_TOLERANCE = 1e-4
@@ -593,6 +596,8 @@ def export_run(run: Run | str | Path, fmt: str, out: str | Path, *, data: str | 
                                quantization=quant, check=check)
         (stage / LABELS_FILE).write_text(json.dumps(labels, indent=1, ensure_ascii=False))
         (stage / README_FILE).write_text(readme_text(labels))
+        if "keras_custom_layers" in labels:  # the module README.txt imports: model.keras names its layers
+            shutil.copy2(Path(__file__).parent / "models" / "layers.py", stage / LAYERS_FILE)
         size = _bytes(stage / FORMATS[fmt].file)
         if out.exists():
             shutil.rmtree(out)

@@ -100,9 +100,10 @@ def test_keras_export_names_its_custom_layers(compact_exports):
     labels = json.loads((compact_exports["keras"] / "labels.json").read_text())
     assert labels["keras_custom_layers"]["classes"] == ["FlipConcat", "PairMean"]
     assert "import fer_layers" in (compact_exports["keras"] / "README.txt").read_text()
+    assert (compact_exports["keras"] / "fer_layers.py").is_file()  # what that import finds (run below)
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+@pytest.mark.parametrize("fmt", ["keras", "onnx", "tflite"])
 def test_readme_runs_outside_the_project(fmt, compact_exports, compact_model, tmp_path):
     """The README's snippet, run from the export folder with a face photo and without this project on the path."""
     _needs(fmt)
