@@ -59,11 +59,13 @@ class GaussianSmooth(keras.layers.Layer):
     Why: ``--augment`` turns, zooms and shifts every training face with
     bilinear resampling, and each resample at a random sub-pixel offset blurs
     it a little. A network trained that way has hardly ever seen a sharp face,
-    and the raw test faces are sharp: on FER2013 the bundled ``compact`` runs
-    score 1.5–2.7 points higher on validation when the input is blurred by
-    σ ≈ 0.7 px first (``benchmarks/ensemble_select.py --smooth``). Putting the
-    blur inside the saved model means every caller (app, CLI, exports) feeds
-    the network what it was trained on. Separable, no trainable weights.
+    and the raw test faces are sharp: on FER2013 the four ``compact`` seeds
+    score 2.6–3.0 points higher on validation crops when the input is blurred
+    by σ 0.6 px first (``benchmarks/ensemble_select.py --smooth``). Photo crops
+    are softer already (antialiased resize), so the bundled ensemble's σ 0.5 was
+    chosen on crops and photos together (``--photos``). Putting the blur inside
+    the saved model means every caller (app, CLI, exports) feeds the network the
+    same input. Separable, no trainable weights.
     """
 
     def __init__(self, sigma: float, **kwargs):
