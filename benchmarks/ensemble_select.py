@@ -19,8 +19,8 @@ validation with the members, ties going to less blur. Runs trained with
 
 ``--photos 600``: the dataset's sharp 48 px crops are not what the app
 classifies. With this option, that many validation faces are also pasted
-into synthetic photos (:mod:`fer_core.scenes`, seed 1: the validation scenes
-of ``benchmarks/second_look.py``) and cropped by the app's own detector and
+into synthetic photos (:mod:`fer_core.scenes`: the validation scenes of
+``benchmarks/fer2013.py --sweep``, faces drawn with seed 0, scenes with seed 1) and cropped by the app's own detector and
 crop (``faces.detect_faces`` → ``square_box`` → ``crop_face`` → antialiased
 resize), once, cached. Each candidate is scored on the crops of the faces
 found, and the choice is the best **mean of the two validation accuracies**
@@ -51,8 +51,7 @@ CACHE = ROOT / "benchmarks" / ".cache" / "ensemble"
 RESULTS = ROOT / "benchmarks" / "results" / "ensemble_select.json"
 SPLITS = ("validation", "test")
 PHOTOS = "validation_photos"  # the split of validation faces seen through synthetic photos (--photos)
-PHOTO_SEED = 1  # the validation scenes' seed in benchmarks/fer2013.py --sweep and second_look.py
-MATCH_IOU = 0.3  # a returned box is the pasted face when it overlaps it this much (benchmarks/fer2013.py)
+PHOTO_SEED = 1  # the validation scenes' seed in benchmarks/fer2013.py --sweep
 
 
 def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +68,7 @@ def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.nd
     from fer_core.faces import crop_face, detect_faces, square_box
     from fer_core.predict import to_rgb_array
     from fer_core.preprocess import prepare_images, to_channels
-    from fer_core.scenes import iou, make_scene, stratified_indices
+    from fer_core.scenes import MATCH_IOU, iou, make_scene, stratified_indices
 
     x_val, y_val = ds.splits["validation"]
     crops, labels = [], []

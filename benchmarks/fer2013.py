@@ -61,7 +61,7 @@ from fer_core.evaluation import classification_metrics  # noqa: E402
 from fer_core.inference import compiled_forward, latency_ms, predict_batches  # noqa: E402
 from fer_core.labels import FER2013_7  # noqa: E402
 from fer_core.preprocess import prepare_images  # noqa: E402
-from fer_core.scenes import SceneConfig, iou, make_scene, stratified_indices  # noqa: E402
+from fer_core.scenes import MATCH_IOU, SceneConfig, iou, make_scene, stratified_indices  # noqa: E402
 
 from benchmarks.machine import cpu_model  # noqa: E402
 
@@ -134,7 +134,6 @@ def evaluate_peer(x_test, y_test, class_names) -> dict:
 # --------------------------------------------------------------------------- pipeline on synthetic photos
 
 #: A returned box "found" the pasted face when their IoU reaches this.
-MATCH_IOU = 0.3
 #: Candidate crops of the sweep, fixed before looking at any result.
 SWEEP_MARGINS = (-0.2, -0.1, 0.0, 0.1, 0.2, 0.3)
 SWEEP_SHIFTS = (-0.05, 0.0, 0.05)

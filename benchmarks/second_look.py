@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from fer_core import faces as F  # noqa: E402
 from fer_core.data import load_dataset  # noqa: E402
-from fer_core.scenes import background, iou, make_scene, stratified_indices  # noqa: E402
+from fer_core.scenes import MATCH_IOU, background, iou, make_scene, stratified_indices  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
 OUT = ROOT / "benchmarks" / "results" / "second_look.json"
@@ -59,7 +59,7 @@ def _rule(looks: dict, sides, th, min_conf):
     best = max((c for s in sides for c in looks[f"{s}@{th}"]), key=lambda c: c[0], default=None)
     if best is None or best[0] < min_conf:
         return "none"
-    return "face" if best[1] >= 0.3 else "wrong"
+    return "face" if best[1] >= MATCH_IOU else "wrong"
 
 
 def main() -> int:
@@ -73,7 +73,7 @@ def main() -> int:
         scene = make_scene(x[i], 1, int(i))
         rgb = _rgb(scene.jpeg)
         strict = [f for f in F._detect(rgb, 640) if f.confidence >= 0.9]
-        strict_hits += any(iou(f.box, scene.box) >= 0.3 for f in strict)
+        strict_hits += any(iou(f.box, scene.box) >= MATCH_IOU for f in strict)
         if not strict:
             missed.append(_looks(rgb, scene.box))
     empty = []

@@ -114,6 +114,12 @@ class Run:
         return [m for m in model.get("members") or [] if isinstance(m, dict)]
 
     @property
+    def input_smooth_sigma(self) -> float:
+        """σ (px) of the input blur ``training.ensemble --smooth`` put in front of an ensemble's members; 0: none."""
+        model = self.config.get("model")
+        return float(model.get("input_smooth_sigma") or 0) if isinstance(model, dict) else 0.0
+
+    @property
     def random_backbone(self) -> bool:
         """True for a transfer model whose backbone kept random weights (``--weights none``).
 

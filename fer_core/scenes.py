@@ -166,6 +166,10 @@ def make_scene(face: np.ndarray, seed: int, index: int, config: SceneConfig = Sc
     return Scene(jpeg=out.getvalue(), box=(int(x0), int(y0), side, side), size=(W, H), params=params)
 
 
+#: A detector's box is the pasted face when their IoU reaches this (the benchmarks' one rule).
+MATCH_IOU = 0.3
+
+
 def iou(a, b) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
     ax, ay, aw, ah = a

@@ -165,7 +165,7 @@ def setting(run: Run) -> dict | None:
         members = _member_field(run, "setting")
         if len(members) < 2 or not all(isinstance(m, dict) for m in members):
             return None  # built before members' settings were recorded: stands alone
-        blur = (run.metrics.get("config") or {}).get("smooth") or 0  # input blur in front of the members
+        blur = run.input_smooth_sigma  # the input blur in front of the members is part of the recipe
         return {**where, "members": sorted(members, key=lambda m: json.dumps(m, sort_keys=True, default=str)),
                 **({"smooth": blur} if blur else {})}
     cfg = _config(run)

@@ -163,7 +163,7 @@ def ensemble_text(run) -> str | None:
         return None
     kinds = sorted({str(m.get("model") or "?") for m in members})
     text = f"the mean of {len(members)} {' / '.join(kinds)} networks"
-    blur = (run.config.get("model") or {}).get("input_smooth_sigma") or 0
+    blur = run.input_smooth_sigma
     return text + (f" behind a {blur:g} px input blur" if blur else "")
 
 
