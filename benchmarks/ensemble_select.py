@@ -5,9 +5,9 @@
 
 Each candidate's probabilities on the validation and test splits are computed
 once (cached under ``benchmarks/.cache/ensemble/<run id>.npz``, keyed by the
-model file's size and mtime); then every subset of two or more candidates is
-scored as the plain mean of its members' probabilities, which is exactly what
-``python -m training.ensemble`` saves. The subset with the best validation
+model file's size and mtime); then every subset of the candidates (a single
+run too) is scored as the plain mean of its members' probabilities, which is
+exactly what ``python -m training.ensemble`` saves. The subset with the best validation
 accuracy is the choice (ties: fewer members, cheaper per face); its test
 accuracy is reported beside it and is not used to choose. Results go to
 ``benchmarks/results/ensemble_select.json``.
@@ -16,6 +16,7 @@ accuracy is reported beside it and is not used to choose. Results go to
 sigma (``python -m training.ensemble --smooth``); sigma is chosen on
 validation with the members, ties going to less blur. Runs trained with
 ``--augment`` have seen every face through bilinear resampling, which blurs.
+With ONE run this picks the blur for it alone (``training.ensemble RUN --smooth``).
 
 ``--photos 600``: the dataset's sharp 48 px crops are not what the app
 classifies. With this option, that many validation faces are also pasted
@@ -127,7 +128,7 @@ def member_probs(run, ds, batch: int = 256, smooth: float = 0.0, photos=None) ->
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", help="candidate run folders (two or more)")
+    p.add_argument("runs", nargs="+", help="candidate run folders (one: choose only its input blur)")
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"),
                    help="the dataset the runs were trained on ('demo': rebuilt from the first run's record)")
     p.add_argument("--max-members", type=int, default=4, help="largest subset tried (cost per face grows with it)")
@@ -162,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the runs were not all trained on {args.data} (dataset fingerprints differ)", file=sys.stderr)
         return 2
     shapes = {(r.config["model"]["image_size"], r.config["model"].get("channels", 3)) for r in runs}
-    if len(runs) < 2 or len(shapes) != 1 or any(list(r.metrics["class_names"]) != list(ds.class_names) for r in runs):
-        print("error: give two or more runs with one input shape and the dataset's class names", file=sys.stderr)
+    if len(shapes) != 1 or any(list(r.metrics["class_names"]) != list(ds.class_names) for r in runs):
+        print("error: give runs with one input shape and the dataset's class names", file=sys.stderr)
         return 2
     labels = {s: ds.splits[s][1] for s in SPLITS}
     photos = None
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     singles = [{"run": names[r.id], "smooth": v, **scored([r.id], v)} for r in runs for v in sigmas]
     subsets = []
-    for k in range(2, min(args.max_members, len(runs)) + 1):
+    for k in range(1, min(args.max_members, len(runs)) + 1):  # one run: itself, or behind a blur
         for ids in itertools.combinations([r.id for r in runs], k):
             for v in sigmas:
                 subsets.append({"members": [names[i] for i in ids], "smooth": v, **scored(ids, v)})
@@ -235,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  single  {line(row)}  {row['run']}")
     for row in subsets[:8]:
         print(f"  {len(row['members'])} runs  {line(row)}  " + " + ".join(Path(m).name for m in row["members"]))
-    print(f"choice (best validation): {' + '.join(result['choice']['members'])}, input blur σ "
-          f"{result['choice']['smooth']:g} → {args.out}")
+    choice = result["choice"]
+    print(f"choice (best validation): {' + '.join(choice['members'])}, input blur σ {choice['smooth']:g}"
+          + (" (the run as it is: no blur and no ensemble helps on validation)"
+             if len(choice["members"]) == 1 and not choice["smooth"] else "") + f" → {args.out}")
     for split in splits if current else ():
         c = current[split]
         print(f"  vs current on {split}: {c['current']:.4f} → {c['choice']:.4f}; only the choice right on "

@@ -163,7 +163,7 @@ def setting(run: Run) -> dict | None:
     where = {"model": run.model_name, "dataset": run.fingerprint, "split": run.metrics.get("split", "test")}
     if run.ensemble_members is not None:
         members = _member_field(run, "setting")
-        if len(members) < 2 or not all(isinstance(m, dict) for m in members):
+        if not members or not all(isinstance(m, dict) for m in members):
             return None  # built before members' settings were recorded: stands alone
         blur = run.input_smooth_sigma  # the input blur in front of the members is part of the recipe
         return {**where, "members": sorted(members, key=lambda m: json.dumps(m, sort_keys=True, default=str)),

@@ -221,3 +221,33 @@ def test_wrong_data_is_refused_before_anything_is_written(members, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "dataset fingerprint" in lines[0] and "members'" in lines[0], proc.stderr
     assert not out.exists() or not [p for p in out.iterdir() if not p.name.startswith(".")]
+
+
+def test_one_run_with_smooth_is_that_run_behind_the_blur(members, tmp_path):
+    """training.ensemble RUN --smooth SIGMA: a single run (e.g. the user's own --augment run) behind the input blur."""
+    from scipy.ndimage import gaussian_filter
+
+    from fer_core import seeds
+    from ui import tables
+
+    _, (a, b) = members
+    proc = _cli(str(b.path), "--smooth", "0.5", "--data", "demo", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "compact_blur" in proc.stdout and "vs the run without the blur" in proc.stdout
+    (path,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    run = load_run(path)
+    assert run.model_name == "compact_blur" and run.input_smooth_sigma == 0.5
+    model, member = run.load_model(), b.load_model()
+    x = np.random.default_rng(3).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
+    radius = model.get_layer("input_smooth").radius
+    seen = gaussian_filter(x, sigma=(0, 0.5, 0.5, 0), mode="nearest", truncate=radius / 0.5)
+    got = np.asarray(model(x, training=False))
+    assert np.max(np.abs(got - np.asarray(member(seen, training=False)))) <= 1e-5
+    assert np.max(np.abs(got - np.asarray(member(x, training=False)))) > 1e-4  # the blur is really there
+    assert tables.ensemble_text(run) == "one compact network behind a 0.5 px input blur"
+    assert tables.single_text(run) == "1 seed"
+    # its seed repeats are other runs of the same recipe behind the same blur
+    assert seeds.setting(run)["members"] == [json.loads(seeds.setting_key(b))] and seeds.setting(run)["smooth"] == 0.5
+    # without --smooth, one run is refused: it would be a copy of that run
+    bad = _cli(str(b.path), "--data", "demo", "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "--smooth" in bad.stderr and not (tmp_path / "x").exists()

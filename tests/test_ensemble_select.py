@@ -23,7 +23,7 @@ def test_ensemble_select_scores_every_subset_on_validation_and_refuses_mixed_run
     assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert [s["run"] for s in result["singles"]] == picked
-    assert len(result["subsets"]) == 4  # three pairs and the triple
+    assert len(result["subsets"]) == 7  # each run alone, three pairs and the triple
     best = max(s["validation"] for s in result["subsets"])
     assert result["choice"]["validation"] == best and result["chosen_on"].startswith("validation")
     assert all(0 <= s["test"] <= 1 for s in result["subsets"])
@@ -41,7 +41,7 @@ def test_ensemble_select_scores_every_subset_on_validation_and_refuses_mixed_run
     assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--smooth", "0,0.7",
                                  "--current", *picked[:2]]) == 0
     blurred = json.loads(out.read_text())
-    assert len(blurred["subsets"]) == 8 and {s["smooth"] for s in blurred["subsets"]} == {0.0, 0.7}
+    assert len(blurred["subsets"]) == 14 and {s["smooth"] for s in blurred["subsets"]} == {0.0, 0.7}
     assert [s for s in blurred["subsets"] if s["smooth"] == 0] == [
         {**s, "smooth": 0.0} for s in sorted(result["subsets"], key=lambda s: (-s["validation"], len(s["members"])))]
     assert blurred["choice"]["validation"] == max(s["validation"] for s in blurred["subsets"])
@@ -59,4 +59,8 @@ def test_ensemble_select_scores_every_subset_on_validation_and_refuses_mixed_run
     assert photos["choice"]["score"] == max(s["score"] for s in photos["subsets"])
     assert [p.name for p in (tmp_path / "cache").glob("photos-*.npz")]  # the crops are cached
     assert ensemble_select.main([*picked, "--data", "demo", "--out", str(out), "--current", "nope"]) == 2
-    assert ensemble_select.main([picked[0], "--data", "demo", "--out", str(out)]) == 2  # one run is no ensemble
+    # one run: only its input blur is chosen (training.ensemble RUN --smooth builds it)
+    assert ensemble_select.main([picked[0], "--data", "demo", "--out", str(out), "--smooth", "0,0.5,1"]) == 0
+    alone = json.loads(out.read_text())
+    assert {tuple(s["members"]) for s in alone["subsets"]} == {(picked[0],)} and len(alone["subsets"]) == 3
+    assert alone["choice"]["validation"] == max(s["validation"] for s in alone["singles"])

@@ -3,13 +3,15 @@
     python -m training.ensemble runs/fer2013/<compact run A> runs/fer2013/<compact run B> \\
         --data ../shared/datasets/fer2013/fer2013.npz --out runs/fer2013
     python -m training.ensemble RUN_DIR RUN_DIR --data demo --out runs --name compact_x3
+    python -m training.ensemble RUN_DIR --smooth 0.5 --data demo --out runs     # one run, blurred: compact_blur
 
 The members must share their class names (same order), dataset fingerprint,
 evaluated split and input shape. The saved ``model.keras`` is one Keras
 functional model: one input (raw 0–255 pixels, the members' shared shape), each
 member's model nested under a unique name (each carries its own preprocessing
 and, for ``--tta-flip`` runs, its mirror averaging), and ``keras.layers.Average``
-of their probabilities. It loads with ``safe_mode=True`` like every run; before
+of their probabilities. One run with ``--smooth`` is allowed: a copy of it behind the
+input blur (a network trained with ``--augment`` reads sharp faces better so). It loads with ``safe_mode=True`` like every run; before
 anything is written it is reloaded and must give the mean of the members'
 probabilities on random pixels (max difference ≤ 1e-5). Then it is scored on the
 split the members were scored on, and written as a normal run folder (atomic),
@@ -42,7 +44,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.ensemble", description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="two or more finished run folders")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                   help="two or more finished run folders (one with --smooth: that run behind the blur)")
     p.add_argument("--data", required=True,
                    help="the dataset the members were trained on ('demo' rebuilds the members' demo data); "
                         "its fingerprint must be theirs")
@@ -50,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None,
                    help="model id of the ensemble in the app (metrics.json 'model'; the run folder is "
                         "<time>_<name>_<fingerprint>); the app shows one run per id and dataset. Default: "
-                        "<model>_ensemble when all members are one model (e.g. compact_ensemble), else ensemble")
+                        "<model>_ensemble when all members are one model (e.g. compact_ensemble), else ensemble; "
+                        "<model>_blur for one run with --smooth")
     p.add_argument("--smooth", type=float, default=0.0, metavar="SIGMA",
                    help="blur the input by a Gaussian of SIGMA pixels before the members (0: off). Members "
                         "trained with --augment saw faces blurred by its bilinear resampling; choose SIGMA on "
@@ -72,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if _main_thread():  # main() called from a test's worker thread cannot set handlers
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        runs = check_members(args.runs)  # cheap checks first: no TensorFlow import for bad input
-        args.name = args.name or default_name(runs)
+        runs = check_members(args.runs, smooth=args.smooth)  # cheap checks first: no TensorFlow import for bad input
+        args.name = args.name or default_name(runs, smooth=args.smooth)
         if not _NAME.match(args.name):
             raise FERError(f"--name '{args.name}': use letters, digits, '_', '-' or '.' (at most 64)")
         command = "python -m training.ensemble " + shlex.join(argv)
@@ -107,13 +111,17 @@ def _main_thread() -> bool:
 
 # --------------------------------------------------------------------------- checks
 
-def check_members(paths: list[str]) -> list:
-    """Load the member run folders and check they can be averaged; :class:`FERError` says why not."""
+def check_members(paths: list[str], *, smooth: float = 0.0) -> list:
+    """Load the member run folders and check they can be averaged; :class:`FERError` says why not.
+
+    One folder is enough with ``smooth`` > 0 (the run behind the blur); without, it would be a copy of the run.
+    """
     from fer_core.errors import FERError
     from fer_core.runs import load_run
 
-    if len(paths) < 2:
-        raise FERError("an ensemble needs at least two run folders")
+    if len(paths) < (1 if smooth else 2):
+        raise FERError("an ensemble needs at least two run folders (or one with --smooth SIGMA: that run "
+                       "behind an input blur)")
     seen: dict[Path, str] = {}
     for p in paths:
         real = Path(p).resolve()
@@ -145,13 +153,15 @@ def check_members(paths: list[str]) -> list:
     return runs
 
 
-def default_name(runs) -> str:
-    """``compact_ensemble`` for members of one model, else ``ensemble``.
+def default_name(runs, *, smooth: float = 0.0) -> str:
+    """``compact_ensemble`` for members of one model, else ``ensemble``; ``compact_blur`` for one blurred run.
 
     Not plain ``ensemble`` when it can be more precise: the FER2013 benchmark's ``ensemble`` is the
     app's mean of the bundled compact and baseline, and the app shows one run per model id.
     """
     names = {r.model_name for r in runs}
+    if len(runs) == 1 and smooth:
+        return f"{names.pop()}_blur"
     return f"{names.pop()}_{DEFAULT_NAME}" if len(names) == 1 else DEFAULT_NAME
 
 
@@ -184,7 +194,10 @@ def ensemble_model(models: list, names: list[str], *, name: str = DEFAULT_NAME, 
     for model, member_name in zip(models, names):
         model.name = member_name  # nested models are layers of the ensemble: their names must be unique
         outs.append(model(x))
-    probs = keras.layers.Average(name="ensemble_mean", dtype="float32")(outs)
+    if len(outs) == 1:  # one blurred run: Average needs two inputs; the same float32 probabilities, same name
+        probs = keras.layers.Activation("linear", name="ensemble_mean", dtype="float32")(outs[0])
+    else:
+        probs = keras.layers.Average(name="ensemble_mean", dtype="float32")(outs)
     return keras.Model(inputs, probs, name=name)
 
 
@@ -341,16 +354,17 @@ def _report(runs, metrics: dict, split: str, path: Path, echo) -> None:
     n = metrics.get("n_samples", 0)
     width = max(len(r.id) for r in runs)
     blur = metrics["config"].get("smooth") or 0
-    echo(f"ensemble of {len(runs)} runs on {metrics['dataset'].get('name', '?')} ({split} split, {n:,} images; "
+    echo(f"ensemble of {len(runs)} run{'s' if len(runs) > 1 else ''} on {metrics['dataset'].get('name', '?')} ({split} split, {n:,} images; "
          "members as recorded in their metrics.json" + (f"; input blurred, σ = {blur:g} px" if blur else "") + "):")
     for r in runs:
         echo(f"  {r.id:<{width}}  accuracy {r.metrics['accuracy']:.4f}  macro-F1 {r.metrics['macro_f1']:.4f}"
              + (f"  {r.metrics['latency_ms']:.2f} ms/face" if r.metrics.get("latency_ms") is not None else ""))
     best = max(float(r.metrics["accuracy"]) for r in runs)
-    label = metrics["model"] if DEFAULT_NAME in metrics["model"] else f"ensemble ({metrics['model']})"
+    label = metrics["model"] if DEFAULT_NAME in metrics["model"] or len(runs) == 1 else f"ensemble ({metrics['model']})"
     echo(f"  {label:<{width}}  accuracy {metrics['accuracy']:.4f}  "
          f"macro-F1 {metrics['macro_f1']:.4f}  {metrics['latency_ms']:.2f} ms/face  "
-         f"({100 * (metrics['accuracy'] - best):+.1f} pt vs the best member)")
+         f"({100 * (metrics['accuracy'] - best):+.1f} pt vs "
+         + ("the run without the blur)" if len(runs) == 1 else "the best member)"))
     echo(f"model.keras {metrics['model_size_bytes'] / 1e6:.1f} MB, {metrics['params']:,} params, "
          f"{metrics['latency_ms']:.2f} ms/face (median of warm single-face calls)")
     echo(f"saved {path}")

@@ -227,6 +227,8 @@ def _no_curves_text(run) -> str:
     """What an empty per-model panel says instead of showing bare axes."""
     members = run.ensemble_members
     if members is not None:
+        if len(members) == 1:  # training.ensemble RUN --smooth: the curves are that run's
+            return f"no curves of its own:<br>run {members[0].get('run', '?')} behind an input blur"
         return f"no curves of its own:<br>the mean of {len(members)} trained runs" if members else "no curves of its own:<br>an ensemble"
     return "no training history<br>recorded for this run"
 

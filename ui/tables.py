@@ -152,7 +152,7 @@ def single_text(run) -> str:
     """A single run's "… over seeds" cell: "1 seed", or for an ensemble how many networks its one run averages
     (the bundled compact_x2_blur averages two seeds; "1 seed" would read as one network)."""
     members = run.ensemble_members
-    return f"1 run (mean of {len(members)} networks)" if members else "1 seed"
+    return f"1 run (mean of {len(members)} networks)" if members and len(members) > 1 else "1 seed"
 
 
 def ensemble_text(run) -> str | None:
@@ -162,7 +162,8 @@ def ensemble_text(run) -> str | None:
     if not members:
         return None
     kinds = sorted({str(m.get("model") or "?") for m in members})
-    text = f"the mean of {len(members)} {' / '.join(kinds)} networks"
+    text = (f"one {kinds[0]} network" if len(members) == 1  # a run behind a blur (training.ensemble RUN --smooth)
+            else f"the mean of {len(members)} {' / '.join(kinds)} networks")
     blur = run.input_smooth_sigma
     return text + (f" behind a {blur:g} px input blur" if blur else "")
 
