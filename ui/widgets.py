@@ -157,10 +157,10 @@ LEADERBOARD_CONFIG = {
     "Model": st.column_config.TextColumn("Model", pinned=True),
     "Accuracy": st.column_config.ProgressColumn("Accuracy", format="%.1f%%", min_value=0, max_value=100, width="small",
                                                 help="Share of correctly classified images of the evaluation split"),
-    "Accuracy over seeds": st.column_config.TextColumn("Accuracy over seeds", width="medium",
+    "Accuracy over seeds": st.column_config.TextColumn("Accuracy over seeds",  # sized to its text
                                                        help="Mean ± sample standard deviation over seeds that differ "
                                                             "only by --seed, and how many seeds"),
-    "Macro-F1 over seeds": st.column_config.TextColumn("Macro-F1 over seeds", width="medium",
+    "Macro-F1 over seeds": st.column_config.TextColumn("Macro-F1 over seeds",
                                                        help="Mean ± sample standard deviation over the seeds"),
     "Macro-F1": st.column_config.ProgressColumn("Macro-F1", format="%.1f%%", min_value=0, max_value=100, width="small",
                                                 help="Mean F1 over classes: rare classes count as much as common ones"),
