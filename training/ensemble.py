@@ -10,9 +10,9 @@ evaluated split and input shape. The saved ``model.keras`` is one Keras
 functional model: one input (raw 0–255 pixels, the members' shared shape), each
 member's model nested under a unique name (each carries its own preprocessing
 and, for ``--tta-flip`` runs, its mirror averaging), and ``keras.layers.Average``
-of their probabilities. One run with ``--smooth`` is allowed: a copy of it behind the
-input blur (a network trained with ``--augment`` reads sharp faces better so). It loads with ``safe_mode=True`` like every run; before
-anything is written it is reloaded and must give the mean of the members'
+of their probabilities. One run with ``--smooth`` is allowed: that run behind the
+input blur (a network trained with ``--augment`` reads sharp faces better so).
+It loads with ``safe_mode=True`` like every run; before anything is written it is reloaded and must give the mean of the members'
 probabilities on random pixels (max difference ≤ 1e-5). Then it is scored on the
 split the members were scored on, and written as a normal run folder (atomic),
 which ``python -m training.publish`` can copy into ``models/``.
