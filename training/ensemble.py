@@ -12,10 +12,10 @@ member's model nested under a unique name (each carries its own preprocessing
 and, for ``--tta-flip`` runs, its mirror averaging), and ``keras.layers.Average``
 of their probabilities. One run with ``--smooth`` is allowed: that run behind the
 input blur (a network trained with ``--augment`` reads sharp faces better so).
-It loads with ``safe_mode=True`` like every run; before anything is written it is reloaded and must give the mean of the members'
-probabilities on random pixels (max difference ≤ 1e-5). Then it is scored on the
-split the members were scored on, and written as a normal run folder (atomic),
-which ``python -m training.publish`` can copy into ``models/``.
+It loads with ``safe_mode=True`` like every run; before anything is written it
+is reloaded and must give the mean of the members' probabilities on random
+pixels (max difference ≤ 1e-5). Then it is scored on the split the members were
+scored on, and written as a normal run folder (atomic), which ``python -m training.publish`` can copy into ``models/``.
 
 Exit codes: 0 done, 2 bad input (one-line message on stderr), 130 interrupted.
 """
