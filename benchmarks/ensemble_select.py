@@ -7,8 +7,8 @@ Each candidate's probabilities on the validation and test splits are computed
 once (cached under ``benchmarks/.cache/ensemble/<run id>.npz``, keyed by the
 model file's size and mtime); then every subset of the candidates (a single
 run too) is scored as the plain mean of its members' probabilities, which is
-exactly what ``python -m training.ensemble`` saves. The subset with the best validation
-accuracy is the choice (ties: fewer members, cheaper per face); its test
+exactly what ``python -m training.ensemble`` saves. The subset with the best
+validation accuracy is the choice (ties: fewer members, cheaper per face); its test
 accuracy is reported beside it and is not used to choose. Results go to
 ``benchmarks/results/ensemble_select.json``.
 
@@ -21,8 +21,8 @@ With ONE run this picks the blur for it alone (``training.ensemble RUN --smooth`
 ``--photos 600``: the dataset's sharp 48 px crops are not what the app
 classifies. With this option, that many validation faces are also pasted
 into synthetic photos (:mod:`fer_core.scenes`: the validation scenes of
-``benchmarks/fer2013.py --sweep``, faces drawn with seed 0, scenes with seed 1) and cropped by the app's own detector and
-crop (``faces.detect_faces`` → ``square_box`` → ``crop_face`` → antialiased
+``benchmarks/fer2013.py --sweep``, faces drawn with seed 0, scenes with seed 1)
+and cropped by the app's own detector and crop (``faces.detect_faces`` → ``square_box`` → ``crop_face`` → antialiased
 resize), once, cached. Each candidate is scored on the crops of the faces
 found, and the choice is the best **mean of the two validation accuracies**
 (crops and photos), so a blur that helps one and hurts the other is weighed.
@@ -204,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         return row
 
     singles = [{"run": names[r.id], "smooth": v, **scored([r.id], v)} for r in runs for v in sigmas]
-    subsets = []
-    for k in range(1, min(args.max_members, len(runs)) + 1):  # one run: itself, or behind a blur
+    # One run is a subset too (itself, or behind a blur): its rows are the singles', not scored again.
+    subsets = [{"members": [row["run"]], **{k: v for k, v in row.items() if k != "run"}} for row in singles]
+    for k in range(2, min(args.max_members, len(runs)) + 1):
         for ids in itertools.combinations([r.id for r in runs], k):
             for v in sigmas:
                 subsets.append({"members": [names[i] for i in ids], "smooth": v, **scored(ids, v)})

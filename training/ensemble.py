@@ -15,7 +15,8 @@ input blur (a network trained with ``--augment`` reads sharp faces better so).
 It loads with ``safe_mode=True`` like every run; before anything is written it
 is reloaded and must give the mean of the members' probabilities on random
 pixels (max difference ≤ 1e-5). Then it is scored on the split the members were
-scored on, and written as a normal run folder (atomic), which ``python -m training.publish`` can copy into ``models/``.
+scored on, and written as a normal run folder (atomic), which
+``python -m training.publish`` can copy into ``models/``.
 
 Exit codes: 0 done, 2 bad input (one-line message on stderr), 130 interrupted.
 """
@@ -354,17 +355,18 @@ def _report(runs, metrics: dict, split: str, path: Path, echo) -> None:
     n = metrics.get("n_samples", 0)
     width = max(len(r.id) for r in runs)
     blur = metrics["config"].get("smooth") or 0
-    echo(f"ensemble of {len(runs)} run{'s' if len(runs) > 1 else ''} on {metrics['dataset'].get('name', '?')} ({split} split, {n:,} images; "
+    single = len(runs) == 1  # training.ensemble RUN --smooth: one run behind the blur
+    echo(f"ensemble of {len(runs)} run{'' if single else 's'} on {metrics['dataset'].get('name', '?')} ({split} split, {n:,} images; "
          "members as recorded in their metrics.json" + (f"; input blurred, σ = {blur:g} px" if blur else "") + "):")
     for r in runs:
         echo(f"  {r.id:<{width}}  accuracy {r.metrics['accuracy']:.4f}  macro-F1 {r.metrics['macro_f1']:.4f}"
              + (f"  {r.metrics['latency_ms']:.2f} ms/face" if r.metrics.get("latency_ms") is not None else ""))
     best = max(float(r.metrics["accuracy"]) for r in runs)
-    label = metrics["model"] if DEFAULT_NAME in metrics["model"] or len(runs) == 1 else f"ensemble ({metrics['model']})"
+    label = metrics["model"] if DEFAULT_NAME in metrics["model"] or single else f"ensemble ({metrics['model']})"
     echo(f"  {label:<{width}}  accuracy {metrics['accuracy']:.4f}  "
          f"macro-F1 {metrics['macro_f1']:.4f}  {metrics['latency_ms']:.2f} ms/face  "
          f"({100 * (metrics['accuracy'] - best):+.1f} pt vs "
-         + ("the run without the blur)" if len(runs) == 1 else "the best member)"))
+         + ("the run without the blur)" if single else "the best member)"))
     echo(f"model.keras {metrics['model_size_bytes'] / 1e6:.1f} MB, {metrics['params']:,} params, "
          f"{metrics['latency_ms']:.2f} ms/face (median of warm single-face calls)")
     echo(f"saved {path}")
