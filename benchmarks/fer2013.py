@@ -70,11 +70,11 @@ CACHE = ROOT / "benchmarks" / ".cache"
 
 
 def reorder(probs: np.ndarray, names, target) -> np.ndarray:
-    """Columns of ``probs`` (in ``names`` order) → ``target`` order."""
-    if list(names) == list(target):
-        return probs
-    index = [list(names).index(n) for n in target]
-    return probs[:, index]
+    """Columns of ``probs`` (in ``names`` order) → ``target`` order, across label sets by emotion name
+    (an 8-class FER+ model read on FER2013's 7 classes: contempt dropped, rows renormalised)."""
+    from fer_core.labels import to_class_set
+
+    return to_class_set(probs, names, target)
 
 
 def evaluate_run(run, x_test: np.ndarray, y_test: np.ndarray, class_names) -> tuple[dict, np.ndarray]:

@@ -603,14 +603,12 @@ def check_targets(h: dict) -> dict:
 
 
 LEVERS = {
-    # name → options of one fresh process: batching (Predictor), detectors (pool size; 0 = one
-    # detector behind a global lock, the old code), compiled (MTCNN stages as tf.function)
-    "before: eager MTCNN behind one lock, one model call per visitor":
-        {"batching": False, "detectors": 0, "compiled": False},
-    "compiled MTCNN stages (still one lock, no batching)": {"batching": False, "detectors": 0, "compiled": True},
-    "compiled MTCNN, pool of 2 detectors, no batching": {"batching": False, "detectors": 2, "compiled": True},
-    "compiled MTCNN, 1 detector, micro-batcher": {"batching": True, "detectors": 1, "compiled": True},
-    "default: compiled MTCNN, pool of 2, micro-batcher": {"batching": True, "detectors": 2, "compiled": True},
+    # name → options of one fresh process: batching (Predictor), detectors (YuNet pool size). The MTCNN-era
+    # levers (eager vs compiled stages, one global lock) went with MTCNN; their results stay in load.json's history.
+    "pool of 1 detector, no batching": {"batching": False, "detectors": 1},
+    "pool of 2 detectors, no batching": {"batching": False, "detectors": 2},
+    "1 detector, micro-batcher": {"batching": True, "detectors": 1},
+    "default: pool of 2, micro-batcher": {"batching": True, "detectors": 2},
 }
 #: TF thread pools on the default configuration (TF's own default: intra = inter = the CPUs it may use).
 CLASSIFY_LEVER = "micro-batcher, classification only (8 threads x 1 face per call)"
@@ -706,7 +704,7 @@ def lever_child(opts: dict, threads: int, photos_per_thread: int, runs: list[str
 
         tf.config.threading.set_intra_op_parallelism_threads(opts["intra"])
         tf.config.threading.set_inter_op_parallelism_threads(opts["inter"])
-    faces.configure_detectors(opts.get("detectors", 2), compiled=opts.get("compiled", True))
+    faces.configure_detectors(opts.get("detectors", 2))
     bundled = (ROOT / "models").resolve()
     predictor = Predictor([load_run(p, bundled=Path(p).resolve().parent == bundled) for p in runs],
                           batching=opts.get("batching", True))

@@ -41,7 +41,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .errors import FERError, ImageInputError
-from .faces import centre_square_box, crop_face, detect_faces, largest_faces, square_box
+from .align import face_crops
+from .faces import centre_square_box, crop_face, detect_faces, largest_faces
 from .images import MAX_PIXELS, open_image, to_array
 from .rows import face_row
 from .runs import BUNDLED_DIR, Run, list_runs, load_run
@@ -415,8 +416,11 @@ def _prepare(source: Source, max_faces: int | None, max_bytes: int, max_pixels: 
         t2 = time.perf_counter()
         faces = largest_faces(detect_faces(rgb), max_faces)  # the K largest, as Predictor.predict keeps them
         t3 = time.perf_counter()
-        boxes = [square_box(f.box, rgb.shape) for f in faces] or [centre_square_box(rgb.shape)]
-        crops = [crop_face(rgb, b) for b in boxes]
+        if faces:
+            boxes, crops = face_crops(rgb, faces)  # as Predictor.predict: square boxes, aligned crops
+        else:
+            boxes = [centre_square_box(rgb.shape)]
+            crops = [crop_face(rgb, boxes[0])]
         t4 = time.perf_counter()
     except ImageInputError as exc:
         return _Prepared(source, error=str(exc))

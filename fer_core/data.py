@@ -45,6 +45,11 @@ class Dataset:
     #: the seed that drew the data (``demo``), recorded so a run's demo faces can be rebuilt
     #: even when the run itself trained with another seed (``--seeds`` sweeps share one dataset)
     data_seed: int | None = None
+    #: soft training targets per split, ``(N, C)`` float32 rows summing to 1 (FER+'s vote distributions);
+    #: None → one-hot of ``labels``. Accuracy is always scored against the integer labels.
+    targets: dict[str, np.ndarray] | None = None
+    #: which label set the labels are when not the file's own (``"ferplus"``), recorded with runs
+    labels: str | None = None
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -76,6 +81,8 @@ class Dataset:
                 h.update(f"{split}{x.shape}{y.shape}".encode())
                 h.update(np.ascontiguousarray(x).data)
                 h.update(np.ascontiguousarray(y.astype(np.int64)).data)
+                if self.targets is not None and split in self.targets:
+                    h.update(np.ascontiguousarray(self.targets[split], dtype=np.float32).data)
             h.update("|".join(self.class_names).encode())
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
@@ -90,14 +97,34 @@ class Dataset:
             "image_shape": list(self.image_shape),
             "split_sizes": {s: int(len(y)) for s, (_, y) in self.splits.items()},
             **({"data_seed": self.data_seed} if self.data_seed is not None else {}),
+            **({"labels": self.labels} if self.labels else {}),
         }
+
+    def training_targets(self, split: str) -> np.ndarray:
+        """(N, C) float32 targets of ``split``: the soft targets when the dataset has them, else one-hot labels."""
+        if self.targets is not None and split in self.targets:
+            return self.targets[split]
+        return np.eye(self.n_classes, dtype=np.float32)[self.splits[split][1]]
 
 
 # --------------------------------------------------------------------------- entry point
 
 def load_dataset(spec: str | Path, *, seed: int = 0, demo_per_class: int = DEMO_PER_CLASS,
-                 demo_image_size: int = DEMO_IMAGE_SIZE, folder_image_size: int = FOLDER_IMAGE_SIZE) -> Dataset:
-    """Load ``spec`` (``"demo"``, an ``.npz``, ``.csv``, or a folder) as a :class:`Dataset`."""
+                 demo_image_size: int = DEMO_IMAGE_SIZE, folder_image_size: int = FOLDER_IMAGE_SIZE,
+                 labels: str | None = None) -> Dataset:
+    """Load ``spec`` (``"demo"``, an ``.npz``, ``.csv``, or a folder) as a :class:`Dataset`.
+
+    ``labels``: None → the file's own labels; ``"ferplus"`` (or a path to a
+    FER+ votes file) → FER2013's faces with the FER+ crowd's 8-emotion labels
+    (:mod:`fer_core.ferplus`).
+    """
+    if labels:
+        if str(spec) == "demo":
+            raise DatasetError("--labels ferplus needs FER2013 (fer2013.npz or its .csv), not the demo faces")
+        from .ferplus import attach_ferplus, votes_path
+
+        votes = votes_path(spec, labels)  # checked before the (large) dataset is read
+        return attach_ferplus(load_dataset(spec, seed=seed, folder_image_size=folder_image_size), votes)
     if str(spec) == "demo":
         from .demo import make_demo_arrays
 

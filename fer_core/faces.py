@@ -3,100 +3,117 @@
 Layered after paz's face classification pipeline:
 detect → square the box → clip to the image → crop → (classify → draw, in
 :mod:`fer_core.predict`). Each step is a small pure function except
-:func:`detect_faces`, which borrows an MTCNN detector from the process's
-small pool (:data:`DETECTORS`), so concurrent sessions never share one.
+:func:`detect_faces`, which borrows a detector from the process's small pool
+(:data:`DETECTORS`), so concurrent sessions never share one.
 
-MTCNN (the ``mtcnn`` package) ships its own weights, so detection never
-touches the network.
+The detector is YuNet (OpenCV's ``cv2.FaceDetectorYN``; the 232 KB model ships
+in ``fer_core/assets`` with its MIT notice and is checked against its sha256 on
+load, so detection never touches the network). It returns five landmarks with
+each box (eyes, nose tip, mouth corners), which :mod:`fer_core.align` uses to
+level and frame the face. Why YuNet over the MTCNN it replaced: on real photos
+it found more faces (a crowded group selfie 6 of 7 against 4; 267 of 270
+single-face photos against 255) in a fraction of the time, and it needs no
+TensorFlow graph of its own (``benchmarks/detect.py`` measures it here).
+
+YuNet keeps state (``setInputSize``), so a detector serves one thread at a
+time: the pool lends each caller its own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import queue
 import threading
-from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-#: Faces smaller than this (in the downscaled copy) are not searched for:
-#: MTCNN's default, and about the smallest face an expression can be read from.
+#: The bundled detector and the digest it must have.
+YUNET_PATH = Path(__file__).resolve().parent / "assets" / "face_detection_yunet_2023mar.onnx"
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+
+#: Faces smaller than this many pixels (the box's longer side, original image) are dropped:
+#: about the smallest face an expression can be read from.
 MIN_FACE_SIZE = 20
-
-#: Detectors in the pool: concurrent sessions each borrow one. Its stages are
-#: compiled (below), so one instance could even be shared, but a pool keeps any
-#: per-call Python state of the ``mtcnn`` package out of reach of a second
-#: thread. 2 = the cores of the machines this app targets (Community Cloud);
-#: ``benchmarks/load.py --levers`` measures 1 vs 2.
+#: The detection pass runs on a copy whose longer side is at most this: YuNet finds faces down to
+#: about 10 px, so a 960 px copy keeps 20 px faces of a 1,920 px photo, at 20–35 ms per photo.
+DETECT_SIDE = 960
+#: YuNet misses faces larger than about 300 px of its input, so a second, small copy (this side)
+#: finds the face that fills a selfie; it costs about a ninth of the main pass.
+LARGE_FACE_SIDE = 320
+#: Boxes below this score are dropped (YuNet's own default is 0.9); chosen on validation scenes
+#: (``python benchmarks/detect.py --sweep``): see docs and benchmarks/results/detect.json.
+SCORE_THRESHOLD = 0.7
+#: Two boxes of the two passes overlapping more than this (IoU) are one face: the higher score stays.
+MERGE_IOU = 0.3
+#: Detectors in the pool: concurrent sessions each borrow one. 2 = the cores of the machines this app
+#: targets (Community Cloud).
 DETECTORS = 2
-#: Wrap MTCNN's three Keras stages in ``tf.function`` (one generic trace each):
-#: the package calls them eagerly, scale by scale, which costs 2–3× more per
-#: photo in Python dispatch than the networks themselves (47–91 ms vs 135–186 ms
-#: per photo here, identical boxes).
-COMPILED_STAGES = True
+#: OpenCV's own threads per detection: 1, so that the pool's detectors (one per core) do not fight
+#: over the cores; a single photo then costs one core for ≈ 20–35 ms.
+CV_THREADS = 1
 
-#: The second look (see :func:`detect_faces`): when the strict pass finds no
-#: face, MTCNN runs again with every stage's threshold at 0.3, on the usual
-#: copy and on two smaller ones (480 and 320 px: a large face is easier for
-#: PNet there), and the single most confident box at or above this confidence
-#: is kept. Chosen on validation scenes (``python benchmarks/second_look.py``:
-#: benchmarks/fer2013.py's scenes from FER2013 *validation* faces, seed 1): of
-#: the 88 of 600 scenes where the strict pass found nothing, this look finds the
-#: pasted face in 69 and a wrong box in 5 (the earlier 0.5 thresholds at 640/320:
-#: 48 and 3), detection 0.958 vs 0.923; minimum confidences below 0.7 found 1–4
-#: faces more for 1–3 wrong boxes more. No rule put a box on any of 150
-#: face-free backgrounds. Cost: ≈ 90 ms instead of ≈ 60 ms, only on photos
-#: where the strict pass found no face.
-SECOND_LOOK_MIN_CONFIDENCE = 0.7
-SECOND_LOOK_THRESHOLDS = {"threshold_pnet": 0.3, "threshold_rnet": 0.3, "threshold_onet": 0.3}
-SECOND_LOOK_SIDES = (640, 480, 320)
+#: The landmark names, image-left before image-right (as an upright face is seen on screen).
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 _pool: "queue.SimpleQueue | None" = None
 _pool_size = 0
 _pool_lock = threading.Lock()  # guards building/resizing the pool, never a detection
-_serial_lock = threading.Lock()  # only for the measured "before" mode: detectors=0
+_verified = False
 
 
 @dataclass
 class Face:
-    """One detected face. ``box`` is (x, y, w, h) in the ORIGINAL image's pixels."""
+    """One detected face. ``box`` is (x, y, w, h) in the ORIGINAL image's pixels.
+
+    ``landmarks``: ``{name: (x, y)}`` for :data:`LANDMARKS`, same pixels; None
+    when the face came from elsewhere (a test, an older record).
+    """
 
     box: tuple[int, int, int, int]
     confidence: float
+    landmarks: dict | None = field(default=None, compare=False)
+
+
+class DetectorError(RuntimeError):
+    """The bundled detector is missing, altered, or OpenCV cannot run it (an install problem)."""
 
 
 def _new_detector():
-    from ._quiet import import_tensorflow_quietly
+    global _verified
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # OpenCV 5's DNN warns about targets on every model load
+    try:
+        import cv2
+    except ImportError as exc:
+        raise DetectorError(f"face detection needs OpenCV ≥ 4.8 (pip install -r requirements.txt): {exc}") from None
+    if not hasattr(cv2, "FaceDetectorYN"):
+        raise DetectorError(f"OpenCV {cv2.__version__} has no FaceDetectorYN; face detection needs OpenCV ≥ 4.8")
+    if not _verified:
+        try:
+            digest = hashlib.sha256(YUNET_PATH.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise DetectorError(f"the face detector model is missing ({YUNET_PATH}): reinstall FER Studio") from exc
+        if digest != YUNET_SHA256:
+            raise DetectorError(f"{YUNET_PATH.name} has sha256 {digest[:12]}…, not the bundled YuNet's "
+                                f"{YUNET_SHA256[:12]}…: restore it from the repository")
+        _verified = True
+    cv2.setNumThreads(CV_THREADS)
+    return cv2.FaceDetectorYN.create(str(YUNET_PATH), "", (320, 320), 0.5, 0.3, 5000)
 
-    tf = import_tensorflow_quietly()
-    from mtcnn import MTCNN
 
-    detector = MTCNN()
-    if COMPILED_STAGES:
-        for stage in detector.stages:
-            # Each stage calls ``self._model(x)``; a tf.function with reduce_retracing traces
-            # once for the first shape, then once for a generic (None, None, None, 3) shape.
-            stage._model = tf.function(stage._model, reduce_retracing=True)
-    return detector
-
-
-def configure_detectors(n: int = DETECTORS, *, compiled: bool | None = None) -> None:
-    """Set the pool size (0: the old single detector behind one global lock) and stage compilation.
-
-    Takes effect for detections that start afterwards; used by tests and the
-    lever benchmark. Detectors are built lazily, on first use.
-    """
-    global DETECTORS, COMPILED_STAGES, _pool, _pool_size
+def configure_detectors(n: int = DETECTORS) -> None:
+    """Set the pool size (takes effect for detections that start afterwards; tests and the lever benchmark)."""
+    global DETECTORS, _pool, _pool_size
     with _pool_lock:
-        DETECTORS = int(n)
-        if compiled is not None:
-            COMPILED_STAGES = bool(compiled)
+        DETECTORS = max(1, int(n))
         _pool, _pool_size = None, 0
 
 
 def _borrow():
-    """A detector from the pool (built on demand, at most ``max(1, DETECTORS)``); blocks when all are busy."""
+    """A detector from the pool (built on demand, at most ``DETECTORS``); blocks when all are busy."""
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None:
@@ -115,42 +132,15 @@ def _borrow():
     return pool, pool.get()
 
 
-def get_detector():
-    """One MTCNN detector of the process pool (kept for callers that want the object itself).
-
-    Building one loads three small networks (≈1 s); Streamlit reruns and
-    concurrent sessions share the pool. The returned detector is put back at
-    once: use :func:`detect_faces` to get exclusive use during a detection.
-    """
-    pool, detector = _borrow()
-    pool.put(detector)
-    return detector
-
-
-def warm_up_detector(shape: tuple[int, int] = (360, 640)) -> None:
-    """Build every detector of the pool and run each on a drawn face, at two canvas sizes.
-
-    The first photo should not pay for building a detector (≈1 s) or for
-    tracing its compiled stages: the first call traces them for its shapes,
-    the second (another size) for a generic shape that every later photo
-    reuses. 360×640 is what any 16:9 photo becomes after :func:`downscale`;
-    a demo face makes all three stages run.
-    """
-    from .demo import draw_face
-
+def warm_up_detector() -> None:
+    """Build every detector of the pool and run each once, so the first photo pays for neither."""
     held = []
     try:
         for _ in range(max(1, DETECTORS)):  # hold each one so the next borrow builds a new detector
             held.append(_borrow())
         for _, detector in held:
-            for h, w in (shape, (shape[1] // 2, shape[0] // 2 + 37)):
-                canvas = np.full((h, w, 3), 128, np.uint8)
-                side = min(128, h, w)
-                canvas[:side, :side] = draw_face(np.random.default_rng(0), 0, side)
-                try:
-                    detector.detect_faces(canvas, min_face_size=MIN_FACE_SIZE)
-                except (ValueError, IndexError):
-                    pass
+            detector.setInputSize((64, 48))
+            detector.detect(np.full((48, 64, 3), 128, np.uint8))
     finally:
         for pool, detector in held:
             pool.put(detector)
@@ -159,9 +149,8 @@ def warm_up_detector(shape: tuple[int, int] = (360, 640)) -> None:
 def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """(H, W, 3) → (h, w, 3) with max(h, w) ≤ max_side, and the factor h / H.
 
-    MTCNN's image pyramid makes its cost grow with the pixel count (≈0.57 s on
-    a 1080p photo, ≈0.1 s at 350 px); faces large enough to read an
-    expression from survive the downscale.
+    The detector's cost grows with the pixel count; faces large enough to read
+    an expression from survive the downscale.
     """
     h, w = rgb.shape[:2]
     longest = max(h, w)
@@ -173,56 +162,71 @@ def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return small, scale
 
 
-def detect_faces(rgb: np.ndarray, *, max_side: int = 640, min_confidence: float = 0.9,
-                 second_look: bool = True) -> list[Face]:
-    """Faces in an upright RGB uint8 image (H, W, 3), sorted left → right.
+def detect_faces(rgb: np.ndarray, *, max_side: int = DETECT_SIDE, min_confidence: float = SCORE_THRESHOLD,
+                 large_face_side: int | None = LARGE_FACE_SIDE) -> list[Face]:
+    """Faces in an upright RGB uint8 image (H, W, 3), sorted left → right, with their landmarks.
 
-    Detection runs on a copy whose longer side is at most ``max_side``;
-    boxes are scaled back to the original image and clipped to it.
-
-    ``second_look``: when no face reaches ``min_confidence``, look once more
-    with lenient thresholds (:data:`SECOND_LOOK_THRESHOLDS`, at
-    :data:`SECOND_LOOK_SIDES`) and keep the most confident face ≥
-    :data:`SECOND_LOOK_MIN_CONFIDENCE`. A profile, a hand over the mouth or a
-    blurry face is then still read as a face (its lower confidence shows it)
-    rather than answered with the centre of the photo; a photo in which the
-    strict pass found someone is never given extra, weaker boxes.
+    Detection runs on a copy whose longer side is at most ``max_side``, and
+    (when the image is larger than that) on a second copy of at most
+    ``large_face_side`` px, which finds faces too large for the first; boxes of
+    the two that overlap are one face. Boxes are scaled back to the original
+    image and clipped to it. An image too small to hold a face gives ``[]``.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"detect_faces expects an (H, W, 3) RGB image, got shape {rgb.shape}")
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    faces = [f for f in _detect(rgb, max_side) if f.confidence >= min_confidence]
-    if not faces and second_look:
-        lenient = [f for side in SECOND_LOOK_SIDES for f in _detect(rgb, min(side, max_side), **SECOND_LOOK_THRESHOLDS)]
-        best = max(lenient, key=lambda f: f.confidence, default=None)
-        if best is not None and best.confidence >= SECOND_LOOK_MIN_CONFIDENCE:
-            faces = [best]
+    faces = _detect(rgb, max_side, min_confidence)
+    if large_face_side and max(rgb.shape[:2]) > 1.5 * large_face_side and large_face_side < max_side:
+        faces = merge_faces(faces, _detect(rgb, large_face_side, min_confidence))
+    faces = [f for f in faces if max(f.box[2], f.box[3]) >= MIN_FACE_SIZE]
     return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
 
 
-def _detect(rgb: np.ndarray, max_side: int, **thresholds) -> list[Face]:
-    """One MTCNN pass on a copy of ``rgb`` (H, W, 3) at most ``max_side`` px → every face it returns, in original pixels."""
+def _detect(rgb: np.ndarray, max_side: int, min_confidence: float) -> list[Face]:
+    """One YuNet pass on a copy of ``rgb`` (H, W, 3) at most ``max_side`` px → its faces, in original pixels."""
     small, scale = downscale(rgb, max_side)
-    if min(small.shape[:2]) < MIN_FACE_SIZE:
-        return []  # MTCNN's pyramid is empty below its smallest face size
-    # A detector is borrowed for the call: no thread waits for another's detection unless all
-    # DETECTORS are busy (then it queues for the first one returned).
+    h, w = small.shape[:2]
+    if min(h, w) < 10:
+        return []  # nothing a face could be read from
+    bgr = np.ascontiguousarray(small[:, :, ::-1])  # YuNet expects BGR
     pool, detector = _borrow()
     try:
-        with _serial_lock if DETECTORS == 0 else nullcontext():
-            found = detector.detect_faces(small, min_face_size=MIN_FACE_SIZE, **thresholds)
-    except (ValueError, IndexError):  # odd sizes give MTCNN an empty pyramid
-        found = []
+        detector.setInputSize((w, h))
+        detector.setScoreThreshold(float(min_confidence))
+        _, found = detector.detect(bgr)  # (K, 15): x, y, w, h, 5 × (x, y) landmarks, score
     finally:
         pool.put(detector)
     faces = []
     H, W = rgb.shape[:2]
-    for det in found or []:
-        x, y, w, h = (float(v) / scale for v in det["box"])
-        box = clip_box((round(x), round(y), round(w), round(h)), (H, W))
-        if box[2] > 0 and box[3] > 0:
-            faces.append(Face(box=box, confidence=float(det.get("confidence", 0.0))))
+    for row in ([] if found is None else found):
+        x, y, bw, bh = (float(v) / scale for v in row[:4])
+        box = clip_box((round(x), round(y), round(bw), round(bh)), (H, W))
+        if box[2] <= 0 or box[3] <= 0:
+            continue
+        pts = row[4:14].reshape(5, 2) / scale  # subject's right eye, left eye, nose, right/left mouth corner
+        faces.append(Face(box=box, confidence=float(row[14]),
+                          landmarks={n: (float(px), float(py)) for n, (px, py) in zip(LANDMARKS, pts)}))
     return faces
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def merge_faces(first: list[Face], second: list[Face], iou: float = MERGE_IOU) -> list[Face]:
+    """The faces of two passes as one list: where two overlap (IoU > ``iou``), the higher score stays."""
+    out: list[Face] = []
+    for f in sorted([*first, *second], key=lambda f: -f.confidence):
+        if all(box_iou(f.box, g.box) <= iou for g in out):
+            out.append(f)
+    return out
 
 
 def largest_faces(faces: list, k: int | None) -> list:
@@ -250,18 +254,11 @@ def clip_box(box, image_shape) -> tuple[int, int, int, int]:
 
 
 #: How much the square's side differs from the detector box's longer side
-#: (0.2 = 20 % larger; negative = smaller). Classifiers were trained on
-#: FER2013's framing, and MTCNN's box on a FER2013-framed face measures about
-#: 0.80 wide × 1.04 tall of that frame (``python benchmarks/fer2013.py --sweep``),
-#: so the box's longer side with no margin reproduces the training framing; the
-#: old 0.2 gave crops 1.25× that framing (compact on validation scenes 0.559,
-#: here 0.591). The sweep's declared rule (best ``compact`` on 599 validation
-#: scenes) picked -0.2 at 0.606, but margins from +0.1 to -0.2 lie within 1.5
-#: points there (about one standard error), -0.2 sits at the grid's edge, 0.0 is
-#: best for ``baseline`` on the same scenes, and a crop tighter than the face
-#: cuts off brows and mouth corners on real photos, whose faces carry the context
-#: the pasted 48 px crops lack. So the default follows the framing match. (Test
-#: scenes, looked at after the sweep: compact 0.638 at 0.0, 0.623 at -0.2.)
+#: (0.2 = 20 % larger; negative = smaller). The square is what the app draws
+#: and records, and the crop of a face without landmarks (faces with them are
+#: cropped by :mod:`fer_core.align`). YuNet's box on a FER2013-framed face
+#: measures about 0.76 wide × 0.96 tall of that frame (``benchmarks/framing.py``),
+#: so its longer side with no margin is close to the training framing.
 FACE_MARGIN = 0.0
 #: Vertical shift of the crop's centre, as a fraction of its side (+ = down);
 #: no shift in -0.05…+0.05 beat 0 on validation scenes.
@@ -272,7 +269,7 @@ def square_box(box, image_shape, margin: float | None = None, shift: float | Non
     """A square (x, y, s, s) around ``box``, each side enlarged by ``margin``, inside the image.
 
     Classifiers were trained on FER2013's framing: square crops whose face
-    fills the frame from brow to chin. MTCNN's box is taller than wide
+    fills the frame from brow to chin. The detector's box is taller than wide
     (about 0.8 × 1.0 of that frame), so it is squared on its longer side and
     scaled by ``1 + margin`` (default :data:`FACE_MARGIN`); ``shift`` (default
     :data:`FACE_SHIFT`) moves the square down by that share of its side.
@@ -306,37 +303,3 @@ def crop_face(rgb: np.ndarray, box) -> np.ndarray:
     if w == 0 or h == 0:
         raise ValueError(f"box {tuple(box)} lies outside the {rgb.shape[1]}×{rgb.shape[0]} image")
     return np.ascontiguousarray(rgb[y:y + h, x:x + w])
-
-
-def eye_angle(keypoints) -> float:
-    """Degrees the face is tilted, from MTCNN's ``left_eye``/``right_eye`` (image-left/right).
-
-    Positive when the eye line falls to the right (a clockwise tilt on
-    screen); ``PIL.Image.rotate`` by this angle levels the eyes.
-    """
-    (lx, ly), (rx, ry) = keypoints["left_eye"], keypoints["right_eye"]
-    return float(np.degrees(np.arctan2(ry - ly, rx - lx)))
-
-
-def align_crop(rgb: np.ndarray, box, keypoints, margin: float | None = None, shift: float | None = None) -> np.ndarray:
-    """The :func:`square_box` crop of ``box``, rotated about its centre so the eyes are level.
-
-    FER2013's faces are roughly upright but not eye-aligned, and training
-    rotates them by up to ±18°, so this only pays when photos are tilted
-    more than that; the scene benchmark measures it. A region √2 larger
-    than the square is taken (edges replicated where it leaves the image),
-    rotated with bicubic resampling and cut back to the square, so no
-    corner is blank. ``keypoints`` are in the same pixels as ``box``.
-    """
-    x, y, s, _ = square_box(box, (10**9, 10**9), margin, shift)  # unclipped: the rotation needs the true centre
-    cx, cy = x + s / 2.0, y + s / 2.0
-    big = int(np.ceil(s * 1.4143)) + 2
-    x0, y0 = int(round(cx - big / 2.0)), int(round(cy - big / 2.0))
-    H, W = rgb.shape[:2]
-    ys = np.clip(np.arange(y0, y0 + big), 0, H - 1)
-    xs = np.clip(np.arange(x0, x0 + big), 0, W - 1)
-    region = Image.fromarray(np.ascontiguousarray(rgb[ys[:, None], xs[None, :]]))
-    region = region.rotate(eye_angle(keypoints), resample=Image.Resampling.BICUBIC,
-                           center=(cx - x0, cy - y0))
-    left, top = int(round(cx - x0 - s / 2.0)), int(round(cy - y0 - s / 2.0))
-    return np.asarray(region.crop((left, top, left + s, top + s)))

@@ -42,8 +42,11 @@ def weights_digest(model) -> str:
 
 
 def cache_key(*, model_name: str, weights: str, fingerprint: str, image_size: int,
-              augment_copies: int, seed: int, precision: str = "float32") -> str:
-    raw = json.dumps([CACHE_VERSION, model_name, weights, fingerprint, image_size, augment_copies, seed, precision])
+              augment_copies: int, seed: int, precision: str = "float32", augment_mode: str = "resample") -> str:
+    parts = [CACHE_VERSION, model_name, weights, fingerprint, image_size, augment_copies, seed, precision]
+    if augment_copies and augment_mode != "resample":  # other augmented copies; resample keeps its old keys
+        parts.append(augment_mode)
+    raw = json.dumps(parts)
     return f"{model_name}-{image_size}-{fingerprint[:8]}-{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
 
 

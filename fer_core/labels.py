@@ -15,3 +15,33 @@ def default_class_names(n_classes: int) -> tuple[str, ...]:
     if n_classes == 7:
         return FER2013_7
     return tuple(f"class_{i}" for i in range(n_classes))
+
+#: Names that mean the same emotion in the two conventions.
+SYNONYMS = {"angry": "anger", "anger": "anger"}
+
+
+def canonical(name: str) -> str:
+    """One spelling per emotion (FER2013's 'angry' is AffectNet's 'anger')."""
+    return SYNONYMS.get(name, name)
+
+
+def to_class_set(probs, names, target):
+    """Probabilities (N, len(names)) → (N, len(target)), matched by emotion name.
+
+    Why: a 7-class FER2013 model and an 8-class FER+ model are scored on each
+    other's test sets (the benchmark table) and averaged in one ensemble only
+    through this. A target class the source lacks (contempt for a FER2013
+    model) gets 0; a source class the target lacks (contempt for FER2013's
+    test) is dropped and each row renormalised, i.e. the prediction among the
+    classes the target has. Same names in the same order: returned unchanged.
+    """
+    import numpy as np
+
+    names, target = [canonical(n) for n in names], [canonical(n) for n in target]
+    probs = np.asarray(probs, dtype=np.float32)
+    if names == target:
+        return probs
+    cols = [names.index(t) if t in names else None for t in target]
+    out = np.stack([probs[:, c] if c is not None else np.zeros(len(probs), np.float32) for c in cols], axis=1)
+    total = out.sum(axis=1, keepdims=True)
+    return np.divide(out, total, out=np.full_like(out, 1.0 / len(target)), where=total > 0)

@@ -4,14 +4,14 @@ The face pipeline, in the order it runs (after paz's face classifier)::
 
     bytes / path / PIL / array → upright RGB (H, W, 3) uint8       images.open_image
     → faces (x, y, w, h)                                            faces.detect_faces
-    → square, enlarged, clipped boxes → crops                       faces.square_box, crop_face
+    → square boxes (drawn) and crops aligned by the eyes/mouth      align.face_crops
     → per model: crops resized to (S, S, C), ONE compiled call      Predictor.predict_faces
     → per face: each model's probabilities + their mean (ensemble)
     → numbered boxes drawn on the photo                             draw_boxes
 
 When no face is found the centred square of the whole image is classified
 instead (``whole_image=True``): a tight face photo often has too little
-context around the face for MTCNN, and the user still gets an answer.
+context around the face for the detector, and the user still gets an answer.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .batching import MicroBatcher
 from .errors import FERError, ImageInputError
-from .faces import centre_square_box, crop_face, detect_faces, largest_faces, square_box, warm_up_detector
+from .align import face_crops
+from .faces import centre_square_box, crop_face, detect_faces, largest_faces, warm_up_detector
 from .images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
 from .runs import Run
 
@@ -99,8 +100,9 @@ def run_label(run: Run) -> str:
 class Predictor:
     """Classifies faces with every given run; build once and keep (``st.cache_resource``).
 
-    All runs must share their class names, since their probabilities are
-    averaged class by class into the ensemble.
+    The runs' probabilities are averaged class by class into the ensemble, so
+    they must share their emotions, or one run's must include all the others'
+    (FER2013's 7 beside FER+'s 8: :meth:`_check_classes`).
 
     Thread-safe: one instance serves every Streamlit session of the process.
     Each model's compiled forward pass is a ``tf.function`` (safe to call from
@@ -113,7 +115,7 @@ class Predictor:
     def __init__(self, runs: list[Run], *, batching: bool = True):
         if not runs:
             raise FERError("no model selected: choose at least one trained run")
-        self._check_classes(runs)
+        self._class_names = self._check_classes(runs)
         from ._quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
@@ -132,7 +134,6 @@ class Predictor:
             _warm_up(loaded)
             self._loaded.append(loaded)
         warm_up_detector()
-        self._class_names = list(runs[0].metrics["class_names"])
         self._gradcam_models: dict[str, object] = {}
         self._gradcam_lock = threading.Lock()
 
@@ -143,14 +144,26 @@ class Predictor:
                 m.batcher.close()
 
     @staticmethod
-    def _check_classes(runs: list[Run]) -> None:
-        first = runs[0]
-        for run in runs[1:]:
-            if list(run.metrics["class_names"]) != list(first.metrics["class_names"]):
+    def _check_classes(runs: list[Run]) -> list[str]:
+        """The class names every run's probabilities are shown in; raises when the runs cannot be compared.
+
+        Runs compare when one run's emotions include every other run's (by
+        name, 'angry' = 'anger'): a 7-class FER2013 model beside an 8-class
+        FER+ model reads in the 8 classes, its contempt at 0.
+        """
+        from .labels import canonical
+
+        names = [list(r.metrics["class_names"]) for r in runs]
+        sets = [{canonical(n) for n in ns} for ns in names]
+        widest = max(range(len(runs)), key=lambda i: len(sets[i]))
+        for run, ns, cs in zip(runs, names, sets):
+            if not cs <= sets[widest]:
+                first = runs[widest]
                 raise FERError(
                     f"runs '{first.id}' and '{run.id}' predict different classes "
-                    f"({', '.join(first.metrics['class_names'])} vs {', '.join(run.metrics['class_names'])}); "
-                    "compare only models trained on the same label set")
+                    f"({', '.join(names[widest])} vs {', '.join(ns)}); "
+                    "compare only models trained on the same label set (or one whose emotions include the other's)")
+        return names[widest]
 
     @property
     def runs(self) -> list[Run]:
@@ -179,11 +192,11 @@ class Predictor:
         faces = largest_faces(faces, max_faces)
         t2 = time.perf_counter()
         if faces:
-            boxes = [square_box(f.box, rgb.shape) for f in faces]
+            boxes, crops = face_crops(rgb, faces)  # square boxes to draw; crops aligned by the landmarks
             confidences = [f.confidence for f in faces]
         else:
             boxes, confidences = [centre_square_box(rgb.shape)], [None]
-        crops = [crop_face(rgb, b) for b in boxes]
+            crops = [crop_face(rgb, boxes[0])]
         per_face = self.predict_faces(crops)
         t3 = time.perf_counter()
         results = [
@@ -215,8 +228,11 @@ class Predictor:
         for m in self._loaded:
             x = to_channels(by_size[m.image_size], m.channels)  # (N, S, S, C) uint8
             pending.append(m.batcher.submit(x) if m.batcher is not None else m.forward(x))  # unbatched: as before
-        per_model = [np.asarray(p.result() if hasattr(p, "result") else p, dtype=np.float32)  # (N, n_classes)
-                     for p in pending]
+        from .labels import to_class_set
+
+        per_model = [to_class_set(np.asarray(p.result() if hasattr(p, "result") else p, dtype=np.float32),
+                                  m.run.metrics["class_names"], self._class_names)  # (N, len(class_names))
+                     for m, p in zip(self._loaded, pending)]
         return [
             [ModelPrediction(run_id=m.run.id, model=m.run.model_name, label=m.label, probs=probs[i])
              for m, probs in zip(self._loaded, per_model)]
@@ -228,7 +244,8 @@ class Predictor:
     def gradcam(self, face: FaceResult, run_id: str, class_index: int | None = None, *, alpha: float = 0.4) -> np.ndarray:
         """Grad-CAM of run ``run_id`` on ``face``, overlaid on its crop → (h, w, 3) uint8.
 
-        ``class_index`` defaults to that model's own top class for the face.
+        ``class_index`` (in :attr:`class_names` order) defaults to that model's
+        own top class for the face.
         """
         from .gradcam import gradcam_heatmap, gradcam_model, overlay
 
@@ -243,6 +260,7 @@ class Predictor:
         if class_index is None:
             pred = next((p for p in face.predictions if p.run_id == run_id), None)
             class_index = int(np.argmax(pred.probs)) if pred is not None else int(np.argmax(face.ensemble))
+        class_index = self._own_index(m, class_index)
         with self._gradcam_lock:  # two sessions asking at once build one grad model, not two
             grad_model = self._gradcam_models.get(run_id)
             if grad_model is None:
@@ -250,6 +268,16 @@ class Predictor:
         x = _to_model_input(face.crop, m.image_size, m.channels)  # (S, S, C)
         heat = gradcam_heatmap(grad_model, x, class_index)  # (S, S); eager, no shared state
         return overlay(face.crop, heat, alpha=alpha)
+
+    def _own_index(self, m: _Loaded, class_index: int) -> int:
+        """A class index in :attr:`class_names` order → the same emotion's index in ``m``'s own output."""
+        from .labels import canonical
+
+        own = [canonical(n) for n in m.run.metrics["class_names"]]
+        want = canonical(self._class_names[class_index])
+        if want not in own:
+            raise FERError(f"{m.label} has no class '{self._class_names[class_index]}' to show a Grad-CAM for")
+        return own.index(want)
 
     def _get(self, run_id: str) -> _Loaded:
         for m in self._loaded:

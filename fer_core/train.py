@@ -38,6 +38,7 @@ from .progress import ProgressCallback
 from .runs import RunWriter, TrainLock, new_run_id
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+AUGMENT_MODES = ("resample", "photo")
 
 
 @dataclass
@@ -54,6 +55,9 @@ class TrainConfig:
     patience: int = 5  # early stopping on val_accuracy (best weights restored); 0 = off
     class_weight: str = "none"  # none | balanced (inverse class frequency) | sqrt (its square root: milder)
     augment: bool = False  # flip, small rotation/zoom/contrast
+    # resample: every face through the random rotation/zoom/shift (a sub-pixel bilinear resample, i.e. a blur);
+    # photo: half the faces stay sharp, and some get what the app's crops get (lower resolution, blur, JPEG)
+    augment_mode: str = "resample"
     augment_copies: int = 2  # transfer models: augmented feature copies kept in the cache
     lr_schedule: str = "plateau"  # none | plateau (halve on val_loss plateau) | cosine
     label_smoothing: float = 0.0
@@ -81,6 +85,7 @@ class TrainConfig:
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.augment_copies >= 0, "augment copies must be ≥ 0"),
+            (self.augment_mode in AUGMENT_MODES, f"augment mode must be one of {', '.join(AUGMENT_MODES)}"),
             (self.fine_tune_layers >= 0, "fine-tune layers must be ≥ 0"),
             (self.fine_tune_layers == 0 or spec.is_transfer, f"{self.model} has no backbone to fine-tune"),
             (not self.tta_flip or spec.supports_tta, f"{self.model} has no mirror test-time augmentation (--tta-flip)"),
@@ -125,6 +130,71 @@ def make_augmenter(seed: int):
     ], name="augment")
 
 
+def make_photo_augmenter(seed: int, sharp_share: float = 0.5, low_res_share: float = 0.3,
+                         blur_share: float = 0.2, jpeg_share: float = 0.3):
+    """Augmentation that looks like the app's aligned crops: ``(B, S, S, C)`` float 0–255 → same shape.
+
+    Why: :func:`make_augmenter` resamples every face (the random turn, zoom and
+    shift are a bilinear sub-pixel resample), so a network trained with it has
+    hardly seen a sharp face (the input blur of ``compact_x2_blur`` makes up
+    for that at inference). Here a share of the faces keeps only the mirror and
+    contrast (sharp), and some get the degradations a face cut from a photo
+    gets: fewer pixels (a small face upscaled), a blur, JPEG blocks.
+    """
+    import tensorflow as tf
+
+    flip = keras.layers.RandomFlip("horizontal", seed=seed)
+    geometric = keras.Sequential([
+        keras.layers.RandomRotation(0.05, fill_mode="nearest", seed=seed + 1),
+        keras.layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 2),
+        keras.layers.RandomTranslation(0.08, 0.08, fill_mode="nearest", seed=seed + 4),
+    ])
+    contrast = keras.layers.RandomContrast(0.1, seed=seed + 3)
+    gen = tf.random.Generator.from_seed(seed + 5)
+
+    def pick(share, shape, a, b):  # per-face choice: a where drawn, else b
+        return tf.where(gen.uniform(shape) < share, a, b)
+
+    def augment(x):  # (B, S, S, C) float32 0–255
+        b, s = tf.shape(x)[0], tf.shape(x)[1]
+        per_face = tf.stack([b, 1, 1, 1])
+        f32 = lambda t: tf.cast(t, tf.float32)  # noqa: E731  (Keras layers answer in the bfloat16 policy's dtype)
+        x = f32(flip(x, training=True))
+        x = pick(sharp_share, per_face, x, f32(geometric(x, training=True)))
+        # fewer pixels: down to 50–90 % of the side and back (one size per batch, chosen per face)
+        side = tf.cast(tf.cast(s, tf.float32) * gen.uniform([], 0.5, 0.9), tf.int32)
+        small = tf.image.resize(tf.image.resize(x, tf.stack([side, side]), antialias=True), tf.stack([s, s]))
+        x = pick(low_res_share, per_face, small, x)
+        # blur: σ 0.4–1.2 px (one σ per batch), 5×5 separable Gaussian
+        sigma = gen.uniform([], 0.4, 1.2)
+        taps = tf.exp(-0.5 * tf.square(tf.range(-2.0, 3.0) / sigma))
+        taps = taps / tf.reduce_sum(taps)
+        c = tf.shape(x)[3]
+        kx = tf.tile(tf.reshape(taps, [1, 5, 1, 1]), tf.stack([1, 1, c, 1]))
+        ky = tf.tile(tf.reshape(taps, [5, 1, 1, 1]), tf.stack([1, 1, c, 1]))
+        padded = tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="SYMMETRIC")
+        blurred = tf.nn.depthwise_conv2d(tf.nn.depthwise_conv2d(padded, kx, [1, 1, 1, 1], "VALID"), ky,
+                                         [1, 1, 1, 1], "VALID")
+        x = pick(blur_share, per_face, blurred, x)
+        # JPEG at quality 30–90 (per face)
+        x8 = tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8)
+        jpeg = tf.map_fn(lambda im: tf.image.random_jpeg_quality(im, 30, 90), x8)
+        x = pick(jpeg_share, per_face, tf.cast(jpeg, tf.float32), x)
+        return f32(contrast(x, training=True))
+
+    return augment
+
+
+def pipeline_augmenter(cfg: "TrainConfig"):
+    """The training augmentation of ``cfg`` as ``f(x) -> x`` on (B, S, S, C) float batches, or None."""
+    if not cfg.augment:
+        return None
+    if cfg.augment_mode == "photo":
+        return make_photo_augmenter(cfg.seed)
+    layers = make_augmenter(cfg.seed)
+    return lambda x: layers(x, training=True)
+
+
 def balanced_class_weights(labels: np.ndarray, n_classes: int, power: float = 1.0) -> dict[int, float]:
     """Inverse-frequency weights (scikit-learn's 'balanced') raised to ``power``; absent classes get 1.
 
@@ -138,10 +208,6 @@ def balanced_class_weights(labels: np.ndarray, n_classes: int, power: float = 1.
     out = {int(c): 1.0 for c in range(n_classes)}
     out.update({int(c): float(v) for c, v in zip(present, w)})
     return out
-
-
-def _one_hot(y: np.ndarray, n: int) -> np.ndarray:
-    return np.eye(n, dtype=np.float32)[y]
 
 
 def _callbacks(cfg: TrainConfig, progress: ProgressCallback, model_name: str, epochs: int, stage: int, offset: int = 0):
@@ -173,7 +239,7 @@ def _image_pipeline(x: np.ndarray, y: np.ndarray, batch: int, *, shuffle_seed: i
         ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch).map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
     if augmenter is not None:
-        ds = ds.map(lambda a, b: (augmenter(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda a, b: (augmenter(a), b), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -187,24 +253,35 @@ def _merge_history(history: dict, new: dict, stage: int) -> None:
 
 
 def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
-    """Start ``model`` from the weights of the run ``cfg.init_from`` (same model, classes, input); returns that run.
+    """Start ``model`` from the weights of the run ``cfg.init_from``; returns (that run, trunk_only).
 
-    A second training cycle on top of a finished one (a warm restart of the
-    learning-rate schedule) is cheaper than one longer run from scratch.
+    Same model, classes and input: all weights (a second training cycle on top
+    of a finished one, a warm restart of the learning-rate schedule, is cheaper
+    than one longer run from scratch). ``compact`` on another class set (FER+'s
+    8 emotions from the FER2013 model): the conv trunk only, by layer name,
+    under a new head that trains with it (``trunk_only``).
     """
+    from .models.from_compact import TRUNK_LAYERS
     from .runs import load_run
 
     earlier = load_run(cfg.init_from)
     want = (cfg.model, list(ds.class_names), size)
     have = (earlier.model_name, list(earlier.metrics["class_names"]), earlier.config.get("model", {}).get("image_size"))
-    if have != want:
-        hint = ("; for another class set start a new head on its trunk: --models fer_compact"
-                if have[0] == want[0] == "compact" and have[1] != want[1] else "")
+    trunk_only = (want[0] == "compact" and have[0] in ("compact", "fer_compact") and have[2] == want[2]
+                  and have[1] != want[1])
+    if have != want and not trunk_only:
         raise ModelError(f"--init-from {earlier.id}: it is {have[0]} on {len(have[1])} classes at {have[2]} px; "
-                         f"this run is {want[0]} on {len(want[1])} classes at {want[2]} px{hint}")
-    model.set_weights(earlier.load_model().get_weights())  # a mirror-TTA model has the same weights
-    status(f"continuing from {earlier.id} ({len(earlier.history.get('loss', []))} epochs)")
-    return earlier
+                         f"this run is {want[0]} on {len(want[1])} classes at {want[2]} px")
+    source = earlier.load_model()
+    if trunk_only:
+        for name in TRUNK_LAYERS:
+            model.get_layer(name).set_weights(source.get_layer(name).get_weights())
+        status(f"starting from the conv trunk of {earlier.id} ({len(have[1])} classes) under a new "
+               f"{len(want[1])}-class head")
+    else:
+        model.set_weights(source.get_weights())  # a mirror-TTA model has the same weights
+        status(f"continuing from {earlier.id} ({len(earlier.history.get('loss', []))} epochs)")
+    return earlier, trunk_only
 
 
 def init_from_record(earlier) -> dict:
@@ -274,12 +351,12 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     eval_split = ds.eval_split
     x = {s: prepare_images(xs, size, spec.channels) for s, (xs, _) in ds.splits.items()}  # uint8 (N, S, S, C)
     y = {s: ys for s, (_, ys) in ds.splits.items()}
-    y1h = {s: _one_hot(v, ds.n_classes) for s, v in y.items()}
+    y1h = {s: ds.training_targets(s) for s in ds.splits}  # (N, C): one-hot, or FER+'s vote distributions
     class_weight = (None if cfg.class_weight == "none" else
                     balanced_class_weights(y["train"], ds.n_classes, power=1.0 if cfg.class_weight == "balanced" else 0.5))
 
     history: dict = {}
-    cache_info, earlier, ckpt_dir, resumed = None, None, None, None
+    cache_info, earlier, ckpt_dir, resumed, trunk_only = None, None, None, None, False
     precision = resolve_precision(cfg.precision)
     if spec.is_transfer:
         model = create_model(cfg.model, ds.n_classes, image_size=size, weights=str(source.path) if source else cfg.weights,
@@ -291,9 +368,9 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
         ckpt_dir = checkpoints.checkpoint_dir(out_dir, asdict(cfg), ds.fingerprint)
         with dtype_policy(precision):
             model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
-            earlier = _continue_from(model, cfg, ds, size, status) if cfg.init_from else None
+            earlier, trunk_only = _continue_from(model, cfg, ds, size, status) if cfg.init_from else (None, False)
             model, resumed = _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir, status)
-        if earlier is not None:
+        if earlier is not None and not trunk_only:  # a trunk from another class set: its curves are another task's
             history = _prepend_history(earlier.history, history)
         model = as_float32(model)  # what is saved is what is evaluated
         if cfg.tta_flip:
@@ -305,7 +382,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     status("evaluating")
     metrics = classification_metrics(y[eval_split], probs, ds.class_names)
     # Best epoch of this run (early stopping restored it); epochs of an --init-from run come first.
-    skip = len(earlier.history.get("loss", [])) if earlier is not None else 0
+    skip = len(earlier.history.get("loss", [])) if earlier is not None and not trunk_only else 0
     own = history.get("val_accuracy", [])[skip:]
     best = skip + int(np.nanargmax(own)) + 1 if own and not np.all(np.isnan(own)) else None
     with RunWriter(out_dir, new_run_id(cfg.model, ds.fingerprint)) as run:
@@ -324,7 +401,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             "dataset": ds.describe(),
             "config": asdict(cfg),
             "feature_cache": cache_info,
-            "init_from": None if earlier is None else init_from_record(earlier),
+            "init_from": None if earlier is None else {**init_from_record(earlier), "trunk_only": trunk_only},
             "trunk_from": trunk_from,  # fer_compact: the run its trunk came from (id, path, dataset fingerprint)
             "resumed_after_epoch": resumed.epoch if resumed else None,  # continued from an interrupted training's checkpoint
             "command": command,
@@ -359,7 +436,7 @@ def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir
     are taken from it and training continues after its last epoch.
     ``ckpt_dir=None``: no checkpoints (benchmarks timing the bare epochs).
     """
-    augmenter = make_augmenter(cfg.seed) if cfg.augment else None
+    augmenter = pipeline_augmenter(cfg)
     train = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter)
     val = _image_pipeline(x["validation"], y1h["validation"], cfg.batch_size, shuffle_seed=None)
     resumed = checkpoints.find(ckpt_dir) if ckpt_dir is not None else None
@@ -403,7 +480,8 @@ def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size,
     eval_split = ds.eval_split
     copies = cfg.augment_copies if cfg.augment else 0
     key = cache_key(model_name=cfg.model, weights=weights_digest(features_model), fingerprint=ds.fingerprint,
-                    image_size=size, augment_copies=copies, seed=cfg.seed, precision=precision)
+                    image_size=size, augment_copies=copies, seed=cfg.seed, precision=precision,
+                    augment_mode=cfg.augment_mode)
     feats = cache.get(key)
     hit = feats is not None
     t_feat = time.time()
@@ -424,14 +502,14 @@ def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size,
             ext = features_model if split == eval_split else extractor
             feats[split] = compute_features(ext, imgs, on_batch=tick)  # (N, D) float32
         if copies:
-            aug = make_augmenter(cfg.seed)
+            aug = pipeline_augmenter(cfg)
             train_f = [feats["train"]]
             for c in range(copies):
                 import tensorflow as tf
 
                 tf.random.set_seed(cfg.seed + 100 + c)
                 augmented = np.concatenate([
-                    np.clip(np.rint(np.asarray(aug(x["train"][i:i + 256].astype(np.float32), training=True))), 0, 255).astype(np.uint8)
+                    np.clip(np.rint(np.asarray(aug(x["train"][i:i + 256].astype(np.float32)))), 0, 255).astype(np.uint8)
                     for i in range(0, len(x["train"]), 256)])
                 train_f.append(compute_features(extractor, augmented, on_batch=tick))
             feats["train_augmented"] = np.stack(train_f[1:])  # (K, N, D)
@@ -458,7 +536,7 @@ def _train_transfer(model, ds, cfg, x, y1h, class_weight, progress, cache, size,
     if cfg.fine_tune_layers:
         n = unfreeze_top(model, cfg.fine_tune_layers)
         status(f"fine-tuning the top {n} backbone layers at lr {cfg.fine_tune_learning_rate:g}")
-        augmenter = make_augmenter(cfg.seed) if cfg.augment else None
+        augmenter = pipeline_augmenter(cfg)
         train_px = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter)
         val_px = _image_pipeline(x["validation"], y1h["validation"], cfg.batch_size, shuffle_seed=None)
         offset = len(history["loss"])

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FERError, ImageInputError
+from .align import align_face, move_landmarks
 from .faces import crop_face, detect_faces, largest_faces, square_box
 from .rows import face_row, no_face_row, write_csv
 from .tracking import IoUTracker
@@ -372,6 +373,7 @@ def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, fil
     pick = _model_picker(predictor, model)
     # 1 s of absence keeps a face's id; at least 2 samples, and never less than the detection gap.
     tracker = IoUTracker(max_age=max(2, detect_every, int(round((fps or 5.0) * 1.0))))
+    landmarks_of: dict[int, tuple] = {}  # track id → (box, landmarks) at its last detection
     with open_video(source, file_label=file_label, max_bytes=max_bytes) as (container, stream, info):
         if info_out is not None:
             info_out.append(info)
@@ -392,14 +394,21 @@ def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, fil
                     ids = tracker.update([f.box for f in found])
                     raw = [f.box for f in found]
                     flags = [True] * len(found)
+                    marks = [f.landmarks for f in found]
+                    seen = {i: (f.box, f.landmarks) for i, f in zip(ids, found) if f.landmarks}  # for the tracked samples
+                    alive = {t.id for t in tracker.tracks}
+                    landmarks_of = {**{k: v for k, v in landmarks_of.items() if k in alive}, **seen}
                 else:
                     t1 = time.perf_counter()
                     live = tracker.coast()
                     ids, raw, flags = [t.id for t in live], [t.box for t in live], [False] * len(live)
+                    marks = [move_landmarks(landmarks_of[t.id][1], landmarks_of[t.id][0], t.box)
+                             if t.id in landmarks_of else None for t in live]
                 t2 = time.perf_counter()
                 boxes = [square_box(b, rgb.shape) for b in raw]
                 keep = [i for i, b in enumerate(boxes) if b[2] > 0 and b[3] > 0]
-                preds = predictor.predict_faces([crop_face(rgb, boxes[i]) for i in keep])
+                preds = predictor.predict_faces([align_face(rgb, marks[i]) if marks[i] else crop_face(rgb, boxes[i])
+                                                 for i in keep])
                 faces = sorted((TrackedFace(face_id=ids[i], box=boxes[i], probs=np.asarray(pick(p), np.float32),
                                             detected=flags[i]) for i, p in zip(keep, preds)),
                                key=lambda f: f.face_id)

@@ -96,9 +96,9 @@ def test_wrong_source_model_or_size_is_one_clear_error(demo48, source_run, tmp_p
         train_one(demo48, TrainConfig(model="fer_compact", init_from=str(source_run.path), image_size=64, **TINY), tmp_path)
     with pytest.raises(ModelError, match=r"run folder does not exist"):
         train_one(demo48, TrainConfig(model="fer_compact", init_from=str(tmp_path / "nope"), **TINY), tmp_path)
-    # compact itself continues a run of the same classes only, and says where another class set goes.
-    with pytest.raises(ModelError, match=r"--models fer_compact"):
-        train_one(_three_classes(demo48), TrainConfig(model="compact", init_from=str(source_run.path), **TINY), tmp_path)
+    # compact continues a run at its own input size only.
+    with pytest.raises(ModelError, match=r"at 48 px; this run is compact on .* at 64 px"):
+        train_one(demo48, TrainConfig(model="compact", init_from=str(source_run.path), image_size=64, **TINY), tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
 
 
@@ -111,3 +111,16 @@ def test_cli_wrong_source_is_one_line_exit_2(demo48, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: fer_compact: --init-from") and "incomplete run" in last
+
+
+def test_compact_on_another_class_set_starts_from_the_trunk_only(demo48, source_run, tmp_path):
+    """FER+'s 8 emotions from a 7-class FER2013 run: trunk copied by name, a new head, its own curves."""
+    three = _three_classes(demo48)
+    cfg = TrainConfig(model="compact", init_from=str(source_run.path), **{**TINY, "learning_rate": 1e-12})
+    run = load_run(train_one(three, cfg, tmp_path))
+    assert run.metrics["init_from"]["trunk_only"] is True
+    assert len(run.history["loss"]) == cfg.epochs  # the source's epochs (another task) are not prepended
+    src, new = source_run.load_model(), run.load_model()
+    assert new.output_shape == (None, 3)
+    for a, b in zip(src.get_layer("block1a_conv").get_weights(), new.get_layer("block1a_conv").get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)  # a vanishing learning rate keeps the copied trunk

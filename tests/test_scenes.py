@@ -1,4 +1,4 @@
-"""Synthetic photo scenes (fer_core.scenes) and the crop geometry they measure (faces.square_box, align_crop).
+"""Synthetic photo scenes (fer_core.scenes) and the crop geometry they measure (faces.square_box).
 
 The scene benchmark's numbers are only worth something if a scene is the same
 on every machine and run, its ground-truth box is where the face really is,
@@ -97,30 +97,3 @@ def test_square_box_uses_the_module_defaults_and_shift_moves_down():
     assert x >= 0 and y >= 0 and x + s <= 300 and y + s <= 200
 
 
-def test_align_crop_levels_the_eyes():
-    """A dark bar from eye to eye tilted by 15°: after align_crop it is horizontal."""
-    img = Image.new("RGB", (400, 400), (200, 200, 200))
-    theta = np.radians(15)
-    c = np.array([200.0, 180.0])
-    half = 40 * np.array([np.cos(theta), np.sin(theta)])
-    left, right = c - half, c + half  # image-left eye is higher: a clockwise tilt on screen
-    ImageDraw.Draw(img).line([tuple(left), tuple(right)], fill=(0, 0, 0), width=5)
-    rgb = np.asarray(img)
-    kp = {"left_eye": tuple(left), "right_eye": tuple(right)}
-    assert faces.eye_angle(kp) == pytest.approx(15, abs=1e-6)
-    box = (150, 150, 100, 120)
-    crop = faces.align_crop(rgb, box, kp, margin=0.0)
-    assert crop.shape == (120, 120, 3)
-    ys, _ = np.nonzero(crop[..., 0] < 100)
-    assert ys.std() < 2.0  # one horizontal bar
-    ys0, _ = np.nonzero(faces.crop_face(rgb, faces.square_box(box, rgb.shape, 0.0))[..., 0] < 100)
-    assert ys0.std() > 5.0  # the plain crop keeps the tilt
-
-
-def test_align_crop_of_a_level_face_is_the_plain_crop():
-    rgb = np.asarray(Image.fromarray(_face(7)).resize((300, 300)).convert("RGB"))
-    box = (90, 80, 100, 120)
-    kp = {"left_eye": (120.0, 120.0), "right_eye": (160.0, 120.0)}
-    aligned = faces.align_crop(rgb, box, kp, margin=0.1, shift=0.05).astype(int)
-    plain = faces.crop_face(rgb, faces.square_box(box, rgb.shape, 0.1, 0.05)).astype(int)
-    assert aligned.shape == plain.shape and np.abs(aligned - plain).max() <= 2

@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", help="dataset: 'demo' (built-in synthetic faces), an .npz, a folder of .npy "
                                   "files, an image-folder tree, or a FER2013 .csv")
+    p.add_argument("--labels", default=None, metavar="ferplus|PATH",
+                   help="another label set for the same faces: 'ferplus' = FER2013's faces with the FER+ crowd's "
+                        "8-emotion votes (ferplus_votes.npz beside fer2013.npz; trained on the vote distribution, "
+                        "scored against the majority), or a path to such a votes file")
     p.add_argument("--models", default="all", help="'all' (the seed's five) or comma-separated ids; see --list-models")
     p.add_argument("--list-models", action="store_true", help="print the registered model ids and exit")
     p.add_argument("--epochs", type=int, default=D.EPOCHS, help="training epochs (head epochs for transfer models)")
@@ -62,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default="none",
                    help="'balanced' weights classes by inverse frequency (skewed data such as FER2013); 'sqrt' by its square root")
     p.add_argument("--augment", action="store_true", help="augment training images (flip, small rotation/zoom/contrast)")
+    p.add_argument("--augment-mode", choices=("resample", "photo"), default="resample",
+                   help="with --augment: 'resample' turns/zooms/shifts every face (a sub-pixel resample: a blur); "
+                        "'photo' keeps half the faces sharp and gives some what photo crops get (fewer pixels, "
+                        "blur, JPEG)")
     p.add_argument("--augment-copies", type=int, default=2,
                    help="with --augment, frozen backbones cache this many augmented copies of the train split")
     p.add_argument("--lr-schedule", choices=("none", "plateau", "cosine"), default="plateau", help="learning-rate schedule")
@@ -136,7 +144,7 @@ def train_configs(args, names: list[str], seeds: list[int]) -> list:
     return [TrainConfig(
         model=n, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         image_size=args.image_size, weights=args.weights, seed=seed, patience=args.patience,
-        class_weight=args.class_weight, augment=args.augment, augment_copies=args.augment_copies,
+        class_weight=args.class_weight, augment=args.augment, augment_mode=args.augment_mode, augment_copies=args.augment_copies,
         lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, dropout=args.dropout,
         fine_tune_layers=args.fine_tune_layers if get_spec(n).is_transfer else 0,
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_learning_rate=args.fine_tune_learning_rate,
@@ -192,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             c.validate()
         # One dataset for the whole sweep (the first seed's split): the repeats differ only in
         # initialisation and shuffling, and share a fingerprint, so Compare groups them.
-        ds = load_dataset(args.data, seed=seeds[0], demo_per_class=args.demo_per_class, demo_image_size=args.demo_size)
+        ds = load_dataset(args.data, seed=seeds[0], demo_per_class=args.demo_per_class, demo_image_size=args.demo_size,
+                          labels=args.labels)
         for w in ds.warnings:
             print(f"warning: {w}", file=sys.stderr)
         command = "python -m training " + shlex.join(argv)

@@ -158,7 +158,7 @@ def machine_info() -> dict:
     from importlib import metadata
 
     info["packages"] = {}
-    for pkg in ("tensorflow", "keras", "numpy", "mtcnn", "pillow", "onnxruntime", "tf2onnx"):
+    for pkg in ("tensorflow", "keras", "numpy", "opencv-python-headless", "pillow", "onnxruntime", "tf2onnx"):
         # TensorFlow installs as the CPU-only wheel on Linux x86_64 (requirements.txt): same module, other dist name.
         for dist in (pkg, "tensorflow-cpu") if pkg == "tensorflow" else (pkg,):
             try:
@@ -183,10 +183,9 @@ def load_avg() -> list[float] | None:
 
 def _prepare(ds, size: int):
     from fer_core.preprocess import prepare_images
-    from fer_core.train import _one_hot
 
     x = {s: prepare_images(xs, size, 3) for s, (xs, _) in ds.splits.items()}
-    y1h = {s: _one_hot(ys, ds.n_classes) for s, (_, ys) in ds.splits.items()}
+    y1h = {s: ds.training_targets(s) for s in ds.splits}
     return x, y1h
 
 

@@ -51,10 +51,9 @@ def section_precision(cfg: dict, tmp: Path) -> dict:
         ds = load_dataset("demo", demo_per_class=cfg["precision_per_class"], demo_image_size=size, seed=3)
         channels = 1 if name == "compact" else 3
         from fer_core.preprocess import prepare_images
-        from fer_core.train import _one_hot
 
         x = {s: prepare_images(xs, size, channels) for s, (xs, _) in ds.splits.items()}
-        y1h = {s: _one_hot(ys, ds.n_classes) for s, (_, ys) in ds.splits.items()}
+        y1h = {s: ds.training_targets(s) for s in ds.splits}
         keras.utils.set_random_seed(0)
         init = create_model(name, ds.n_classes, image_size=size).get_weights()
         row = {"image_size": size, "train_images": int(len(x["train"])), "epochs": E, "per_precision": {}}

@@ -1,0 +1,139 @@
+"""The YuNet detector (fer_core.faces) and the aligned crops (fer_core.align) on real and drawn input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from fer_core import faces
+from fer_core.align import align_face, alignment_transform, face_crops, move_landmarks
+
+PHOTO = Path(__file__).resolve().parent.parent / "ui" / "assets" / "astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return np.asarray(Image.open(PHOTO).convert("RGB"))  # (512, 512, 3), one face
+
+
+def _tilt(landmarks: dict) -> float:
+    (lx, ly), (rx, ry) = landmarks["left_eye"], landmarks["right_eye"]
+    return float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+
+
+def test_finds_the_face_with_its_landmarks_in_order(photo):
+    found = faces.detect_faces(photo)
+    assert len(found) == 1
+    f = found[0]
+    x, y, w, h = f.box
+    assert 0.85 <= f.confidence <= 1.0 and 60 <= w <= 140 and 80 <= h <= 160
+    lm = f.landmarks
+    assert set(lm) == set(faces.LANDMARKS)
+    assert lm["left_eye"][0] < lm["right_eye"][0]  # image-left eye first
+    assert lm["mouth_left"][0] < lm["mouth_right"][0]
+    eyes_y = (lm["left_eye"][1] + lm["right_eye"][1]) / 2
+    assert y < eyes_y < lm["nose"][1] < lm["mouth_left"][1] < y + h  # eyes above nose above mouth, in the box
+
+
+@pytest.mark.parametrize("shape", [(0, 0, 3), (1, 1, 3), (9, 400, 3), (12, 12, 3)])
+def test_empty_and_tiny_images_have_no_faces(shape):
+    assert faces.detect_faces(np.zeros(shape, np.uint8)) == []
+
+
+def test_a_huge_image_is_read_at_the_detection_size(photo):
+    """8,000 px: detection runs on a ≤ 960 px copy (and a 320 px one for large faces), boxes in full pixels."""
+    big = np.asarray(Image.fromarray(photo).resize((8000, 8000), Image.Resampling.BILINEAR))
+    found = faces.detect_faces(big)
+    assert len(found) == 1
+    small = faces.detect_faces(photo)[0].box
+    ratio = 8000 / 512
+    assert all(abs(a - b * ratio) < 0.03 * 8000 for a, b in zip(found[0].box, small))  # same face, full pixels
+
+
+def test_a_blank_image_and_a_wrong_shape():
+    assert faces.detect_faces(np.full((480, 640, 3), 128, np.uint8)) == []
+    with pytest.raises(ValueError, match=r"expects an \(H, W, 3\) RGB image"):
+        faces.detect_faces(np.zeros((40, 40), np.uint8))
+
+
+def test_a_face_that_fills_the_photo_is_found_by_the_small_copy(photo):
+    """A selfie-close face, ~700 px of a 1,000 px photo: too large for the main pass, found by the 320 px one."""
+    x, y, w, h = faces.detect_faces(photo)[0].box
+    pad = 20
+    close = photo[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad]
+    big = np.asarray(Image.fromarray(close).resize((800, 1000), Image.Resampling.BICUBIC))
+    found = faces.detect_faces(big)
+    assert len(found) == 1 and found[0].box[3] > 600
+
+
+def test_merge_keeps_the_higher_score_of_overlapping_boxes():
+    a = faces.Face((10, 10, 100, 100), 0.8)
+    b = faces.Face((15, 12, 100, 100), 0.95)
+    c = faces.Face((300, 10, 50, 50), 0.9)
+    merged = faces.merge_faces([a, c], [b])
+    assert sorted(f.confidence for f in merged) == [0.9, 0.95]
+
+
+def test_altered_model_file_is_refused(tmp_path, monkeypatch):
+    bad = tmp_path / "yunet.onnx"
+    bad.write_bytes(faces.YUNET_PATH.read_bytes()[:-1] + b"\0")
+    monkeypatch.setattr(faces, "YUNET_PATH", bad)
+    monkeypatch.setattr(faces, "_verified", False)
+    with pytest.raises(faces.DetectorError, match="not the bundled YuNet"):
+        faces._new_detector()
+
+
+# --------------------------------------------------------------------------- alignment
+
+def test_alignment_levels_drawn_eyes():
+    """Two dark eye dots and a mouth bar, the face turned 20°: in the aligned crop the eyes are level."""
+    img = Image.new("RGB", (400, 400), (200, 200, 200))
+    theta = np.radians(20)
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    centre = np.array([200.0, 200.0])
+    pts = {"left_eye": (-35, -30), "right_eye": (35, -30), "nose": (0, 0), "mouth_left": (-25, 35),
+           "mouth_right": (25, 35)}
+    marks = {k: tuple(centre + rot @ np.array(v, float)) for k, v in pts.items()}
+    draw = ImageDraw.Draw(img)
+    for k in ("left_eye", "right_eye"):
+        x, y = marks[k]
+        draw.ellipse([x - 6, y - 6, x + 6, y + 6], fill=(0, 0, 0))
+    assert _tilt(marks) == pytest.approx(20, abs=1e-6)
+    crop = align_face(np.asarray(img), marks)
+    assert crop.shape[0] == crop.shape[1] and crop.shape[2] == 3
+    dark = crop[..., 0] < 100
+    ys, xs = np.nonzero(dark)
+    left, right = ys[xs < crop.shape[1] / 2].mean(), ys[xs >= crop.shape[1] / 2].mean()
+    assert abs(left - right) < 1.5  # level
+    # and where FER2013 has its eyes: at ~0.38 of the height, ~0.35 of the side apart
+    assert ys.mean() / crop.shape[0] == pytest.approx(0.381, abs=0.03)
+    assert (xs[xs >= crop.shape[1] / 2].mean() - xs[xs < crop.shape[1] / 2].mean()) / crop.shape[1] == \
+        pytest.approx(0.349, abs=0.03)
+
+
+def test_face_crops_without_landmarks_are_the_square_crops(photo):
+    f = faces.detect_faces(photo)[0]
+    plain = faces.Face(f.box, f.confidence)  # no landmarks
+    boxes, crops = face_crops(photo, [plain])
+    x, y, s, _ = boxes[0]
+    assert np.array_equal(crops[0], photo[y:y + s, x:x + s])
+    boxes2, aligned = face_crops(photo, [f])
+    assert boxes2 == boxes and aligned[0].shape[0] == aligned[0].shape[1]
+
+
+def test_large_faces_are_returned_at_a_bounded_size():
+    marks = {"left_eye": (1000, 1000), "right_eye": (1700, 1000), "mouth_left": (1100, 1700),
+             "mouth_right": (1600, 1700), "nose": (1350, 1350)}
+    unit, side = alignment_transform(marks)
+    assert side == pytest.approx(700 / 0.349, rel=0.01)
+    crop = align_face(np.zeros((3000, 3000, 3), np.uint8), marks)
+    assert crop.shape == (256, 256, 3)
+
+
+def test_landmarks_move_with_the_tracked_box():
+    marks = {"left_eye": (20.0, 30.0), "right_eye": (60.0, 30.0)}
+    moved = move_landmarks(marks, (10, 10, 80, 80), (110, 60, 160, 160))
+    assert moved == {"left_eye": (130.0, 100.0), "right_eye": (210.0, 100.0)}
