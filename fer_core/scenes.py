@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+from .faces import box_iou, clip_box
+
 
 @dataclass(frozen=True)
 class SceneConfig:
@@ -171,14 +173,107 @@ MATCH_IOU = 0.3
 
 
 def iou(a, b) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return float(inter / union) if union > 0 else 0.0
+    """Intersection over union of two (x, y, w, h) boxes (:func:`fer_core.faces.box_iou`)."""
+    return float(box_iou(a, b))
+
+
+@dataclass(frozen=True)
+class GroupSceneConfig:
+    """Ranges of a group photo: several faces at mixed sizes, tilted, some cut by the frame's edge.
+
+    Face sides are drawn log-uniformly from ``face_px`` (20 px, a face at the
+    back of a crowd, to 600 px, a selfie), so every octave is equally common.
+    """
+
+    faces: tuple[int, int] = (2, 7)
+    face_px: tuple[int, int] = (20, 600)
+    scene_sizes: tuple[tuple[int, int], ...] = ((640, 480), (800, 600), (1280, 720), (1920, 1080), (1600, 1200),
+                                              (1080, 1440))
+    max_rotation_deg: float = 25.0
+    #: share of faces placed across the frame's edge, cut by up to ``max_cut`` of their side
+    edge_share: float = 0.2
+    max_cut: float = 0.35
+    colour_cast: float = 0.15
+    jpeg_quality: tuple[int, int] = (60, 95)
+    context: float = 0.15
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GroupScene:
+    """A synthetic group photo: JPEG bytes, each pasted face's square (x, y, s, s) and its dataset index."""
+
+    jpeg: bytes
+    boxes: list[tuple[int, int, int, int]]
+    indices: list[int]
+    rotations: list[float]
+    size: tuple[int, int]
+
+
+def _face_patch(face: np.ndarray, side: int, context: float) -> tuple[Image.Image, int]:
+    """A gray face upscaled to ``side`` with a blurred mirrored border of context: (RGB patch, border px)."""
+    patch = Image.fromarray(face).resize((side, side), Image.Resampling.LANCZOS).convert("RGB")
+    pad = int(round(side * context))
+    if pad > 0:
+        arr = np.asarray(patch)
+        padded = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        blurred = np.asarray(Image.fromarray(padded).filter(ImageFilter.GaussianBlur(max(1, pad // 3)))).copy()
+        blurred[pad:pad + side, pad:pad + side] = arr
+        patch = Image.fromarray(blurred)
+    return patch, pad
+
+
+def make_group_scene(faces: list[np.ndarray], indices: list[int], seed: int, index: int,
+                     config: GroupSceneConfig = GroupSceneConfig()) -> GroupScene:
+    """Paste several gray faces into one photo; ``(seed, index)`` fixes every draw.
+
+    Faces do not overlap (a face whose square would meet another's is tried
+    elsewhere, then left out); those placed across the edge keep at least
+    ``1 - max_cut`` of their side inside. ``boxes`` are clipped to the frame.
+    """
+    rng = np.random.default_rng([int(seed), int(index), 7])
+    W, H = config.scene_sizes[int(rng.integers(len(config.scene_sizes)))]
+    scene = Image.fromarray(background(rng, W, H))
+    boxes, kept, rotations = [], [], []
+    for face, k in zip(faces, indices):
+        face = np.asarray(face, np.uint8)
+        face = face[..., 0] if face.ndim == 3 else face
+        lo, hi = np.log(config.face_px[0]), np.log(min(config.face_px[1], int(min(W, H) * 0.6)))
+        side = int(round(np.exp(rng.uniform(lo, hi))))
+        angle = float(rng.uniform(-config.max_rotation_deg, config.max_rotation_deg))
+        at_edge = rng.uniform() < config.edge_share
+        for _ in range(30):
+            if at_edge:  # centre within max_cut of the side beyond the half-side margin of one edge
+                cut = rng.uniform(0.05, config.max_cut) * side
+                edge = int(rng.integers(4))
+                cx = rng.uniform(side / 2, W - side / 2) if edge < 2 else (side / 2 - cut if edge == 2 else W - side / 2 + cut)
+                cy = rng.uniform(side / 2, H - side / 2) if edge >= 2 else (side / 2 - cut if edge == 0 else H - side / 2 + cut)
+            else:
+                cx, cy = rng.uniform(side / 2, W - side / 2), rng.uniform(side / 2, H - side / 2)
+            box = (int(round(cx - side / 2)), int(round(cy - side / 2)), side, side)
+            grown = (box[0] - side // 4, box[1] - side // 4, side + side // 2, side + side // 2)  # keep heads apart
+            if all(box_iou(grown, (b[0] - b[2] // 4, b[1] - b[3] // 4, b[2] * 3 // 2, b[3] * 3 // 2)) == 0
+                   for b in boxes):
+                break
+        else:
+            continue
+        patch, pad = _face_patch(face, side, config.context)
+        full = side + 2 * pad
+        mask = _feather_mask(full, 0.12 * side / full).rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+        patch = patch.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+        pw, ph = patch.size
+        scene.paste(patch, (int(round(cx - pw / 2)), int(round(cy - ph / 2))), mask)
+        boxes.append(box)
+        kept.append(int(k))
+        rotations.append(round(angle, 3))
+    gains = rng.uniform(1 - config.colour_cast, 1 + config.colour_cast, 3)
+    pixels = np.clip(np.rint(np.asarray(scene, np.float32) * gains), 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)))
+    clipped = [clip_box(b, (H, W)) for b in boxes]
+    return GroupScene(jpeg=out.getvalue(), boxes=clipped, indices=kept, rotations=rotations, size=(W, H))
 
 
 def stratified_indices(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FERError, ImageInputError
+from . import align as _align
 from .align import align_face, move_landmarks
 from .faces import crop_face, detect_faces, largest_faces, square_box
 from .rows import face_row, no_face_row, write_csv
@@ -407,7 +408,8 @@ def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, fil
                 t2 = time.perf_counter()
                 boxes = [square_box(b, rgb.shape) for b in raw]
                 keep = [i for i, b in enumerate(boxes) if b[2] > 0 and b[3] > 0]
-                preds = predictor.predict_faces([align_face(rgb, marks[i]) if marks[i] else crop_face(rgb, boxes[i])
+                aligned = _align.ALIGN_FACES
+                preds = predictor.predict_faces([align_face(rgb, marks[i]) if aligned and marks[i] else crop_face(rgb, boxes[i])
                                                  for i in keep])
                 faces = sorted((TrackedFace(face_id=ids[i], box=boxes[i], probs=np.asarray(pick(p), np.float32),
                                             detected=flags[i]) for i, p in zip(keep, preds)),

@@ -5,7 +5,7 @@ import streamlit as st
 
 from fer_core import FERError
 from ui import access, bootstrap, charts, state, widgets
-from ui.loaders import dataset_report_cached, load_dataset_cached
+from ui.loaders import crowd_agreement_cached, dataset_report_cached, has_crowd_votes, load_dataset_cached
 
 bootstrap.through_app()
 st.title("Dataset explorer")
@@ -35,6 +35,15 @@ else:
     choice = public_demo_choice()
 if choice is None:
     st.stop()
+if has_crowd_votes(choice.spec):  # FER2013 with the FER+ crowd's votes beside it: two label sets for one set of faces
+    label_set = st.radio("Labels", ["own", "ferplus"], horizontal=True, key=state.DATASET_LABELS,
+                         format_func={"own": "The file's own labels", "ferplus": "FER+ crowd majority (8 emotions)"}.get,
+                         help="FER+ (Barsoum et al. 2016) had each FER2013 face labelled by 10 people; "
+                              "`ferplus_votes.npz` beside the file holds their votes. Training with "
+                              "`--labels ferplus` fits the vote distribution.")
+    if label_set == "ferplus":
+        choice = widgets.DatasetChoice(choice.spec, {**choice.kwargs, "labels": "ferplus"},
+                                       f"{choice.label} with FER+ labels")
 
 try:
     report = dataset_report_cached(choice.spec, **choice.kwargs)
@@ -84,6 +93,25 @@ if train_counts:
                        icon=":material/balance:")
         else:
             st.success("Classes are roughly balanced.", icon=":material/check_circle:")
+
+# ------------------------------------------------------------------ the crowd's view
+crowd = None if choice.kwargs.get("labels") else crowd_agreement_cached(choice.spec)
+if crowd:
+    st.subheader("These labels against a 10-person crowd (FER+)")
+    split_name = "test" if "test" in crowd else next(iter(crowd))
+    agree = crowd[split_name]
+    st.caption(f"For each face of the {split_name} split, the majority of 10 FER+ taggers against the file's label "
+               f"({agree['n']:,} faces the crowd kept). Overall they agree on {100 * agree['overall']:.0f} % of "
+               "faces; where they disagree, the crowd most often calls the face neutral.")
+    rows = []
+    for name, r in agree["per_class"].items():
+        others = sorted(((n, c) for n, c in r["crowd_says"].items() if n != ("anger" if name == "angry" else name)),
+                        key=lambda t: -t[1])[:2]
+        rows.append({"label": name, "faces": r["n"], "crowd agrees": r["agree"],
+                     "crowd says instead": ", ".join(f"{n} {c}" for n, c in others if c)})
+    st.dataframe(rows, key="dataset_crowd", hide_index=True, width="content",
+                 column_config={"crowd agrees": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                                               max_value=1)})
 
 # ------------------------------------------------------------------ samples
 st.subheader("Sample images per class")

@@ -5,7 +5,7 @@ import streamlit as st
 from fer_core import FERError
 from fer_core import defaults as train_defaults  # the CLI's defaults too: one source of truth
 from ui import access, bootstrap, settings, state, tables, training, widgets
-from ui.loaders import dataset_candidates, imagenet_weights_cached, model_catalog, model_names
+from ui.loaders import dataset_candidates, has_crowd_votes, imagenet_weights_cached, model_catalog, model_names
 
 bootstrap.through_app()
 st.title("Train models")
@@ -67,6 +67,14 @@ if source == "demo":
 elif source == "root":
     data_spec = widgets.data_root_picker(dataset_candidates(), select_key=state.TRAIN_DATA_PATH,
                                          text_key=state.TRAIN_PATH_TEXT)
+    if data_spec and has_crowd_votes(data_spec):
+        labels = st.radio("Labels", ["own", "ferplus"], horizontal=True, key=state.TRAIN_LABELS,
+                          format_func={"own": "The file's own labels",
+                                       "ferplus": "FER+ crowd votes (8 emotions, soft targets)"}.get,
+                          help="FER+ votes sit beside this file: train on the 10 taggers' vote distribution "
+                               "(`--labels ferplus`), scored against their majority.")
+        if labels == "ferplus":
+            extra_args = ["--labels", "ferplus"]
 else:
     up = st.file_uploader("Dataset archive", type=["npz", "zip"], key=state.TRAIN_UPLOAD,
                           max_upload_size=settings.MAX_DATASET_MB,

@@ -255,7 +255,8 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
     shape = _shape(first)
     seed = _member_seed(first) if seed is None else seed
     demo = {k: v for k, v in first.demo_params().items() if k != "seed"} if str(data) == "demo" else {}
-    ds = load_dataset(data, seed=seed, **demo)
+    labels = first.metrics.get("dataset", {}).get("labels")  # e.g. "ferplus": the members' label set
+    ds = load_dataset(data, seed=seed, labels=labels, **demo)
     for w in ds.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if ds.fingerprint != first.fingerprint:

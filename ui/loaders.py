@@ -350,26 +350,49 @@ def _mtime(spec: str) -> int:
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=3)
-def _dataset(spec: str, demo_per_class: int, demo_image_size: int, seed: int, mtime: int):
+def _dataset(spec: str, demo_per_class: int, demo_image_size: int, seed: int, mtime: int, labels: str | None = None):
     from fer_core import load_dataset
 
-    return load_dataset(spec, seed=seed, demo_per_class=demo_per_class, demo_image_size=demo_image_size)
+    return load_dataset(spec, seed=seed, demo_per_class=demo_per_class, demo_image_size=demo_image_size,
+                        labels=labels)
 
 
-def load_dataset_cached(spec: str, *, demo_per_class: int = 200, demo_image_size: int = 128, seed: int = 0):
-    """A :class:`fer_core.Dataset`, loaded once per process per (spec, parameters, file version)."""
-    return _dataset(spec, demo_per_class, demo_image_size, seed, _mtime(spec))
+def load_dataset_cached(spec: str, *, demo_per_class: int = 200, demo_image_size: int = 128, seed: int = 0,
+                        labels: str | None = None):
+    """A :class:`fer_core.Dataset`, loaded once per process per (spec, parameters, labels, file version)."""
+    return _dataset(spec, demo_per_class, demo_image_size, seed, _mtime(spec), labels)
 
 
 @st.cache_data(show_spinner="Checking splits and duplicates…", max_entries=8)
-def _report(spec: str, demo_per_class: int, demo_image_size: int, seed: int, mtime: int) -> dict:
+def _report(spec: str, demo_per_class: int, demo_image_size: int, seed: int, mtime: int,
+            labels: str | None = None) -> dict:
     from fer_core import dataset_report
 
-    return dataset_report(_dataset(spec, demo_per_class, demo_image_size, seed, mtime))
+    return dataset_report(_dataset(spec, demo_per_class, demo_image_size, seed, mtime, labels))
 
 
-def dataset_report_cached(spec: str, *, demo_per_class: int = 200, demo_image_size: int = 128, seed: int = 0) -> dict:
-    return _report(spec, demo_per_class, demo_image_size, seed, _mtime(spec))
+def dataset_report_cached(spec: str, *, demo_per_class: int = 200, demo_image_size: int = 128, seed: int = 0,
+                          labels: str | None = None) -> dict:
+    return _report(spec, demo_per_class, demo_image_size, seed, _mtime(spec), labels)
+
+
+@st.cache_data(show_spinner="Comparing the labels with the FER+ crowd…", max_entries=4)
+def _crowd(spec: str, mtime: int) -> dict | None:
+    from fer_core.ferplus import crowd_agreement
+
+    return crowd_agreement(_dataset(spec, 200, 128, 0, mtime))
+
+
+def crowd_agreement_cached(spec: str) -> dict | None:
+    """Where a FER2013 file's labels and the FER+ crowd agree (None without a votes file beside it)."""
+    return _crowd(spec, _mtime(spec)) if has_crowd_votes(spec) else None
+
+
+def has_crowd_votes(spec: str) -> bool:
+    """Whether FER+ votes (``ferplus_votes.npz``) sit beside this dataset file."""
+    from fer_core.ferplus import VOTES_FILE
+
+    return spec != "demo" and Path(spec).is_file() and (Path(spec).parent / VOTES_FILE).is_file()
 
 
 # --------------------------------------------------------------------------- prediction

@@ -31,7 +31,7 @@ def _paste(img: np.ndarray, tile: np.ndarray, x0: int, y0: int) -> None:
 def make_photo(n_faces: int, *, width: int = 1920, height: int = 1080, tries: int = 8, seed: int = 0) -> dict:
     """A 1920×1080 JPEG (stored sideways with EXIF orientation 6) with n demo faces at photo-like sizes.
 
-    MTCNN finds only some cartoon faces, so each slot keeps the first drawn
+    the detector finds only some cartoon faces, so each slot keeps the first drawn
     face (up to ``tries`` candidates) that the app's own detector finds alone
     on the background; the JSON records how many were tried and found.
     """

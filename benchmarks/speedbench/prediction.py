@@ -81,7 +81,7 @@ def worker_predict(spec: dict) -> dict:
     from fer_core._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from fer_core.faces import detect_faces
+    from fer_core.faces import DETECT_SIDE, detect_faces
     from fer_core.images import open_image
     from fer_core.predict import Predictor
     from fer_core.runs import load_run
@@ -101,7 +101,7 @@ def worker_predict(spec: dict) -> dict:
                    "cold_first_prediction_s": t3 - t1,
                    "process_start_to_first_prediction_s": time.time() - spec["launched_at"],
                    "first_predict_faces": len(first.faces),
-                   "note": "Predictor(runs) loads every model.keras, traces and warms each forward pass and MTCNN; "
+                   "note": "Predictor(runs) loads every model.keras, traces and warms each forward pass and the detector; "
                            "model files were just written, so they come from the OS page cache"}
     res["rss_after_first_prediction"] = rss_mb()
 
@@ -147,7 +147,7 @@ def worker_predict(spec: dict) -> dict:
             t = stats(time_calls(lambda: found.append(len(detect_faces(rgb, max_side=side))), spec["detect_reps"], 1))
             det[str(side)] = {"p50_s": t["p50_s"], "faces_detected": found[-1]}
         levers["detect_max_side"] = {"photo": "one_face 1920×1080", "per_max_side": det,
-                                     "default": 640, "note": "MTCNN on a copy whose longer side is ≤ max_side"}
+                                     "default": DETECT_SIDE, "note": "the detector on a copy whose longer side is ≤ max_side"}
         crops = [_tile_to(images, 4)[i] for i in range(4)]
         looped = stats(time_calls(lambda: [pred.predict_faces([c]) for c in crops], spec["lever_reps"], 1))
         batched = stats(time_calls(lambda: pred.predict_faces(crops), spec["lever_reps"], 1))
@@ -206,7 +206,7 @@ def _split_prediction(pw: dict, results: dict, skip: set, cfg: dict) -> None:
         notes = []
         for key, e in pw["e2e"].items():
             if e["faces_detected"] < e["faces_in_photo"]:
-                notes.append(f"{key}: MTCNN found {e['faces_detected']} of {e['faces_in_photo']} cartoon faces"
+                notes.append(f"{key}: the detector found {e['faces_detected']} of {e['faces_in_photo']} cartoon faces"
                              + (" (whole-image fallback: one crop classified)" if e["whole_image_fallback"] else ""))
         secs["prediction"]["detection_notes"] = notes or ["every composited face was detected"]
     if "memory" not in skip:
@@ -217,7 +217,7 @@ def _split_prediction(pw: dict, results: dict, skip: set, cfg: dict) -> None:
             "rss_all_five_mb": rss.get("rss_mb"), "peak_rss_mb": rss.get("peak_rss_mb"),
             "models": pw["models"],
             "what": "resident memory of a fresh Python process running Predictor(runs) on the 1920×1080 photos "
-                    "(TensorFlow, MTCNN, all models loaded and warm); the Streamlit server adds its own",
+                    "(TensorFlow, YuNet, all models loaded and warm); the Streamlit server adds its own",
             "free_tier_reference_gb": [1.0, 2.7]}
         results["rss_all_five_mb"] = rss.get("rss_mb")
     if "efficiency" not in skip and pw.get("per_model"):
