@@ -68,6 +68,10 @@ from .runs import Run
 
 #: ``train_config`` keys that are not part of a run's setting: the seed is what varies between repeats.
 IGNORED_KEYS = ("seed",)
+#: Training-config fields added after runs were recorded, with the value a run
+#: that lacks them trained under: an old run and a new one with that value are
+#: the same recipe (``augment_mode`` came with the photo-like augmentation).
+LATER_DEFAULTS = {"augment_mode": "resample"}
 
 
 # --------------------------------------------------------------------------- statistics
@@ -165,19 +169,37 @@ def setting(run: Run) -> dict | None:
         members = _member_field(run, "setting")
         if not members or not all(isinstance(m, dict) for m in members):
             return None  # built before members' settings were recorded: stands alone
+        members = [_filled(m) for m in members]
         blur = run.input_smooth_sigma  # the input blur in front of the members is part of the recipe
         return {**where, "members": sorted(members, key=lambda m: json.dumps(m, sort_keys=True, default=str)),
                 **({"smooth": blur} if blur else {})}
     cfg = _config(run)
     if cfg is None:
         return None
-    train = {k: v for k, v in cfg.items() if k not in IGNORED_KEYS}
+    train = _recipe(cfg)
     model = run.config.get("model") if isinstance(run.config.get("model"), dict) else {}
     if train.get("image_size") is None and model.get("image_size") is not None:
         train["image_size"] = model["image_size"]
     if train.get("init_from"):
         train["init_from"] = start_key(run.metrics.get("init_from"), train["init_from"])
     return {**where, "train_config": train}
+
+
+def _recipe(cfg: dict) -> dict:
+    """A training config without its seed, fields it predates filled with :data:`LATER_DEFAULTS`."""
+    return {**LATER_DEFAULTS, **{k: v for k, v in cfg.items() if k not in IGNORED_KEYS}}
+
+
+def _filled(member: dict) -> dict:
+    """A recorded member setting with the fields its record predates (:data:`LATER_DEFAULTS`), start included."""
+    cfg = member.get("train_config")
+    if not isinstance(cfg, dict):
+        return member
+    cfg = {**LATER_DEFAULTS, **cfg}
+    start = cfg.get("init_from")
+    if isinstance(start, dict) and isinstance(start.get("setting"), dict):
+        cfg["init_from"] = {**start, "setting": _filled({"train_config": start["setting"]})["train_config"]}
+    return {**member, "train_config": cfg}
 
 
 def _member_field(run: Run, key: str) -> list:
@@ -201,7 +223,7 @@ def start_key(record, init_from: str):
         return folder
     cfg = record.get("train_config")
     if isinstance(cfg, dict):
-        start = {k: v for k, v in cfg.items() if k not in IGNORED_KEYS}
+        start = _recipe(cfg)
         if start.get("init_from"):
             start["init_from"] = start_key(record.get("init_from"), start["init_from"])
         return {"setting": start}
