@@ -1,7 +1,6 @@
 """Epoch checkpoints: an interrupted scratch training continues where it stopped (fer_core/checkpoints.py)."""
 
 import json
-import sys
 
 import pytest
 

@@ -7,7 +7,6 @@ JSON-lines case runs ``predict.cli.main`` in this process (one TensorFlow start-
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import subprocess

@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from fer_core import faces
 from fer_core.scenes import SceneConfig, iou, make_scene, stratified_indices

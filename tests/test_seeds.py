@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fer_core import list_runs
-from fer_core.seeds import (SeedGroup, Spread, group_by_seed, groups_for, seed_of, setting, setting_key, ties,
+from fer_core.seeds import (Spread, group_by_seed, groups_for, seed_of, setting, setting_key, ties,
                             within_spread)
 
 CLASSES = ["a", "b", "c"]
