@@ -74,7 +74,7 @@ def votes_to_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def attach_ferplus(ds, votes_file: str | Path):
     """The FER+ version of ``ds`` (FER2013 in its canonical splits, 7 classes): 8 classes, majority labels, vote targets."""
-    from .data import Dataset
+    Dataset = type(ds)  # FER2013 as fer_core.data loaded it (no import back: fer_core.data imports this module)
 
     try:
         with np.load(votes_file, allow_pickle=False) as npz:

@@ -10,7 +10,8 @@ ImageNet backbone that anyone can fetch from Keras. GitHub refuses files over
                              its sha256, image size, classes… (:func:`backbone_reference`)
     <dest>/metrics.json, history.json, config.json   as in every run
 
-:meth:`fer_core.runs.Run.load_model` rebuilds the full model from these: the
+:meth:`fer_core.runs.Run.load_model` rebuilds the full model from these
+(:func:`fer_core.models.head_only.load_head_only`): the
 backbone architecture from ``keras.applications`` with the ImageNet file from
 Keras' cache (downloaded there once when online), refused unless its sha256 is
 the one recorded, then the head weights. No step deserialises code, so the
@@ -36,12 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FERError, ModelError, RunStoreError
-from .runs import BACKBONE_FILE, FULL_MODEL_FILE, HEAD_FILE, REPEATS_DIR, Run, load_run
+from .errors import FERError, ModelError
+from .runs import BACKBONE_FILE, FULL_MODEL_FILE, HEAD_FILE, HEAD_ONLY_FORMAT, REPEATS_DIR, Run, load_run
 
 #: GitHub rejects pushes with a file over 100 MiB.
 GITHUB_FILE_LIMIT = 100 * 1024 * 1024
-FORMAT = "fer-studio/head-only/1"
+FORMAT = HEAD_ONLY_FORMAT  # backbone.json's format; read back by fer_core.runs.read_reference
 #: Largest allowed difference between the published and the original model's probabilities.
 TOLERANCE = 1e-5
 
@@ -131,48 +132,6 @@ def backbone_reference(run: Run, model) -> dict:
         "head_file": HEAD_FILE,
         "keras_version": keras.__version__,
     }
-
-
-def read_reference(run_path: Path) -> dict:
-    try:
-        ref = json.loads((run_path / BACKBONE_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise RunStoreError(f"{run_path.name}: '{BACKBONE_FILE}' is not valid JSON ({exc})") from None
-    need = ("format", "model", "application", "weights_file", "sha256", "image_size", "n_classes")
-    missing = [k for k in need if k not in ref] if isinstance(ref, dict) else list(need)
-    if missing:
-        raise RunStoreError(f"{run_path.name}: '{BACKBONE_FILE}' lacks {', '.join(missing)}")
-    if ref["format"] != FORMAT:
-        raise RunStoreError(f"{run_path.name}: '{BACKBONE_FILE}' has format '{ref['format']}', "
-                            f"this version reads '{FORMAT}'")
-    return ref
-
-
-def load_head_only(run: Run):
-    """Rebuild a head-only run's full model: pixels (B, S, S, 3) 0–255 → probabilities (B, C).
-
-    Backbone = ``keras.applications.<application>`` with the verified ImageNet
-    file; head = ``head.weights.h5``. Both are weights only (HDF5), no code.
-    """
-    from .models import create_model, get_spec
-    from .models.transfer import split_transfer_model
-    from .models.weights import verified_imagenet_file
-
-    ref = read_reference(run.path)
-    spec = get_spec(ref["model"])
-    if spec.backbone != ref["application"] or spec.weights_file != ref["weights_file"]:
-        raise RunStoreError(f"{run.id}: backbone.json names {ref['application']} / {ref['weights_file']}, "
-                            f"but model '{spec.name}' is built on {spec.backbone} / {spec.weights_file}")
-    path = verified_imagenet_file(spec.name, spec.backbone, spec.weights_file, ref["sha256"])
-    model = create_model(spec.name, int(ref["n_classes"]), image_size=int(ref["image_size"]), weights=str(path),
-                         dropout=float(ref.get("dropout", 0.2)))
-    _, head = split_transfer_model(model)  # (B, D) → (B, C), the same layer objects as the model's head
-    try:
-        head.load_weights(run.path / HEAD_FILE)
-    except Exception as exc:  # noqa: BLE001 - h5py/keras raise many types for a bad file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RunStoreError(f"{run.path / HEAD_FILE}: cannot load the head weights ({first})") from None
-    return model
 
 
 # --------------------------------------------------------------------------- publishing

@@ -35,11 +35,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import hooks
 from .errors import RunStoreError
 
 FULL_MODEL_FILE = "model.keras"
 HEAD_FILE = "head.weights.h5"  # published head-only runs: the head's weights (fer_core.publish)
 BACKBONE_FILE = "backbone.json"  # ... and the backbone they sit on (keras.applications class, ImageNet file, sha256)
+#: ``backbone.json``'s format, written by :func:`fer_core.publish.backbone_reference`.
+HEAD_ONLY_FORMAT = "fer-studio/head-only/1"
 #: A run holds these and a model: model.keras, or head.weights.h5 + backbone.json.
 REQUIRED_FILES = ("metrics.json", "history.json", "config.json")
 REQUIRED_METRICS = ("model", "accuracy", "macro_f1", "confusion_matrix", "class_names", "dataset")
@@ -144,7 +147,7 @@ class Run:
 
         ``model.keras`` is loaded with ``safe_mode=True``; a head-only run is
         rebuilt from ``keras.applications``, the ImageNet file in Keras' cache
-        (sha256-checked) and its head weights (:func:`fer_core.publish.load_head_only`).
+        (sha256-checked) and its head weights (:func:`fer_core.models.head_only.load_head_only`).
         """
         if self.metrics_only:
             raise RunStoreError(f"{self.id}: a seed repeat shipped without its weights (metrics and curves only); "
@@ -155,10 +158,10 @@ class Run:
 
         if self.head_only:
             from .errors import FERError
-            from .publish import load_head_only
+            from .models.head_only import load_head_only
 
             try:
-                return load_head_only(self)
+                return load_head_only(read_reference(self.path), self.path / HEAD_FILE, self.id)
             except FERError:
                 raise
             except Exception as exc:
@@ -169,6 +172,22 @@ class Run:
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RunStoreError(f"{self.model_path}: cannot load model safely ({first})") from None
+
+
+def read_reference(run_path: Path) -> dict:
+    """A head-only run's ``backbone.json``, checked: every field the rebuild needs, this version's format."""
+    try:
+        ref = json.loads((run_path / BACKBONE_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise RunStoreError(f"{run_path.name}: '{BACKBONE_FILE}' is not valid JSON ({exc})") from None
+    need = ("format", "model", "application", "weights_file", "sha256", "image_size", "n_classes")
+    missing = [k for k in need if k not in ref] if isinstance(ref, dict) else list(need)
+    if missing:
+        raise RunStoreError(f"{run_path.name}: '{BACKBONE_FILE}' lacks {', '.join(missing)}")
+    if ref["format"] != HEAD_ONLY_FORMAT:
+        raise RunStoreError(f"{run_path.name}: '{BACKBONE_FILE}' has format '{ref['format']}', "
+                            f"this version reads '{HEAD_ONLY_FORMAT}'")
+    return ref
 
 
 @dataclass
@@ -370,3 +389,8 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def safe_name(text: str) -> str:
     return _SAFE.sub("-", text).strip("-") or "dataset"
+
+
+# fer_core.models.from_compact builds a model from another run's trunk; it reaches load_run through
+# this hook instead of importing the run store (which imports the models: no import circle).
+hooks.set_run_loader(load_run)

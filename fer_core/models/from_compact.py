@@ -56,7 +56,7 @@ def load_source(path: str | Path | None, image_size: int | None = None):
     not a compact-like model (no ``block1a_conv`` … ``block4b_bn`` trunk or
     not gray), or takes another input size than ``image_size``.
     """
-    from ..runs import load_run
+    from ..hooks import load_run
 
     path = Path(path) if path else DEFAULT_SOURCE
     try:
