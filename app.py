@@ -9,6 +9,7 @@ file only sets the layout and the navigation.
 
 import streamlit as st
 
+from fer_core import __version__
 from ui import access, settings, training, widgets
 
 st.set_page_config(page_title="FER Studio", page_icon=":material/mood:", layout="wide",
@@ -36,6 +37,7 @@ with st.sidebar:
                    f"Data root: `{settings.display_path(settings.data_root())}`")
     else:
         st.caption("Public demo: read faces and compare the models here; training runs on your own machine.")
+    st.caption(f"FER Studio {__version__}")  # CHANGELOG.md says what changed in it
 
 # Start loading the models of the current dataset in the background, so the
 # Predict page answers at once when the user gets there (FER_PREWARM=0: off).

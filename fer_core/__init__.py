@@ -7,6 +7,9 @@ TensorFlow is imported lazily by the modules that need it.
 
 import os
 
+#: FER Studio's version, the one source (the app's sidebar shows it; CHANGELOG.md says what changed).
+__version__ = "0.9.0"
+
 # Quiet TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notes).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -16,7 +19,7 @@ from .labels import AFFECTNET_8, FER2013_7  # noqa: E402
 from .runs import Run, RunListing, bundled_runs, is_locked, list_runs, load_run  # noqa: E402
 
 __all__ = [
-    "AFFECTNET_8", "FER2013_7", "Dataset", "DatasetError", "FERError", "ImageInputError", "ModelError",
+    "__version__", "AFFECTNET_8", "FER2013_7", "Dataset", "DatasetError", "FERError", "ImageInputError", "ModelError",
     "Run", "RunListing", "RunStoreError", "WeightsUnavailableError", "bundled_runs", "dataset_report",
     "is_locked", "list_runs", "load_dataset", "load_run",
 ]
