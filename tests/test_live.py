@@ -190,7 +190,8 @@ def test_bounded_state_over_a_long_stream():
     for times, probs in hist.values():
         assert times.max() - times.min() <= 30.0 + 1e-6 and probs.shape[1] == 3
         assert times.max() >= s.elapsed_s - 31
-    assert len(proc._follow.tracker.tracks) <= 4
+    # Tracks expire after 15 processed frames unseen; a new face every 8 frames: a handful alive, never 150.
+    assert len(proc._follow.tracker.tracks) <= 6
     assert late - early < 2_000_000, (early, late)  # the last two thirds of the stream added < 2 MB
     assert peak - early < 8_000_000
     rows = proc.rows()
