@@ -12,6 +12,11 @@ import streamlit as st
 from fer_core import __version__
 from ui import access, settings, training, widgets
 
+# First, before anything slower: the server's upload limit for this mode (.streamlit/config.toml holds the
+# public cap from the server's start; a lab machine raises it) and the bound on what one session's uploads
+# may hold (installed process-wide by the first script run).
+access.cap_server_uploads()
+
 st.set_page_config(page_title="FER Studio", page_icon=":material/mood:", layout="wide",
                    initial_sidebar_state="auto")  # open on a desktop, closed on a phone (where it would cover the page)
 
@@ -21,14 +26,13 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
     st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:"),
     st.Page("pages/video.py", title="Video", icon=":material/movie:"),
+    st.Page("pages/live.py", title="Live", icon=":material/videocam:"),
     st.Page("pages/dataset.py", title="Dataset", icon=":material/dataset:"),
 ]
 
 access.sign_in_gate()  # [fer] require_login = true: nothing but a sign-in button until an allowed visitor signs in
 
 page = st.navigation(PAGES)
-
-access.cap_server_uploads()  # public mode: the server itself refuses uploads over the photo limit
 
 with st.sidebar:
     training.sidebar_badge()

@@ -183,24 +183,137 @@ def admit_prediction() -> str | None:
 
 
 def cap_server_uploads() -> None:
-    """In public mode, lower the server's own upload limit to the largest photo or video limit.
+    """Keep the server's own upload limit (``server.maxUploadSize``) at what this mode's pages take.
 
     ``file_uploader(max_upload_size=…)`` is enforced by the browser only; the
-    upload endpoint enforces ``server.maxUploadSize`` (200 MB in
-    .streamlit/config.toml, for dataset archives on a lab machine). A public
-    deployment takes no dataset uploads, so the live option is lowered for the
-    whole process, and a hand-made 200 MB POST is refused by the server.
-    The option is read per request (Streamlit ≥ 1.50's Starlette server);
-    it is only ever lowered, never raised.
+    upload endpoint enforces ``server.maxUploadSize``, read per request by
+    Streamlit's Starlette server (≥ 1.50). .streamlit/config.toml sets it to
+    the PUBLIC cap (:func:`server_upload_cap` of :data:`ui.settings.PUBLIC_LIMITS`),
+    so a freshly started server refuses a larger PUT from its first request,
+    before any page has run (the option is read when the server starts; a
+    page run comes too late: an upload can arrive while the first run is
+    still importing). A lab machine (not public mode) raises it here, on the
+    first page run, to what its pages take (dataset archives:
+    ``MAX_DATASET_MB``); public mode only ever lowers it. Every page run also
+    installs the per-session bound on what one visitor's uploads may hold
+    (:func:`bound_session_uploads`).
     """
-    if not settings.public_mode():
-        return
     try:
         from streamlit import config
 
-        limits = settings.limits()
-        cap = int(max(limits.photo_mb, limits.video_mb))  # the largest upload a page may take
-        if int(config.get_option("server.maxUploadSize")) > cap:
-            config.set_option("server.maxUploadSize", cap)
+        current = int(config.get_option("server.maxUploadSize"))
+        if settings.public_mode():
+            cap = server_upload_cap(settings.limits())
+            if current > cap:
+                config.set_option("server.maxUploadSize", cap)
+        else:
+            limits = settings.limits()
+            need = max(settings.MAX_DATASET_MB, limits.photo_mb, limits.video_mb)
+            if current < need:
+                config.set_option("server.maxUploadSize", need)
     except Exception:  # noqa: BLE001 - an internal API; the page's own size check still applies
         pass
+    bound_session_uploads()
+
+
+def server_upload_cap(limits: settings.Limits) -> int:
+    """The largest upload (MB) a public page may take: the photo or the video limit."""
+    return int(max(limits.photo_mb, limits.video_mb))
+
+
+# --------------------------------------------------------------------------- what one session may hold
+
+#: The bound in force (set by :func:`bound_session_uploads`): (files, bytes) per session; 0 = none.
+_upload_bound = {"files": 0, "bytes": 0}
+#: session id → uploads dropped to keep it within the bound (read by :func:`dropped_uploads`).
+_dropped: dict[str, int] = {}
+_patched = False
+
+
+def bound_session_uploads() -> None:
+    """Bound what one browser session's uploads may hold in the server's memory (public mode).
+
+    Streamlit keeps every file PUT to ``/_stcore/upload_file/<session>/<id>``
+    in memory (``MemoryUploadedFileManager``) until the browser deletes it or
+    the session ends (``server.disconnectedSessionTTL`` after the tab closes),
+    and it does not limit how many files one session may PUT. This wraps the
+    manager's ``add_file`` (process-wide, once): after a file is added, the
+    session's OLDEST files are dropped until it holds at most
+    ``limits.session_upload_files`` files and ``limits.session_upload_mb`` MB
+    (the new file always stays). A page finds out through
+    :func:`dropped_uploads`. The bound is refreshed on every page run (the
+    settings may change); outside public mode it is 0 (no bound).
+    """
+    global _patched
+    limits = settings.limits()
+    public = settings.public_mode()
+    _upload_bound["files"] = int(limits.session_upload_files) if public else 0
+    _upload_bound["bytes"] = int(limits.session_upload_mb) * 2**20 if public else 0
+    if _patched:
+        return
+    try:
+        from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    except Exception:  # noqa: BLE001 - internal API moved: the server's size cap still holds
+        return
+    original = MemoryUploadedFileManager.add_file
+
+    def add_file(self, session_id, file):
+        original(self, session_id, file)
+        files, limit = _upload_bound["files"], _upload_bound["bytes"]
+        if not files and not limit:
+            return
+        with self._lock:
+            store = self.file_storage.get(session_id)
+            if not store:
+                return
+            while len(store) > 1 and ((files and len(store) > files) or
+                                      (limit and sum(len(f.data) for f in store.values()) > limit)):
+                oldest = next(k for k in store if k != file.file_id)
+                rec = store.pop(oldest)
+                self._total_bytes -= len(rec.data)
+                self._file_count -= 1
+                _dropped[session_id] = _dropped.get(session_id, 0) + 1
+
+    original_remove = MemoryUploadedFileManager.remove_session_files
+
+    def remove_session_files(self, session_id):
+        original_remove(self, session_id)
+        _dropped.pop(session_id, None)
+
+    MemoryUploadedFileManager.add_file = add_file
+    MemoryUploadedFileManager.remove_session_files = remove_session_files
+    _patched = True
+
+
+def _session_id() -> str | None:
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx(suppress_warning=True)
+        return ctx.session_id if ctx else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def dropped_uploads() -> str | None:
+    """One line when this session's oldest uploads were dropped to keep it within the bound, else None."""
+    sid = _session_id()
+    n = _dropped.get(sid, 0) if sid else 0
+    if not n:
+        return None
+    limits = settings.limits()
+    return (f"This server keeps at most {limits.session_upload_files} files ({limits.session_upload_mb} MB) of "
+            f"uploads per visitor: the {n} oldest were let go. Remove the files you no longer need, or add "
+            "them again.")
+
+
+def session_upload_bytes() -> int:
+    """Bytes this session's uploads hold on the server (0 outside a script run)."""
+    sid = _session_id()
+    try:
+        from streamlit.runtime import Runtime
+
+        store = Runtime.instance().uploaded_file_mgr.file_storage.get(sid, {})
+        return sum(len(f.data) for f in store.values())
+    except Exception:  # noqa: BLE001 - AppTest has no server, no uploads manager
+        return 0

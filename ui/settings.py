@@ -166,12 +166,16 @@ class Limits:
     video_mb: int = 200
     #: seconds of a video analysed (the first ones); 0 = the whole clip. Video costs a detection per sampled frame
     video_seconds: float = 600
+    #: what one browser session's uploads may hold on the server (files, MB); 0 = no bound. The oldest
+    #: are let go past it (ui/access.py: bound_session_uploads); a photo batch must fit in it
+    session_upload_files: int = 0
+    session_upload_mb: int = 0
 
 
 #: Defaults: a lab machine is generous; a public URL bounds what one stranger can cost.
 LOCAL_LIMITS = Limits(photo_mb=MAX_PHOTO_MB, megapixels=MAX_PIXELS / 1e6, faces=20, predictions_per_minute=60)
 PUBLIC_LIMITS = Limits(photo_mb=10, megapixels=24, faces=8, predictions_per_minute=10, batch_photos=10,
-                       video_mb=10, video_seconds=30)
+                       video_mb=10, video_seconds=30, session_upload_files=12, session_upload_mb=50)
 #: Hard ceilings no setting can exceed: the server's upload size and the decoder's own pixel guard.
 _CEILINGS = {"photo_mb": MAX_DATASET_MB, "megapixels": MAX_PIXELS / 1e6, "video_mb": MAX_DATASET_MB}
 
@@ -195,4 +199,6 @@ def limits() -> Limits:
                   predictions_per_minute=_number("predictions_per_minute", base.predictions_per_minute, int),
                   batch_photos=_number("max_batch_photos", base.batch_photos, int),
                   video_mb=min(_number("max_video_mb", base.video_mb, int) or base.video_mb, _CEILINGS["video_mb"]),
-                  video_seconds=_number("max_video_seconds", base.video_seconds, float))
+                  video_seconds=_number("max_video_seconds", base.video_seconds, float),
+                  session_upload_files=_number("max_session_uploads", base.session_upload_files, int),
+                  session_upload_mb=_number("max_session_upload_mb", base.session_upload_mb, int))
