@@ -278,3 +278,16 @@ def test_real_model_reads_the_astronaut():
         assert s.latency_p95_ms is not None and s.latency_p95_ms > 0
     finally:
         predictor.close()
+
+
+def test_benchmark_runs_streams_through_the_processor():
+    """benchmarks/live.py's stream runner on a fake model for a second: its record has what the docs table reads."""
+    from benchmarks.live import clip_frames, run_streams
+
+    frames = clip_frames(8)
+    assert all(f.shape == (480, 640, 3) for f in frames)
+    out = run_streams(FakePredictor(delay=0.01), frames, 2, 1.0, 30, 2)
+    assert out["streams"] == 2 and len(out["per_stream"]) == 2 and len(out["rss_mb_by_tenth"]) == 11
+    for s in out["per_stream"]:
+        assert s["frames_read"] > 0 and s["frames_read"] + s["frames_skipped"] == s["frames_offered"]
+        assert s["fps"] > 0 and s["latency_p95_ms"] >= s["latency_p50_ms"] > 0 and s["errors"] is None
