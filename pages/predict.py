@@ -12,7 +12,7 @@ import streamlit as st
 
 from fer_core.predict import draw_boxes
 from fer_core.rows import to_frame, write_csv
-from ui import bootstrap, charts, inference, samples, settings, state, tables, widgets
+from ui import access, bootstrap, charts, inference, samples, settings, state, tables, widgets
 from ui.loaders import default_predict_models, photo_scores
 from ui.tables import random_backbone_note
 
@@ -66,6 +66,8 @@ with top[1]:
                  f"face with a CSV download (up to {limits.batch_photos or 'any number of'} photos; for whole folders "
                  "use `python -m predict`).")
         files = [(u.name, u.getvalue()) for u in ups or []]
+        if dropped := access.dropped_uploads():  # past the per-visitor bound the server let the oldest go
+            st.info(dropped, icon=":material/info:")
         if len(files) == 1 and not inference.is_batch(files):
             name, data = files[0]
     elif source == "camera":

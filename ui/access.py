@@ -29,6 +29,7 @@ from . import settings, state
 #: session_state keys owned by this module (named with the others in ui/state.py).
 RATE_WINDOW = state.ACCESS_PREDICT_WINDOW
 VISITOR_LABEL = state.ACCESS_VISITOR_LABEL
+CHARGED = state.ACCESS_CHARGED_PHOTOS
 
 
 # --------------------------------------------------------------------------- who
@@ -164,8 +165,23 @@ class SlidingWindow:
         return max(0.0, self.events[0] + self.window - now)
 
 
-def admit_prediction() -> str | None:
-    """Count one new prediction against this session's budget: None when allowed, else a one-line message."""
+#: Photos (content digests) already charged in a session: at most this many are remembered (oldest forgotten).
+CHARGED_MEMORY = 256
+
+
+def admit_prediction(digest: str | None = None) -> str | None:
+    """Count one new prediction against this session's budget: None when allowed, else a one-line message.
+
+    ``digest``: the photo's content hash. A photo this session was already
+    charged for is admitted without a second charge (a photo added to a batch
+    does not re-charge the earlier ones; reading a photo again costs nothing
+    of the budget). Clips pass no digest: each analysis is charged.
+    """
+    charged = st.session_state.get(CHARGED)
+    if not isinstance(charged, dict):
+        charged = st.session_state[CHARGED] = {}
+    if digest is not None and digest in charged:
+        return None
     limit = settings.limits().predictions_per_minute
     window = st.session_state.get(RATE_WINDOW)
     if not isinstance(window, SlidingWindow):
@@ -173,6 +189,10 @@ def admit_prediction() -> str | None:
     window.limit = limit  # the setting may change while the session lives
     wait = window.admit()
     if not wait:
+        if digest is not None:
+            charged[digest] = True
+            while len(charged) > CHARGED_MEMORY:
+                charged.pop(next(iter(charged)))
         return None
     seconds = int(wait) + 1
     return (f"Too many predictions: at most {limit} a minute per visitor. "

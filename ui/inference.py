@@ -72,12 +72,16 @@ def predict(runs, data: bytes, name: str):
     cached = st.session_state.get(state.PREDICT_RESULT)
     if cached and cached["key"] == key:
         return cached["result"], cached["error"]
+    recent = st.session_state.get(state.PREDICT_RECENT)
+    if recent and recent["key"] == key:  # back to the previous photo: swap, nothing runs again
+        st.session_state[state.PREDICT_RECENT], st.session_state[state.PREDICT_RESULT] = cached, recent
+        return recent["result"], recent["error"]
     limits = settings.limits()
     result, error, note = None, None, None
     try:
         check_upload_size(name, data, limits.photo_mb)
         check_pixels(name, data, limits.megapixels)
-        busy = access.admit_prediction()
+        busy = access.admit_prediction(digest)  # a photo this session was charged for is not charged again
         if busy:
             return None, busy  # not cached: the same photo predicts once the minute has passed
         predictor = predictor_for(runs)
@@ -93,6 +97,8 @@ def predict(runs, data: bytes, name: str):
         error = str(exc)
     except Exception as exc:  # last resort: never a traceback in the page
         error = f"{name}: prediction failed ({_one_line(exc)})"
+    if cached and cached.get("result") is not None:
+        st.session_state[state.PREDICT_RECENT] = cached  # one earlier photo kept (results, not uploads)
     st.session_state[state.PREDICT_RESULT] = {"key": key, "result": result, "error": error, "gradcam": {},
                                               "note": note}
     return result, error
@@ -128,31 +134,51 @@ def predict_batch(runs, files: list[tuple[str, bytes]], progress=None) -> dict:
 
     Returns ``{"rows", "class_names", "skipped", "photos", "faces", "whole_image", "seconds"}``, or
     ``{"error"}`` when nothing could be read. Each photo is one prediction of the session's
-    per-minute budget (it costs the server what a single photo does); photos past the budget, past
-    ``limits.batch_photos`` or over the size and pixel limits are named on one line each and left out.
-    ``progress(fraction, text)`` is called as photos finish.
+    per-minute budget (it costs the server what a single photo does), charged ONCE: every photo's rows
+    are kept in the session by content (:data:`ui.state.PREDICT_PHOTO_ROWS`, a few floats per face), so
+    adding a photo to the uploader reads only the new one, and a photo read before is neither read nor
+    charged again. Photos past the budget, past ``limits.batch_photos`` or over the size and pixel limits
+    are named on one line each and left out. ``progress(fraction, text)`` is called as photos finish.
     """
-    from fer_core.batch import BatchReport, expand_uploads, iter_rows
+    import time
+
+    from fer_core.batch import BatchReport, Source, expand_uploads, iter_rows
 
     digest = hashlib.sha1()
     for name, data in files:
         digest.update(name.encode() + b"\0" + hashlib.sha1(data).digest())
-    key = (digest.hexdigest(), tuple(r.id for r in runs))
+    run_ids = tuple(r.id for r in runs)
+    key = (digest.hexdigest(), run_ids)
     cached = st.session_state.get(state.PREDICT_BATCH_RESULT)
     if cached and cached["key"] == key:
         return cached
     limits = settings.limits()
+    known = st.session_state.get(state.PREDICT_PHOTO_ROWS)
+    if not isinstance(known, dict):
+        known = st.session_state[state.PREDICT_PHOTO_ROWS] = {}
+    t0 = time.perf_counter()
     expansion = expand_uploads(files, max_photos=limits.batch_photos, max_file_bytes=limits.photo_mb * 2**20)
     skipped = list(expansion.problems)
-    sources, busy = [], None
-    for source in expansion.sources:
-        busy = access.admit_prediction()
-        if busy:
-            left = len(expansion.sources) - len(sources)
-            skipped.append(f"{left} photo{'s' if left != 1 else ''} left out. {busy}")
-            break
-        sources.append(source)
-    if not sources:
+    order, new, busy = [], [], None  # order: (label, photo key); new: sources to read now
+    try:
+        for source in expansion.sources:
+            try:
+                data = source.read(limits.photo_mb * 2**20)
+            except FERError as exc:
+                skipped.append(str(exc))
+                continue
+            photo = (hashlib.sha1(data).hexdigest(), run_ids, limits.faces)
+            if photo not in known:
+                busy = access.admit_prediction(photo[0])
+                if busy:
+                    left = len(expansion.sources) - len(order)
+                    skipped.append(f"{left} photo{'s' if left != 1 else ''} left out. {busy}")
+                    break
+                new.append(Source(label=source.label, kind="photo", data=data))
+            order.append((source.label, photo))
+    finally:
+        expansion.close()
+    if not order:
         return {"error": busy or ("; ".join(skipped) if len(skipped) == 1 else
                                   f"none of the {len(files)} files holds a photo this page reads"),
                 "skipped": skipped if not busy else []}  # not cached: the budget frees up in a minute
@@ -160,20 +186,33 @@ def predict_batch(runs, files: list[tuple[str, bytes]], progress=None) -> dict:
 
     def on_event(e: dict) -> None:
         if progress is not None and e.get("done") is not None:
-            progress(e["done"] / max(1, e["total"]), f"{e['done']} of {e['total']} photos · {e['file']}")
+            progress(e["done"] / max(1, e["total"]), f"{e['done']} of {e['total']} new photos · {e['file']}")
 
     try:
         predictor = predictor_for(runs)
-        rows = list(iter_rows(sources, predictor, max_faces=limits.faces or None, on_event=on_event, report=report,
-                              max_bytes=limits.photo_mb * 2**20, max_pixels=int(limits.megapixels * 1e6)))
+        fresh = list(iter_rows(new, predictor, max_faces=limits.faces or None, on_event=on_event, report=report,
+                               max_bytes=limits.photo_mb * 2**20, max_pixels=int(limits.megapixels * 1e6))) if new else []
+        class_names = predictor.class_names
     except FERError as exc:
         return {"error": str(exc), "skipped": skipped}
     except Exception as exc:  # last resort: never a traceback in the page
         return {"error": f"prediction failed ({_one_line(exc)})", "skipped": skipped}
-    finally:
-        expansion.close()
-    result = {"key": key, "rows": rows, "class_names": predictor.class_names, "skipped": skipped + report.skipped,
-              "photos": report.photos, "faces": report.faces, "whole_image": report.whole_image,
-              "seconds": report.wall_s}
+    by_label: dict[str, list] = {}
+    for row in fresh:
+        by_label.setdefault(row["file"], []).append(row)
+    for label, photo in order:
+        if photo not in known and label in by_label:
+            known[photo] = [{k: v for k, v in row.items() if k != "file"} for row in by_label[label]]
+    while len(known) > access.CHARGED_MEMORY:
+        known.pop(next(iter(known)))
+    rows, photos, whole = [], 0, 0
+    for label, photo in order:
+        if photo in known:  # a photo that failed to read is in skipped, not here
+            rows += [{"file": label, **row} for row in known[photo]]
+            photos += 1
+            whole += any(row.get("whole_image") for row in known[photo])
+    result = {"key": key, "rows": rows, "class_names": class_names, "skipped": skipped + report.skipped,
+              "photos": photos, "faces": sum(1 for r in rows if not r.get("whole_image")), "whole_image": whole,
+              "seconds": time.perf_counter() - t0, "read_now": report.photos}
     st.session_state[state.PREDICT_BATCH_RESULT] = result
     return result

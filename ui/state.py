@@ -12,6 +12,7 @@ CURRENT_DATASET = "current_dataset"
 # --------------------------------------------------------------------------- access (ui/access.py)
 ACCESS_PREDICT_WINDOW = "access_predict_window"  # this session's recent prediction times (rate limit)
 ACCESS_VISITOR_LABEL = "access_visitor_label"    # how an anonymous visitor is named to others
+ACCESS_CHARGED_PHOTOS = "access_charged_photos"  # photo digests already counted against the budget
 
 # --------------------------------------------------------------------------- Home
 HOME_DATASET = "home_dataset"
@@ -59,6 +60,8 @@ PREDICT_RESULT = "predict_result"        # (input digest, run ids) → Predictio
 PREDICT_GRADCAM = "predict_gradcam"      # toggle
 PREDICT_GRADCAM_FACE = "predict_gradcam_face"
 PREDICT_BATCH_RESULT = "predict_batch_result"    # (files digest, run ids) → rows, skipped lines, counts
+PREDICT_PHOTO_ROWS = "predict_photo_rows"        # (photo digest, run ids, face cap) → its rows (batch view)
+PREDICT_RECENT = "predict_recent"                # the previous photo's result (photo digest, run ids) → result
 PREDICT_BATCH_TABLE = "predict_batch_table"      # dataframe: one row per face
 PREDICT_BATCH_DOWNLOAD = "predict_batch_download"  # download button: the table as CSV
 
