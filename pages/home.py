@@ -27,6 +27,8 @@ for title, text, page, icon in [
         st.markdown(f"**{title}**")
         st.caption(text)
         st.page_link(page, label=title.split('· ')[1], icon=icon)  # short: the cards are narrow on a small window
+st.page_link("pages/live.py", label="Live: point your camera at yourself and see each face read as it streams",
+             icon=":material/videocam:")
 
 listing, groups = widgets.load_groups()
 
