@@ -290,7 +290,7 @@ def _zip_sources(src: Path | bytes, label: str, out: Expansion, max_file_bytes: 
     try:
         zf = zipfile.ZipFile(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise FERError(f"{label}: not a readable zip archive ({exc})") from None
+        raise FERError(f"{label}: not a readable zip archive") from None
     infos = zf.infolist()
     if len(infos) > MAX_ZIP_ENTRIES:
         zf.close()
@@ -318,7 +318,7 @@ def _zip_sources(src: Path | bytes, label: str, out: Expansion, max_file_bytes: 
             with zf.open(info) as f:
                 head = f.read(ZIP_HEAD_BYTES)
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
-            out.problems.append(f"{member_label}: cannot be read from the archive ({exc})")
+            out.problems.append(f"{member_label}: cannot be read from the archive (damaged or an unsupported compression)")
             continue
         kind = "photo" if head[:6] in (b"GIF87a", b"GIF89a") else sniff(head)  # an animated GIF in a zip: frame 1
         if kind == "zip":
@@ -356,7 +356,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, max_byt
         with zf.open(info) as f:
             data = f.read(limit + 1)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
-        raise ImageInputError(f"{label}: cannot be read from the archive ({exc})") from None
+        raise ImageInputError(f"{label}: cannot be read from the archive (damaged or an unsupported compression)") from None
     if len(data) > limit:
         raise ImageInputError(f"{label}: expands beyond its declared size (a possible zip bomb)")
     return data

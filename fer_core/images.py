@@ -48,7 +48,7 @@ def open_image(source: str | Path | bytes, *, name: str | None = None,
     except Image.DecompressionBombError:
         raise ImageInputError(f"{label}: image is too large to decode safely (over {max_pixels:,} pixels)") from None
     except Exception as exc:  # Pillow raises many types for broken headers
-        raise ImageInputError(f"{label}: cannot decode image ({exc})") from None
+        raise ImageInputError(f"{label}: cannot decode image, its header is broken") from None
     w, h = img.size
     if w * h > max_pixels:
         raise ImageInputError(f"{label}: image is {w}×{h} = {w * h:,} pixels, over the {max_pixels:,} limit")
@@ -62,7 +62,7 @@ def open_image(source: str | Path | bytes, *, name: str | None = None,
     except ImageInputError:
         raise
     except Exception as exc:
-        raise ImageInputError(f"{label}: the image data is truncated or corrupt ({exc})") from None
+        raise ImageInputError(f"{label}: the image data is truncated or corrupt") from None
 
 
 def to_rgb_or_gray(img: Image.Image) -> Image.Image:

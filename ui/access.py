@@ -214,7 +214,9 @@ def cap_server_uploads() -> None:
     page run comes too late: an upload can arrive while the first run is
     still importing). A lab machine (not public mode) raises it here, on the
     first page run, to what its pages take (dataset archives:
-    ``MAX_DATASET_MB``); public mode only ever lowers it. Every page run also
+    ``MAX_DATASET_MB``); public mode keeps it at exactly the
+    largest upload its pages allow (a lower cap would let the uploader take a file the server then refuses
+    with a raw "AxiosError … 413"). Every page run also
     installs the per-session bound on what one visitor's uploads may hold
     (:func:`bound_session_uploads`).
     """
@@ -224,7 +226,7 @@ def cap_server_uploads() -> None:
         current = int(config.get_option("server.maxUploadSize"))
         if settings.public_mode():
             cap = server_upload_cap(settings.limits())
-            if current > cap:
+            if current != cap:  # never below what the uploaders allow: the browser would show a raw "413"
                 config.set_option("server.maxUploadSize", cap)
         else:
             limits = settings.limits()

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import re
 import warnings
 
 import streamlit as st
@@ -27,6 +29,18 @@ from fer_core import FERError, ImageInputError
 
 from . import access, settings, state
 from .loaders import predictor_for
+
+
+#: A parenthesised tail that is a library's text, not the app's: errno numbers, FFmpeg's and Python's
+#: error texts, Axios/HTTP status lines. :func:`plain` cuts it from a line before a visitor sees it.
+_LIBRARY_TAIL = re.compile(r"\s*\((?=[^()]*(?:Errno|Error|error:|Exception|Invalid data|<none>|errno|"
+                           r"status code|0x[0-9a-fA-F]|Traceback))[^()]*\)")
+
+
+def plain(line: str) -> str:
+    """One line in the app's words: the first line, without a library's parenthesised error text."""
+    text = str(line).strip().splitlines()[0] if str(line).strip() else ""
+    return _LIBRARY_TAIL.sub("", text).strip()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -92,11 +106,12 @@ def predict(runs, data: bytes, name: str):
     except ImageInputError as exc:
         # Messages name "image" for raw bytes; the user knows the file by its name.
         msg = str(exc)
-        error = f"{name}: {msg.split(': ', 1)[1]}" if msg.startswith("image: ") else msg
+        error = plain(f"{name}: {msg.split(': ', 1)[1]}" if msg.startswith("image: ") else msg)
     except FERError as exc:
-        error = str(exc)
-    except Exception as exc:  # last resort: never a traceback in the page
-        error = f"{name}: prediction failed ({_one_line(exc)})"
+        error = plain(exc)
+    except Exception:  # last resort: never a traceback in the page
+        logging.getLogger(__name__).exception("prediction failed on %s", name)  # the detail: server log only
+        error = f"{name}: this photo could not be read; try another one"
     if cached and cached.get("result") is not None:
         st.session_state[state.PREDICT_RECENT] = cached  # one earlier photo kept (results, not uploads)
     st.session_state[state.PREDICT_RESULT] = {"key": key, "result": result, "error": error, "gradcam": {},
@@ -115,7 +130,8 @@ def gradcam(runs, face, run_id: str):
         except FERError as exc:
             store[key] = str(exc)
         except Exception as exc:
-            store[key] = f"Grad-CAM failed for {run_id}: {_one_line(exc)}"
+            logging.getLogger(__name__).exception("Grad-CAM failed for %s", run_id)
+            store[key] = f"Grad-CAM could not be computed for {run_id}"
     return store[key]
 
 
@@ -178,10 +194,13 @@ def predict_batch(runs, files: list[tuple[str, bytes]], progress=None) -> dict:
             order.append((source.label, photo))
     finally:
         expansion.close()
-    if not order:
-        return {"error": busy or ("; ".join(skipped) if len(skipped) == 1 else
-                                  f"none of the {len(files)} files holds a photo this page reads"),
-                "skipped": skipped if not busy else []}  # not cached: the budget frees up in a minute
+    skipped = [plain(line) for line in skipped]
+    if not order:  # not cached: the budget frees up in a minute
+        if busy:
+            return {"error": busy, "skipped": []}
+        if len(skipped) == 1:  # that one line IS the error: shown once, not as a warning and an error
+            return {"error": skipped[0], "skipped": []}
+        return {"error": f"none of the {len(files)} files holds a photo this page reads", "skipped": skipped}
     report = BatchReport()
 
     def on_event(e: dict) -> None:
@@ -194,9 +213,10 @@ def predict_batch(runs, files: list[tuple[str, bytes]], progress=None) -> dict:
                                max_bytes=limits.photo_mb * 2**20, max_pixels=int(limits.megapixels * 1e6))) if new else []
         class_names = predictor.class_names
     except FERError as exc:
-        return {"error": str(exc), "skipped": skipped}
+        return {"error": plain(exc), "skipped": skipped}
     except Exception as exc:  # last resort: never a traceback in the page
-        return {"error": f"prediction failed ({_one_line(exc)})", "skipped": skipped}
+        logging.getLogger(__name__).exception("batch prediction failed")
+        return {"error": "these photos could not be read; try others", "skipped": skipped}
     by_label: dict[str, list] = {}
     for row in fresh:
         by_label.setdefault(row["file"], []).append(row)
@@ -211,7 +231,8 @@ def predict_batch(runs, files: list[tuple[str, bytes]], progress=None) -> dict:
             rows += [{"file": label, **row} for row in known[photo]]
             photos += 1
             whole += any(row.get("whole_image") for row in known[photo])
-    result = {"key": key, "rows": rows, "class_names": class_names, "skipped": skipped + report.skipped,
+    result = {"key": key, "rows": rows, "class_names": class_names,
+              "skipped": skipped + [plain(line) for line in report.skipped],
               "photos": photos, "faces": sum(1 for r in rows if not r.get("whole_image")), "whole_image": whole,
               "seconds": time.perf_counter() - t0, "read_now": report.photos}
     st.session_state[state.PREDICT_BATCH_RESULT] = result

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tempfile
 
@@ -29,6 +30,7 @@ from fer_core.video import analyse_video, clip_from_photo, encode_clip
 
 from . import access, settings, state
 from .charts import _layout, emotion_colors
+from .inference import plain
 from .loaders import predictor_for
 from .samples import PHOTOS, sample_image
 
@@ -109,10 +111,11 @@ def analyse(runs, data: bytes, name: str, *, fps: float, annotate: bool) -> dict
         out["result"], out["csv"] = result, csv.getvalue().encode()
         if result.annotated is not None:
             out["annotated"] = result.annotated.read_bytes()
-    except FERError as exc:  # VideoInputError included: one line naming the file
-        out["error"] = str(exc)
-    except Exception as exc:  # noqa: BLE001 - never a traceback in the page
-        out["error"] = f"{name}: video analysis failed ({_one_line(exc)})"
+    except FERError as exc:  # VideoInputError included: one line naming the file, without FFmpeg's own text
+        out["error"] = plain(exc)
+    except Exception:  # noqa: BLE001 - never a traceback in the page; the detail goes to the server log
+        logging.getLogger(__name__).exception("video analysis failed on %s", name)
+        out["error"] = f"{name}: this video could not be analysed; try another clip"
     finally:
         os.unlink(tmp)
     panel.empty()
