@@ -1,69 +1,32 @@
-"""A public deployment for half an hour: memory, CPU, health and answer times under a scripted mix of visitors.
+"""Soak harness for a public deployment (issue 28) — NOT FINISHED: only its raw-protocol client is here.
 
-    python benchmarks/soak.py                     # 30 min → benchmarks/results/soak.json (+ soak.png)
-    python benchmarks/soak.py --minutes 2 --out benchmarks/results/soak_smoke.json   # a short smoke run
+What is here: :class:`RawSession`, a Streamlit session over the raw protocol (requests for the
+XSRF cookie set by ``/_stcore/health``, a websocket for the session, upload PUTs to
+``/_stcore/upload_file/<session>/<file>``), used by tests/test_upload_bounds.py to read the server's
+own answer to an upload without a browser.
 
-The server is ``streamlit run app.py`` with ``FER_PUBLIC=1`` (the bundled
-models, an empty runs folder), pinned to CPU 0 with ``taskset`` when the
-machine has two or more cores; the harness, Playwright's driver and one
-headless Chromium run on the other cores. Visitors arrive and leave all the
-time (each is a fresh browser context = a fresh Streamlit session) and do
-one thing each, drawn from a fixed cycle:
-
-* ``photo``: Predict, one photo (a new variant each time: no cache can answer) —
-  its answer time (file chosen → "Face 1: …" shown) is the figure the p95 target is about;
-* ``batch``: Predict, several photos at once (a table of faces);
-* ``zip``: Predict, a zip of photos, and now and then a zip bomb (refused in one line);
-* ``bad``: Predict, a bad file (random bytes named .jpg, a 0-byte file);
-* ``video4k``: Video, a 4K clip (the largest frames the Video page takes) → Analyse;
-* ``video_long``: Video, a long 720p clip (longer than the seconds analysed) → Analyse;
-* ``upload_flood``: straight HTTP (no browser): a session that PUTs more files than
-  the per-session bound, and one over-limit PUT (must be 413).
-
-Every ``--sample`` seconds the server's RSS (the process tree, from /proc), its
-CPU seconds and ``/_stcore/health`` are recorded. At the end every visitor has
-gone; after ``server.disconnectedSessionTTL`` (+ margin) with no session open the
-idle RSS is taken and compared with the warm RSS (after one warm-up photo).
-
-Targets (issue 28, server on one core): idle RSS after the soak ≤ warm + 150 MB,
+Still to write (the plan; nothing below has been run or measured): ``streamlit run app.py`` with
+``FER_PUBLIC=1`` pinned to CPU 0 (benchmarks.load.Server), visitors arriving and leaving through
+Playwright (/usr/bin/chromium) on the other cores doing a fixed mix — photo, batch, zip (and zip
+bomb), bad files, a 4K clip, a long 720p clip, an upload flood through :class:`RawSession` — while
+RSS, CPU seconds, ``/_stcore/health`` and photo answer times are sampled into
+benchmarks/results/soak.json (+ a PNG plot). Targets: idle RSS after the soak ≤ warm + 150 MB,
 peak ≤ 2,000 MB, no failed health check, photo answer p95 ≤ 1.5 s.
-
-The module also holds a small raw-protocol client (:class:`RawSession`) —
-requests for the XSRF cookie, a websocket for the session — used by the
-upload-flood step and by tests that need the server's own answer to an upload
-PUT without a browser.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import io
-import json
-import os
-import random
-import shutil
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.request
 import uuid
-import zipfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.load import (CHROMIUM, CHROMIUM_ARGS, ERROR_SELECTORS, FILE_INPUT, SCRIPT_IDLE, Server,  # noqa: E402
-                             machine_info, percentile, photo_variants, summarize, tree_cpu_s, tree_rss_mb)
-
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = {"idle_over_warm_mb": 150.0, "peak_mb": 2000.0, "failed_health_checks": 0, "photo_answer_p95_s": 1.5}
-MIX = ("photo", "batch", "photo", "bad", "video4k", "photo", "zip", "video_long", "photo", "upload_flood")
 
 
 # --------------------------------------------------------------------------- raw protocol (no browser)
