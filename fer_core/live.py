@@ -246,7 +246,7 @@ class LiveProcessor:
     def end(self) -> None:
         """The stream stopped (the visitor pressed Stop, the camera went away): keep the table, stop reading."""
         with self._cond:
-            if self._t0 is not None and not self._ended:
+            if self._t0 is not None and not self._ended and self._elapsed_end is None:  # (the time limit set it)
                 self._elapsed_end = self.clock() - self._t0
             self._ended = True
             self._pending = None
