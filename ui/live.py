@@ -41,7 +41,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
