@@ -70,13 +70,23 @@ def test_missing_packages_hide_their_formats_and_say_why(bundled_app, monkeypatc
             "pip install -r requirements-export.txt)") in text
 
 
-def test_public_mode_converts_only_float_formats_of_small_models(bundled_app, monkeypatch):
+def test_public_mode_shows_one_line_instead_of_export(bundled_app, monkeypatch):
+    """Issue 28: a conversion costs far more than one visitor's CPU budget, so public mode offers none."""
     monkeypatch.setenv("FER_PUBLIC", "1")
     at = open_page("compare")
-    offered = at.selectbox(key=FORMAT).options
-    assert ex.FORMATS["tflite_int8"].title not in offered and ex.FORMATS["keras"].title in offered
-    assert "tflite_int8 is not converted on this shared server" in all_text(at)
-    assert "python -m training.export models/baseline --format tflite_int8" in all_text(at)
+    assert not [b for b in at.selectbox if b.key and b.key.startswith("compare_download_export_")]
+    assert not [b for b in at.button if b.key and b.key.startswith("compare_download_export_")]
+    lines = [i.value for i in at.info if "Export is off" in i.value]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert "python -m training.export models/" in lines[0] and "--format tflite" in lines[0]
+    assert not list(bundled_app.glob("*/*.zip"))  # nothing converted
+
+
+def test_offered_formats_off_trusted_settings_are_float_formats_of_small_models(monkeypatch):
+    monkeypatch.setattr(ex, "_installed", lambda module: True)
+    formats, note = ui_export.offered(load_run(BUNDLED_DIR / "baseline"), trusted=False)
+    assert "tflite_int8" not in formats and "keras" in formats
+    assert "tflite_int8 is not converted on this shared server" in note
 
     big = load_run(BUNDLED_DIR / "baseline")
     big.metrics = dict(big.metrics, model_size_bytes=80_000_000)  # a VGG19-sized model

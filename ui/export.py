@@ -9,8 +9,11 @@ second copy of the graph), so:
   download never converts anything;
 - one conversion at a time per server (fer_core.export's lock), so two visitors
   never hold two graph copies at once;
-- on a public URL (not :func:`ui.access.trusted`), only the float formats, and only for
-  models up to :data:`PUBLIC_MAX_BYTES`: int8 also draws, calibrates on and checks
+- on a public URL (not :func:`ui.access.trusted`) export is off: one line says so and gives
+  the command for the visitor's own machine (:func:`export_section`). A conversion takes
+  seconds to minutes of CPU and up to +1 GB of memory, far over what one visitor may cost
+  (issue 28: ≤ 20 CPU-s for the worst clip). :func:`offered` keeps the narrower rules
+  (``trusted=False``): only the float formats, and only for models up to :data:`PUBLIC_MAX_BYTES`: int8 also draws, calibrates on and checks
   hundreds of faces, and an ImageNet transfer model (80–220 MB) would take minutes
   and much of a Community Cloud app's 2.7 GB. Those are one command on the visitor's
   own machine (the page shows it). ONNX of an ensemble is left out there too (≈ 1 GB
@@ -139,8 +142,17 @@ def export_control(run: Run) -> None:
         st.caption(note + ("" if trusted else f" · on your own machine: `{local_command(run)}`"))
 
 
+#: What a public deployment shows instead of the export controls (one line).
+PUBLIC_OFF = ("Export is off on this public server (converting a model costs minutes of CPU and up to 1 GB of "
+              "memory); on your own machine: `{command}`")
+
+
 def export_section(runs: list[Run]) -> None:
-    """The Downloads tab's export block: what an export holds, then one control per run."""
+    """The Downloads tab's export block: what an export holds, then one control per run (one line in public mode)."""
+    if not access.trusted():
+        st.info(PUBLIC_OFF.format(command=local_command(runs[0], "tflite") if runs else "python -m training.export"),
+                icon=":material/deployed_code:")
+        return
     st.markdown("**Export** — take a model away: the model in the chosen format plus `labels.json` (class names in "
                 "output order, input size, channels, value range) and a README with ten lines of Python that run it. "
                 "Every export is reloaded in its own runtime and compared with the Keras model before it is offered.")
