@@ -57,6 +57,9 @@ DEFAULT_FPS = 5.0
 DEFAULT_DETECT_EVERY = 1
 #: Largest frame decoded (width × height): 4K UHD. Larger streams are refused.
 MAX_VIDEO_PIXELS = 3840 * 2160
+#: What one decoded frame counts against a ``max_pixels`` budget at least: decoding has a per-frame cost
+#: too, so a tiny clip at hundreds of frames per second is bounded like a 360p one.
+MIN_FRAME_CHARGE = 640 * 360
 #: What the page and the CLI say they accept; the content decides (:func:`is_video`), not the name.
 VIDEO_TYPES = ["mp4", "mov", "m4v", "webm", "mkv", "avi", "gif"]
 #: Bytes of a file's head that :func:`is_video` needs for every format but GIF.
@@ -243,7 +246,9 @@ class VideoStats:
     frames_sampled: int = 0
     detections: int = 0  # sampled frames the detector ran on
     faces: int = 0  # face rows
-    truncated: bool = False  # stopped at max_seconds before the clip's end
+    truncated: bool = False  # stopped at max_seconds (or the max_pixels budget) before the clip's end
+    seconds: float = 0.0  # video time read: the last sampled frame's time (the stop, when truncated)
+    decoded_pixels: int = 0  # what the decoded frames counted against max_pixels (each ≥ MIN_FRAME_CHARGE)
     cancelled: bool = False  # should_stop() asked to stop
 
     def to_dict(self) -> dict:
@@ -267,8 +272,17 @@ def _upright(rgb: np.ndarray, rotation) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
+def frame_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(W, H) a decoded frame is converted to: its own, or scaled so the longer side is ``max_side``."""
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(2, round(width * scale)), max(2, round(height * scale))
+
+
 def _sampled_frames(container, stream, *, fps: float | None, max_seconds: float | None,
-                    should_stop: Callable[[], bool] | None, stats: VideoStats, label: str) -> Iterator[SampledFrame]:
+                    should_stop: Callable[[], bool] | None, stats: VideoStats, label: str,
+                    max_side: int | None = None, max_pixels: int | None = None) -> Iterator[SampledFrame]:
     """The first decoded frame at or after each multiple of 1/fps (every frame when ``fps`` is None).
 
     Times come from each frame's pts × time_base, relative to the first
@@ -276,6 +290,13 @@ def _sampled_frames(container, stream, *, fps: float | None, max_seconds: float 
     gaps is sampled at true video time; a frame without pts falls back to
     its index over the stream's average rate. Only sampled frames are
     converted to RGB: the others cost their decode alone.
+
+    ``max_side``: sampled frames are scaled by FFmpeg's swscale during the RGB
+    conversion so their longer side is at most this. A 4K frame's full RGB
+    conversion alone cost 69 ms here, scaled to 960 px 7 ms; the detector reads
+    a 960 px copy anyway. ``max_pixels``: stop (``stats.truncated``) once the
+    decoded frames' pixels (each at least :data:`MIN_FRAME_CHARGE`) pass it,
+    which bounds the decode cost whatever the clip's size and frame rate.
     """
     import av
 
@@ -299,14 +320,19 @@ def _sampled_frames(container, stream, *, fps: float | None, max_seconds: float 
         finally:
             stats.decode += time.perf_counter() - t0
         index += 1
-        stats.frames_decoded += 1
         t = frame.time if frame.time is not None else index / rate
         if t_first is None:
             t_first = t
         rel = max(0.0, float(t - t_first))
         if max_seconds is not None and rel >= max_seconds - eps:
-            stats.truncated = True
+            stats.truncated, stats.seconds = True, rel
             return
+        charge = max(int(frame.width) * int(frame.height), MIN_FRAME_CHARGE)
+        if max_pixels is not None and stats.decoded_pixels + charge > max_pixels:
+            stats.truncated, stats.seconds = True, rel
+            return
+        stats.frames_decoded += 1
+        stats.decoded_pixels += charge
         if fps and rel < next_t - eps:
             continue  # between samples: decoded (later frames need it), never converted
         if fps:
@@ -315,9 +341,15 @@ def _sampled_frames(container, stream, *, fps: float | None, max_seconds: float 
             stats.cancelled = True
             return
         t0 = time.perf_counter()
-        rgb = _upright(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0))  # (H, W, 3) uint8
+        w, h = frame_size(int(frame.width), int(frame.height), max_side)
+        if (w, h) == (frame.width, frame.height):
+            raw = frame.to_ndarray(format="rgb24")
+        else:
+            raw = frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
+        rgb = _upright(raw, getattr(frame, "rotation", 0))  # (H, W, 3) uint8
         stats.decode += time.perf_counter() - t0
         stats.frames_sampled += 1
+        stats.seconds = rel
         yield SampledFrame(index=index, time_s=rel, rgb=rgb)
 
 
@@ -327,7 +359,7 @@ def _sampled_frames(container, stream, *, fps: float | None, max_seconds: float 
 @dataclass
 class TrackedFace:
     face_id: int  # track id, 1-based, stable across frames
-    box: tuple[int, int, int, int]  # (x, y, s, s) square crop that was classified, source pixels
+    box: tuple[int, int, int, int]  # (x, y, s, s) square crop that was classified, pixels of FrameFaces.rgb
     probs: np.ndarray  # (C,) ensemble mean, or the requested model's
     detected: bool  # False: the box was predicted by the tracker between detections
 
@@ -338,6 +370,11 @@ class FrameFaces:
     time_s: float
     faces: list[TrackedFace]  # ordered by face_id
     rgb: np.ndarray  # (H, W, 3) uint8 of this frame (for drawing; dropped by the row stream)
+    scale: float = 1.0  # rgb's pixels per source pixel (< 1 when max_side scaled the frame down)
+
+    def source_box(self, box) -> tuple[int, int, int, int]:
+        """A box of :attr:`rgb` in the source video's pixels (what the CSV records)."""
+        return box if self.scale == 1.0 else tuple(int(round(v / self.scale)) for v in box)
 
 
 def _model_picker(predictor, model: str | None):
@@ -356,7 +393,8 @@ def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, fil
                       should_stop: Callable[[], bool] | None = None, max_seconds: float | None = None,
                       max_bytes: int | None = None, max_faces: int | None = None, model: str | None = None,
                       detect_every: int = DEFAULT_DETECT_EVERY, stats: VideoStats | None = None,
-                      info_out: list | None = None) -> Iterator[FrameFaces]:
+                      info_out: list | None = None, max_side: int | None = None,
+                      max_pixels: int | None = None) -> Iterator[FrameFaces]:
     """The faces of each sampled frame, tracked and classified; one :class:`FrameFaces` at a time.
 
     ``detect_every`` k > 1 runs the detector on every k-th sample only (and
@@ -364,6 +402,8 @@ def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, fil
     classified at the box its track predicts. ``stats`` (a
     :class:`VideoStats`) is filled in as the clip is read; ``info_out``, a
     list, receives the :class:`VideoInfo` before the first frame.
+    ``max_side`` / ``max_pixels``: see :func:`_sampled_frames` (a public
+    server's bound on what one clip may cost).
     """
     if fps is not None and not fps > 0:
         raise FERError(f"the sampling rate must be a positive number of frames per second, not {fps}")
@@ -382,7 +422,8 @@ def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, fil
         if max_seconds is not None:
             span = min(span, max_seconds) if span else max_seconds
         sampled = _sampled_frames(container, stream, fps=fps, max_seconds=max_seconds, should_stop=should_stop,
-                                  stats=stats, label=label)
+                                  stats=stats, label=label, max_side=max_side, max_pixels=max_pixels)
+        scale = frame_size(info.width, info.height, max_side)[0] / info.width
         with closing(sampled):
             for n, frame in enumerate(sampled):
                 rgb = frame.rgb
@@ -421,7 +462,7 @@ def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, fil
                 stats.faces += len(faces)
                 if on_progress is not None and span:
                     on_progress(min(1.0, frame.time_s / span))
-                yield FrameFaces(index=frame.index, time_s=frame.time_s, faces=faces, rgb=rgb)
+                yield FrameFaces(index=frame.index, time_s=frame.time_s, faces=faces, rgb=rgb, scale=scale)
     if on_progress is not None:
         on_progress(1.0)
 
@@ -430,7 +471,7 @@ def frame_rows(frame: FrameFaces, class_names, file: str) -> list[dict]:
     """The table rows of one sampled frame: one per face, or one with an empty face_id when there is none."""
     if not frame.faces:
         return [no_face_row(file=file, class_names=class_names, frame=frame.index, time_s=frame.time_s)]
-    return [face_row(file=file, class_names=class_names, probs=f.probs, box=f.box, face_id=f.face_id,
+    return [face_row(file=file, class_names=class_names, probs=f.probs, box=frame.source_box(f.box), face_id=f.face_id,
                      frame=frame.index, time_s=frame.time_s) for f in frame.faces]
 
 
@@ -438,7 +479,8 @@ def iter_video_rows(source, predictor, *, fps: float | None = DEFAULT_FPS, file_
                     on_progress: Callable[[float], None] | None = None, should_stop: Callable[[], bool] | None = None,
                     max_seconds: float | None = None, max_bytes: int | None = None, max_faces: int | None = None,
                     model: str | None = None, detect_every: int = DEFAULT_DETECT_EVERY,
-                    stats: VideoStats | None = None) -> Iterator[dict]:
+                    stats: VideoStats | None = None, max_side: int | None = None,
+                    max_pixels: int | None = None) -> Iterator[dict]:
     """Rows (:mod:`fer_core.rows` layout) of a clip, streamed: one per face per sampled frame.
 
     ``source``: a path or the file's bytes. ``fps``: samples per second of
@@ -454,7 +496,8 @@ def iter_video_rows(source, predictor, *, fps: float | None = DEFAULT_FPS, file_
     classes = predictor.class_names
     for frame in iter_video_frames(source, predictor, fps=fps, file_label=file_label, on_progress=on_progress,
                                    should_stop=should_stop, max_seconds=max_seconds, max_bytes=max_bytes,
-                                   max_faces=max_faces, model=model, detect_every=detect_every, stats=stats):
+                                   max_faces=max_faces, model=model, detect_every=detect_every, stats=stats,
+                                   max_side=max_side, max_pixels=max_pixels):
         yield from frame_rows(frame, classes, file)
 
 
@@ -507,7 +550,8 @@ def analyse_video(source, predictor, *, fps: float | None = DEFAULT_FPS, file_la
                   on_progress=None, should_stop=None, max_seconds: float | None = None,
                   max_bytes: int | None = None, max_faces: int | None = None, model: str | None = None,
                   detect_every: int = DEFAULT_DETECT_EVERY, csv_file=None,
-                  annotate_to: str | Path | None = None, annotate_max_side: int = 960) -> VideoResult:
+                  annotate_to: str | Path | None = None, annotate_max_side: int = 960,
+                  max_side: int | None = None, max_pixels: int | None = None) -> VideoResult:
     """Read a whole clip (see :func:`iter_video_rows`), keeping only its timelines.
 
     ``csv_file``: an open text file that receives the per-frame CSV as it is
@@ -526,7 +570,7 @@ def analyse_video(source, predictor, *, fps: float | None = DEFAULT_FPS, file_la
     frames = iter_video_frames(source, predictor, fps=fps, file_label=file_label, on_progress=on_progress,
                                should_stop=should_stop, max_seconds=max_seconds, max_bytes=max_bytes,
                                max_faces=max_faces, model=model, detect_every=detect_every, stats=stats,
-                               info_out=infos)
+                               info_out=infos, max_side=max_side, max_pixels=max_pixels)
 
     def rows():
         nonlocal writer

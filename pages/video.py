@@ -37,7 +37,8 @@ with top[1]:
         st.caption("A camera panning across NASA's portrait of Eileen Collins (public domain), out of focus "
                    "from 1.6 to 2.4 s: 4 s, 480×360, 10 fps.")
     c1, c2 = st.columns(2)
-    fps = c1.select_slider("Samples per second", video.FPS_CHOICES, value=DEFAULT_FPS, key=state.VIDEO_FPS,
+    choices = video.fps_choices(limits)
+    fps = c1.select_slider("Samples per second", choices, value=min(DEFAULT_FPS, choices[-1]), key=state.VIDEO_FPS,
                            format_func=lambda v: f"{v:g}",
                            help="Frames analysed per second of video time (the first frame at or after each "
                                 "step). Each costs a face detection: 5 follows expressions at a fifth of a "
@@ -79,8 +80,8 @@ st.caption(f"{name}: {info.width}×{info.height}, {info.duration_s or 0:.1f} s, 
            f"{n_faces} face{'s' if n_faces != 1 else ''} followed · decode {stats.decode:.1f} s · "
            f"detection {stats.detect:.1f} s · classification {stats.classify:.1f} s")
 if result.truncated:
-    st.info(f"Only the first {limits.video_seconds:g} s were analysed (this app's limit for videos).",
-            icon=":material/timer:")
+    st.info(f"Only the first {stats.seconds:.0f} s were analysed (this app's limit for videos: "
+            f"{limits.video_seconds:g} s, fewer for very large or fast clips).", icon=":material/timer:")
 if not result.timelines:
     st.info("No face was found in any analysed frame; the CSV still lists every sampled frame.",
             icon=":material/info:")
@@ -90,7 +91,7 @@ else:
         st.caption(f"Charted: the {len(faces)} longest-followed face{'s' if len(faces) > 1 else ''}; the other "
                    f"{n_faces - len(faces)} (mostly single-frame detections) are in the CSV.")
     st.subheader("Each emotion through the clip")
-    span = info.duration_s if not result.truncated else limits.video_seconds
+    span = info.duration_s if not result.truncated else stats.seconds
     tabs = st.tabs([f"Face {i}" for i in faces], key="video_face_tabs") if len(faces) > 1 else [st.container()]
     for tab, face_id in zip(tabs, faces):
         with tab:

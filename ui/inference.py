@@ -25,7 +25,7 @@ import warnings
 
 import streamlit as st
 
-from fer_core import FERError, ImageInputError
+from fer_core import FERError, ImageInputError, memory
 
 from . import access, settings, state
 from .loaders import predictor_for
@@ -112,6 +112,7 @@ def predict(runs, data: bytes, name: str):
     except Exception:  # last resort: never a traceback in the page
         logging.getLogger(__name__).exception("prediction failed on %s", name)  # the detail: server log only
         error = f"{name}: this photo could not be read; try another one"
+    memory.trim_if_due()  # at most every 30 s: a decoded photo's pages go back to the kernel
     if cached and cached.get("result") is not None:
         st.session_state[state.PREDICT_RECENT] = cached  # one earlier photo kept (results, not uploads)
     st.session_state[state.PREDICT_RESULT] = {"key": key, "result": result, "error": error, "gradcam": {},
@@ -217,6 +218,8 @@ def predict_batch(runs, files: list[tuple[str, bytes]], progress=None) -> dict:
     except Exception as exc:  # last resort: never a traceback in the page
         logging.getLogger(__name__).exception("batch prediction failed")
         return {"error": "these photos could not be read; try others", "skipped": skipped}
+    new.clear()  # the photos' bytes: what the session keeps is their rows
+    memory.trim()  # decoded photos and crops go back to the kernel (issue 28)
     by_label: dict[str, list] = {}
     for row in fresh:
         by_label.setdefault(row["file"], []).append(row)

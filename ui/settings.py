@@ -170,12 +170,20 @@ class Limits:
     #: are let go past it (ui/access.py: bound_session_uploads); a photo batch must fit in it
     session_upload_files: int = 0
     session_upload_mb: int = 0
+    #: what one clip may cost, whatever its size and frame rate (fer_core.video; 0 = no bound): samples per
+    #: second of video time (each costs a detection), the longer side sampled frames are scaled to before
+    #: detection (the detector reads a 960 px copy anyway), and the decoded frames' megapixels (the decode
+    #: cost; each frame counts at least 640×360). benchmarks/video.py --public-worst measures the worst clip
+    video_fps: float = 0
+    video_side: int = 0
+    video_megapixels: float = 0
 
 
 #: Defaults: a lab machine is generous; a public URL bounds what one stranger can cost.
 LOCAL_LIMITS = Limits(photo_mb=MAX_PHOTO_MB, megapixels=MAX_PIXELS / 1e6, faces=20, predictions_per_minute=60)
 PUBLIC_LIMITS = Limits(photo_mb=10, megapixels=24, faces=8, predictions_per_minute=10, batch_photos=10,
-                       video_mb=10, video_seconds=30, session_upload_files=12, session_upload_mb=50)
+                       video_mb=10, video_seconds=30, session_upload_files=12, session_upload_mb=50,
+                       video_fps=5, video_side=960, video_megapixels=4000)
 #: Hard ceilings no setting can exceed: the server's upload size and the decoder's own pixel guard.
 _CEILINGS = {"photo_mb": MAX_DATASET_MB, "megapixels": MAX_PIXELS / 1e6, "video_mb": MAX_DATASET_MB}
 
@@ -201,4 +209,7 @@ def limits() -> Limits:
                   video_mb=min(_number("max_video_mb", base.video_mb, int) or base.video_mb, _CEILINGS["video_mb"]),
                   video_seconds=_number("max_video_seconds", base.video_seconds, float),
                   session_upload_files=_number("max_session_uploads", base.session_upload_files, int),
-                  session_upload_mb=_number("max_session_upload_mb", base.session_upload_mb, int))
+                  session_upload_mb=_number("max_session_upload_mb", base.session_upload_mb, int),
+                  video_fps=_number("max_video_fps", base.video_fps, float),
+                  video_side=_number("max_video_side", base.video_side, int),
+                  video_megapixels=_number("max_video_megapixels", base.video_megapixels, float))

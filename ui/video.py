@@ -25,7 +25,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from fer_core import FERError
+from fer_core import FERError, memory
 from fer_core.video import analyse_video, clip_from_photo, encode_clip
 
 from . import access, settings, state
@@ -60,10 +60,29 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def fps_choices(limits: settings.Limits) -> list[float]:
+    """The sampling rates offered: :data:`FPS_CHOICES` up to ``limits.video_fps`` (all of them when 0)."""
+    return [f for f in FPS_CHOICES if not limits.video_fps or f <= limits.video_fps] or FPS_CHOICES[:1]
+
+
+def bounds(limits: settings.Limits, fps: float) -> dict:
+    """The keyword arguments that bound one analysis (:func:`fer_core.video.analyse_video`) under ``limits``.
+
+    The worst clip a public server accepts then costs at most (``video_seconds`` × ``video_fps``) samples at
+    ``video_side`` px plus ``video_megapixels`` of decoding; ``benchmarks/video.py --public-worst`` measures it.
+    """
+    return {"fps": min(float(fps), limits.video_fps) if limits.video_fps else float(fps),
+            "max_seconds": limits.video_seconds or None,
+            "max_bytes": limits.video_mb * 1024 * 1024,
+            "max_faces": limits.faces or None,
+            "max_side": limits.video_side or None,
+            "max_pixels": int(limits.video_megapixels * 1e6) or None}
+
+
 def analysis_key(data: bytes, runs, fps: float, annotate: bool) -> tuple:
     limits = settings.limits()
     return (hashlib.sha1(data).hexdigest(), tuple(r.id for r in runs), float(fps), bool(annotate),
-            limits.video_seconds, limits.faces)
+            limits.video_seconds, limits.faces, limits.video_fps, limits.video_side, limits.video_megapixels)
 
 
 def cached(key: tuple) -> dict | None:
@@ -104,10 +123,8 @@ def analyse(runs, data: bytes, name: str, *, fps: float, annotate: bool) -> dict
         predictor = predictor_for(runs)
         text = "Reading the clip: detecting, tracking and classifying faces…"
         csv = io.StringIO()
-        result = analyse_video(
-            data, predictor, fps=fps, file_label=name, on_progress=lambda f: bar.progress(f, text=text),
-            max_seconds=limits.video_seconds or None, max_bytes=limits.video_mb * 1024 * 1024,
-            max_faces=limits.faces or None, csv_file=csv, annotate_to=tmp if annotate else None)
+        result = analyse_video(data, predictor, file_label=name, on_progress=lambda f: bar.progress(f, text=text),
+                               csv_file=csv, annotate_to=tmp if annotate else None, **bounds(limits, fps))
         out["result"], out["csv"] = result, csv.getvalue().encode()
         if result.annotated is not None:
             out["annotated"] = result.annotated.read_bytes()
@@ -118,6 +135,7 @@ def analyse(runs, data: bytes, name: str, *, fps: float, annotate: bool) -> dict
         out["error"] = f"{name}: this video could not be analysed; try another clip"
     finally:
         os.unlink(tmp)
+        memory.trim()  # the decoder's and the frames' buffers go back to the kernel (issue 28)
     panel.empty()
     st.session_state[state.VIDEO_RESULT] = out
     return out
