@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from fer_core import faces
-from fer_core.align import align_face, alignment_transform, face_crops, move_landmarks
+from fer_core.align import ALIGN_SCALE, align_face, alignment_transform, face_crops, move_landmarks
 
 PHOTO = Path(__file__).resolve().parent.parent / "ui" / "assets" / "astronaut.jpg"
 
@@ -102,7 +102,7 @@ def test_alignment_levels_drawn_eyes():
         x, y = marks[k]
         draw.ellipse([x - 6, y - 6, x + 6, y + 6], fill=(0, 0, 0))
     assert _tilt(marks) == pytest.approx(20, abs=1e-6)
-    crop = align_face(np.asarray(img), marks)
+    crop = align_face(np.asarray(img), marks, scale=1.0)  # scale 1: FER2013's own framing, measured
     assert crop.shape[0] == crop.shape[1] and crop.shape[2] == 3
     dark = crop[..., 0] < 100
     ys, xs = np.nonzero(dark)
@@ -127,8 +127,9 @@ def test_face_crops_without_landmarks_are_the_square_crops(photo):
 def test_large_faces_are_returned_at_a_bounded_size():
     marks = {"left_eye": (1000, 1000), "right_eye": (1700, 1000), "mouth_left": (1100, 1700),
              "mouth_right": (1600, 1700), "nose": (1350, 1350)}
-    unit, side = alignment_transform(marks)
+    unit, side = alignment_transform(marks, 1.0)
     assert side == pytest.approx(700 / 0.349, rel=0.01)
+    assert alignment_transform(marks)[1] == pytest.approx(side * ALIGN_SCALE)  # the default, chosen on validation
     crop = align_face(np.zeros((3000, 3000, 3), np.uint8), marks)
     assert crop.shape == (256, 256, 3)
 
