@@ -12,9 +12,9 @@ import streamlit as st
 from fer_core import __version__, memory
 from ui import access, settings, training, widgets
 
-# Memory that comes back (issue 28): few malloc arenas, freed pages returned to the kernel every minute
-# (fer_core.memory says why; a no-op off glibc). Once per process; later runs find it done.
-memory.configure_server()
+# Memory that comes back (issue 28): few malloc arenas; every minute, ended sessions released (their state and
+# uploads) and freed pages returned to the kernel (fer_core.memory says why; no-op off glibc). Once per process.
+memory.configure_server(hooks=[access.release_ended_sessions])
 # First, before anything slower: the server's upload limit for this mode (.streamlit/config.toml holds the
 # public cap from the server's start; a lab machine raises it) and the bound on what one session's uploads
 # may hold (installed process-wide by the first script run).

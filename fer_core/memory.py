@@ -81,17 +81,25 @@ def trim_if_due(every_s: float = 30.0) -> bool:
 
 
 _trimmer: threading.Thread | None = None
+_hooks: list = []
+
+
+def add_hook(fn) -> None:
+    """Run ``fn()`` before each periodic trim (once per function): e.g. the app's release of ended sessions."""
+    if fn not in _hooks:
+        _hooks.append(fn)
 
 
 def start_trimmer(every_s: float = 60.0) -> bool:
     """A daemon thread that trims every ``every_s`` seconds (once per process); True when it was started now.
 
     What a visitor's work freed goes back to the kernel even when nothing else calls :func:`trim`
-    (a session that ended, uploads Streamlit dropped two minutes after a tab closed).
+    (a session that ended, uploads Streamlit dropped two minutes after a tab closed). The hooks
+    (:func:`add_hook`) run first, each guarded: a failing hook never stops the thread.
     """
     global _trimmer
-    if glibc() is None:
-        return False
+    if glibc() is None and not _hooks:
+        return False  # nothing to do: no allocator to trim, no hooks
     with _lock:
         if _trimmer is not None and _trimmer.is_alive():
             return False
@@ -99,6 +107,11 @@ def start_trimmer(every_s: float = 60.0) -> bool:
         def loop():
             while True:
                 time.sleep(every_s)
+                for fn in list(_hooks):
+                    try:
+                        fn()
+                    except Exception:  # noqa: BLE001 - housekeeping must never end the loop
+                        pass
                 trim_if_due(every_s / 2)
 
         _trimmer = threading.Thread(target=loop, name="fer-malloc-trim", daemon=True)
@@ -106,8 +119,11 @@ def start_trimmer(every_s: float = 60.0) -> bool:
         return True
 
 
-def configure_server(arenas: int = ARENA_MAX, trim_every_s: float = 60.0) -> None:
-    """What a long-lived server calls first: cap the arenas, start the periodic trim (idempotent, no-op off glibc)."""
+def configure_server(arenas: int = ARENA_MAX, trim_every_s: float = 60.0, hooks=()) -> None:
+    """What a long-lived server calls first: cap the arenas, start the periodic trim with ``hooks``
+    (idempotent; off glibc the hooks still run, the trim is a no-op)."""
+    for fn in hooks:
+        add_hook(fn)
     limit_arenas(arenas)
     start_trimmer(trim_every_s)
 

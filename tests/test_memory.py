@@ -30,6 +30,21 @@ def test_no_glibc_means_no_op(monkeypatch):
     memory.configure_server()  # never raises
 
 
+def test_hooks_run_before_each_periodic_trim_and_a_failing_one_is_skipped(monkeypatch):
+    import threading
+
+    ran = threading.Event()
+    order = []
+    monkeypatch.setattr(memory, "_hooks", [])
+    monkeypatch.setattr(memory, "_trimmer", None)
+    monkeypatch.setattr(memory, "trim_if_due", lambda every_s: order.append("trim") or ran.set() or False)
+    memory.add_hook(lambda: 1 / 0)
+    memory.add_hook(lambda: order.append("hook"))
+    assert memory.start_trimmer(0.05) is True and memory.start_trimmer(0.05) is False  # once per process
+    assert ran.wait(5)
+    assert order[:2] == ["hook", "trim"]
+
+
 def test_trim_if_due_runs_at_most_once_per_interval(monkeypatch):
     calls = []
     monkeypatch.setattr(memory, "trim", lambda: calls.append(1) or True)

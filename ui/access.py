@@ -307,6 +307,41 @@ def bound_session_uploads() -> None:
     _patched = True
 
 
+def release_ended_sessions() -> int:
+    """Shut down sessions whose reconnect time has passed, and drop uploads no live session owns → sessions released.
+
+    Streamlit keeps a closed tab's session for ``server.disconnectedSessionTTL`` (120 s) in a TTL
+    cache that only drops expired entries when another session disconnects, and dropping one does not
+    call ``AppSession.shutdown()``: on an idle server, ended sessions kept their state and their
+    uploads (in the upload manager, keyed by session) indefinitely (benchmarks/soak.py: idle RSS stayed
+    +330 MB over warm). Run periodically (fer_core.memory's trim thread, app.py); internal APIs,
+    so every step is guarded. The shutdowns run on the server's event loop, as Streamlit's own do.
+    """
+    try:
+        from streamlit.runtime import Runtime
+
+        rt = Runtime.instance()
+        mgr = rt._session_mgr
+        storage = getattr(getattr(mgr, "_session_storage", None), "_cache", None)
+        expired = storage.expire() if storage is not None and hasattr(storage, "expire") else []
+        sessions = [info.session for _, info in expired]
+        live = {info.session.id for info in mgr.list_sessions()}
+        uploads = getattr(rt.uploaded_file_mgr, "file_storage", {})
+        orphans = [sid for sid in list(uploads) if sid not in live and sid not in {s.id for s in sessions}]
+
+        def release():
+            for session in sessions:
+                session.shutdown()  # its uploads, media files and script runner
+            for sid in orphans:
+                rt.uploaded_file_mgr.remove_session_files(sid)
+
+        loop = rt._get_async_objs().eventloop
+        loop.call_soon_threadsafe(release)
+        return len(sessions) + len(orphans)
+    except Exception:  # noqa: BLE001 - no runtime (AppTest, CLI) or another Streamlit version: nothing to do
+        return 0
+
+
 def _session_id() -> str | None:
     try:
         from streamlit.runtime.scriptrunner import get_script_run_ctx
