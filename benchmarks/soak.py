@@ -441,10 +441,44 @@ def summarize(samples: list[dict], log: Log) -> dict:
         "failed_health_checks": out["failed_health_checks"] <= TARGETS["failed_health_checks"],
         "photo_answer_p95_s": out["photo_answer_p95_s"] is not None and out["photo_answer_p95_s"] <= TARGETS["photo_answer_p95_s"],
     }
+    out["by_ten_minutes"] = windows(samples, log)
     out["targets"] = TARGETS
     out["targets_met"] = met
     out["all_targets_met"] = all(met.values())
     return out
+
+
+def windows(samples: list[dict], log: Log, minutes: float = 10.0) -> list[dict]:
+    """Photo answers and the machine's load per ``minutes`` of the soak phase: how answer times follow the load."""
+    soak = [s for s in samples if s["phase"] == "soak"]
+    if not soak:
+        return []
+    start, end, out = soak[0]["t"], soak[-1]["t"], []
+    lo = start
+    while lo < end:
+        hi = lo + minutes * 60
+        xs = [b for a, b in log.answers if lo <= a < hi]
+        ss = [s for s in soak if lo <= s["t"] < hi]
+        out.append({"from_min": round((lo - start) / 60, 1), "to_min": round((min(hi, end) - start) / 60, 1),
+                    "photo_answers": len(xs), "photo_answer_p95_s": None if not xs else round(_p95(xs), 3),
+                    "load_1m_mean": round(statistics.mean(s["load_1m"] for s in ss), 2) if ss else None,
+                    "machine_busy_pct_mean": round(statistics.mean(s["machine_busy_pct"] for s in ss), 1) if ss else None,
+                    "rss_mb_max": max((s["rss_mb"] for s in ss), default=None)})
+        lo = hi
+    return out
+
+
+def resummarize(path: Path, plot_path: Path | None) -> dict:
+    """Recompute a soak.json's summary (and plot) from its own samples and answers (no server)."""
+    result = json.loads(path.read_text())
+    log = Log()
+    log.events = result["events"]
+    log.answers = [(a["t"], a["seconds"]) for a in result["photo_answers"]]
+    result["summary"] = summarize(result["samples"], log)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    if plot_path is not None:
+        plot(result["samples"], log, result["summary"], plot_path, result["config"]["minutes"])
+    return result["summary"]
 
 
 def plot(samples: list[dict], log: Log, summary: dict, path: Path, minutes: float) -> None:
@@ -496,7 +530,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "soak.json")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "soak.png")
     ap.add_argument("--note", default="", help="recorded in the json (e.g. what else ran on the machine)")
+    ap.add_argument("--resummarize", type=Path, default=None,
+                    help="recompute the summary and plot of this soak.json from its samples (no server)")
     args = ap.parse_args(argv)
+    if args.resummarize is not None:
+        print(json.dumps(resummarize(args.resummarize, args.plot), indent=2))
+        return 0
 
     import tempfile
 
