@@ -83,6 +83,7 @@ def main(argv=None) -> int:
         return 2
     data = np.load(args.data)
     x, y7 = data["validation_images"], data["validation_labels"]
+    x = x[..., None] if x.ndim == 3 else x  # (N, 48, 48) gray as stored → (N, 48, 48, 1)
     with np.load(votes_path) as v:
         keep, majority, _ = votes_to_targets(v["validation_votes"])
     to8 = np.array([AFFECTNET_8.index(canonical(n)) for n in FER2013_7])
