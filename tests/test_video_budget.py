@@ -42,12 +42,13 @@ def test_frame_size_scales_the_longer_side_only_down():
 
 def test_public_bounds_cap_samples_side_and_decoding(monkeypatch):
     monkeypatch.setenv("FER_PUBLIC", "1")
-    for key in ("MAX_VIDEO_FPS", "MAX_VIDEO_SIDE", "MAX_VIDEO_MEGAPIXELS", "MAX_VIDEO_SECONDS"):
+    for key in ("MAX_VIDEO_FPS", "MAX_VIDEO_SIDE", "MAX_VIDEO_MEGAPIXELS", "MAX_VIDEO_SECONDS", "MAX_VIDEO_FACES",
+                "MAX_FACES"):
         monkeypatch.delenv(f"FER_{key}", raising=False)
     limits = settings.limits()
     assert fps_choices(limits) == [f for f in FPS_CHOICES if f <= limits.video_fps] and max(fps_choices(limits)) == 5
     b = bounds(limits, 10.0)  # a rate the page does not offer in public mode is capped all the same
-    assert b["fps"] == 5.0 and b["max_side"] == 960 and b["max_seconds"] == 30
+    assert b["fps"] == 5.0 and b["max_side"] == 960 and b["max_seconds"] == 30 and b["max_faces"] == 4
     assert b["max_pixels"] == int(limits.video_megapixels * 1e6)
     # The worst clip by construction: at most 30 s × 5 samples of a 960 px frame, and the decode budget.
     assert b["max_seconds"] * b["fps"] == 150

@@ -69,12 +69,12 @@ def bounds(limits: settings.Limits, fps: float) -> dict:
     """The keyword arguments that bound one analysis (:func:`fer_core.video.analyse_video`) under ``limits``.
 
     The worst clip a public server accepts then costs at most (``video_seconds`` × ``video_fps``) samples at
-    ``video_side`` px plus ``video_megapixels`` of decoding; ``benchmarks/video.py --public-worst`` measures it.
+    ``video_side`` px, each with ``video_faces`` faces classified, plus ``video_megapixels`` of decoding; ``benchmarks/video.py --public-worst`` measures it.
     """
     return {"fps": min(float(fps), limits.video_fps) if limits.video_fps else float(fps),
             "max_seconds": limits.video_seconds or None,
             "max_bytes": limits.video_mb * 1024 * 1024,
-            "max_faces": limits.faces or None,
+            "max_faces": limits.video_faces or limits.faces or None,
             "max_side": limits.video_side or None,
             "max_pixels": int(limits.video_megapixels * 1e6) or None}
 
@@ -82,7 +82,8 @@ def bounds(limits: settings.Limits, fps: float) -> dict:
 def analysis_key(data: bytes, runs, fps: float, annotate: bool) -> tuple:
     limits = settings.limits()
     return (hashlib.sha1(data).hexdigest(), tuple(r.id for r in runs), float(fps), bool(annotate),
-            limits.video_seconds, limits.faces, limits.video_fps, limits.video_side, limits.video_megapixels)
+            limits.video_seconds, limits.faces, limits.video_fps, limits.video_side, limits.video_megapixels,
+            limits.video_faces)
 
 
 def cached(key: tuple) -> dict | None:
