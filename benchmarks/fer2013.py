@@ -207,8 +207,14 @@ def _model_names(predictor) -> list[str]:
     return [r.model_name for r in predictor.runs]
 
 
-def pipeline_predict(predictor, scenes, y, direct: dict[str, np.ndarray], class_names) -> dict:
-    """``Predictor.predict`` on every scene's JPEG bytes: the app's path, scored per model and ensemble."""
+def pipeline_predict(predictor, scenes, y, direct: dict[str, np.ndarray], class_names,
+                     y_plus: np.ndarray | None = None) -> dict:
+    """``Predictor.predict`` on every scene's JPEG bytes: the app's path, scored per model and ensemble.
+
+    ``y_plus``: the FER+ crowd's majority for the same faces in ``class_names`` indices (-1: no FER+
+    label, or contempt, which FER2013's seven lack); each model then also gets a ``ferplus`` score:
+    pipeline and direct accuracy against the crowd on those faces, and the gap.
+    """
     names = _model_names(predictor)
     n_cls = len(class_names)
     probs = {m: np.zeros((len(scenes), n_cls), np.float32) for m in [*names, "ensemble"]}
@@ -235,6 +241,11 @@ def pipeline_predict(predictor, scenes, y, direct: dict[str, np.ndarray], class_
     for m, pr in probs.items():
         out["models"][m] = _scores(y, pr, detected, direct[m])
         out["models"][m]["macro_f1"] = round(classification_metrics(y, pr, class_names)["macro_f1"], 4)
+        if y_plus is not None and (y_plus >= 0).any():
+            k = y_plus >= 0
+            acc, dacc = float(np.mean(pr[k].argmax(1) == y_plus[k])), float(np.mean(direct[m][k].argmax(1) == y_plus[k]))
+            out["models"][m]["ferplus"] = {"n": int(k.sum()), "accuracy": round(acc, 4),
+                                           "direct_accuracy": round(dacc, 4), "gap": round(dacc - acc, 4)}
     return out
 
 
@@ -429,7 +440,7 @@ def direct_probs(runs, x: np.ndarray, class_names) -> dict[str, np.ndarray]:
     return out
 
 
-def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_test: dict) -> dict:
+def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_test: dict, plus=None) -> dict:
     """The ``pipeline`` section of the results: scenes from test faces through ``Predictor.predict``.
 
     With ``sweep`` the crop is chosen first (on validation scenes) and
@@ -488,7 +499,8 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
         align.ALIGN_FACES, faces.FACE_MARGIN, faces.FACE_SHIFT = False, crop["margin"], crop["shift"]
     try:
         t0 = time.perf_counter()
-        result["predict"] = pipeline_predict(predictor, scenes, y_test[idx], direct, names)
+        result["predict"] = pipeline_predict(predictor, scenes, y_test[idx], direct, names,
+                                             None if plus is None else _plus_in(plus, names, len(y_test))[idx])
     finally:
         faces.FACE_MARGIN, faces.FACE_SHIFT, align.ALIGN_FACES, align.ALIGN_SCALE = saved
     result["predict"]["seconds"] = round(time.perf_counter() - t0, 1)
@@ -498,12 +510,27 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
     return {k: result[k] for k in ("config", "predict", "sweep") if k in result}
 
 
+def _plus_in(plus, names, n: int) -> np.ndarray:
+    """FER+ majority of every test row in ``names`` (FER2013's 7) indices; -1 without a label or for contempt."""
+    from fer_core.labels import AFFECTNET_8, canonical
+
+    keep, majority = plus
+    own = [canonical(c) for c in names]
+    to7 = np.array([own.index(canonical(c)) if canonical(c) in own else -1 for c in AFFECTNET_8])
+    out = np.full(n, -1)
+    out[keep] = to7[majority]
+    return out
+
+
 def pipeline_table(p: dict) -> str:
-    lines = ["| model | direct (same faces) | pipeline | gap | accuracy on detected faces |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| model | direct (same faces) | pipeline | gap | accuracy on detected faces | FER+ labels: direct → pipeline (gap) |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for m, r in p["predict"]["models"].items():
+        plus = r.get("ferplus")
         lines.append(f"| {m} | {r['direct_accuracy']:.4f} | {r['accuracy']:.4f} | {100 * r['gap']:+.1f} pt | "
-                     f"{r['accuracy_detected']:.4f} |")
+                     f"{r['accuracy_detected']:.4f} | "
+                     + (f"{plus['direct_accuracy']:.4f} → {plus['accuracy']:.4f} ({100 * plus['gap']:+.1f} pt) |"
+                        if plus else "— |"))
     lines.append(f"\ndetection rate {p['predict']['detection_rate']:.3f} on {p['config']['n']} scenes")
     return "\n".join(lines)
 
@@ -608,7 +635,7 @@ def main(argv=None) -> int:
     if args.pipeline_limit > 0:
         direct = {run.model_name: pr for run, pr in zip(runs, probs)}
         direct["ensemble"] = np.mean(probs, axis=0)
-        pipeline = run_pipeline(runs, ds, names, args.pipeline_limit, args.seed, args.sweep, direct)
+        pipeline = run_pipeline(runs, ds, names, args.pipeline_limit, args.seed, args.sweep, direct, plus)
     result = {
         "dataset": ds.describe(), "split": "test (PrivateTest)", "n_test": int(len(y_test)),
         "machine": {"cpu": cpu_model(), "cores": __import__("os").cpu_count(), "python": platform.python_version()},

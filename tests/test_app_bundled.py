@@ -15,7 +15,10 @@ from fer_core.runs import BUNDLED_DIR
 from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
 
 TRANSFER = ["resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"]
-BUNDLED = sorted(d.name for d in BUNDLED_DIR.iterdir() if (d / "metrics.json").is_file()) if BUNDLED_DIR.is_dir() else []
+BUNDLED_ALL = sorted(d.name for d in BUNDLED_DIR.iterdir() if (d / "metrics.json").is_file()) if BUNDLED_DIR.is_dir() else []
+#: The bundled FER2013 models (one dataset group in the app); the FER+ model is a group of its own.
+BUNDLED = [m for m in BUNDLED_ALL
+           if json.loads((BUNDLED_DIR / m / "metrics.json").read_text())["dataset"]["name"] == "fer2013"]
 
 
 @pytest.fixture
@@ -27,11 +30,12 @@ def fresh_install(tmp_path, data_dir, monkeypatch):  # noqa: F811
 
 
 def test_the_project_bundles_baseline_compact_and_their_ensemble():
+    assert BUNDLED_ALL == ["baseline", "compact", "compact_x2_blur", "ferplus_x2"]
     assert BUNDLED == ["baseline", "compact", "compact_x2_blur"]
     from fer_core import bundled_runs
 
     listing = bundled_runs()
-    assert sorted(r.id for r in listing.runs) == BUNDLED and not listing.warnings  # models/seeds/ is not a model
+    assert sorted(r.id for r in listing.runs) == BUNDLED_ALL and not listing.warnings  # models/seeds/ is not a model
     repeats = sorted(r.model_name for r in listing.repeats)
     assert all(r.metrics_only for r in listing.repeats) and repeats.count("baseline") == 2 and "compact" in repeats
     for name in BUNDLED:
@@ -45,6 +49,11 @@ def test_the_project_bundles_baseline_compact_and_their_ensemble():
     compact_repeats = {d.name for d in (BUNDLED_DIR / "seeds").iterdir()
                        if json.loads((d / "metrics.json").read_text())["model"] == "compact"}
     assert {m["run"] for m in ensemble["members"]} <= compact_repeats and ensemble["config"]["smooth"] == 0.5
+    # the 8-emotion model: two seeds trained on the FER+ crowd's votes, averaged
+    plus = json.loads((BUNDLED_DIR / "ferplus_x2" / "metrics.json").read_text())
+    assert plus["dataset"]["name"] == "fer2013+ferplus" and plus["dataset"]["labels"] == "ferplus"
+    assert plus["class_names"] == ["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt"]
+    assert len(plus["members"]) == 2 and all("--labels ferplus" in m["command"] for m in plus["members"])
 
 
 def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install):

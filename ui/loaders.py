@@ -187,7 +187,8 @@ class DatasetGroup:
     @property
     def bundled_tag(self) -> str:
         """'bundled, trained on FER2013': models/ holds whatever was published there, so name its dataset."""
-        return f"bundled, trained on {'FER2013' if self.name.lower() == 'fer2013' else self.name}"
+        names = {"fer2013": "FER2013", "fer2013+ferplus": "FER2013 with the FER+ crowd's labels"}
+        return f"bundled, trained on {names.get(self.name.lower(), self.name)}"
 
     @property
     def label(self) -> str:
@@ -228,7 +229,9 @@ def dataset_groups(listing: RunListing, registry_order: list[str] | None = None)
         groups.append(DatasetGroup(fingerprint=fp, name=first.dataset_name,
                                    source=str(first.metrics["dataset"].get("source", first.dataset_name)),
                                    runs=tuple(ordered), older=tuple(sorted(older, key=rank))))
-    return sorted(groups, key=lambda g: g.bundled)  # stable: keeps newest-first within each kind
+    # stable: keeps newest-first within each kind; among the bundled, the one holding Predict's default first
+    return sorted(groups, key=lambda g: (g.bundled, g.bundled and BUNDLED_PREDICT_DEFAULT not in
+                                         {r.model_name for r in g.runs}))
 
 
 #: The model Predict starts with on the bundled FER2013 runs (one value shared with ``python -m predict``,
