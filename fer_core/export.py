@@ -412,7 +412,7 @@ def _write_model(model, run: Run, fmt: str, dest: Path) -> None:
         if run.model_path.is_file():
             shutil.copy2(run.model_path, target)  # already float32, no optimizer state (fer_core.train)
         else:  # a head-only published run: the rebuilt full model
-            from .train import save_inference_model
+            from .runs import save_inference_model
 
             save_inference_model(model, target)
     elif fmt == "tflite":

@@ -147,7 +147,7 @@ def publish_run(src: str | Path, dest: str | Path, *, full: bool = False) -> Pub
     from ._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from .train import save_inference_model
+    from .runs import save_inference_model
 
     run = load_run(src)
     dest = Path(dest)
@@ -273,7 +273,7 @@ def _complete_init_from(metrics: dict, runs_dir: Path) -> None:
     init = metrics.get("init_from")
     if not init or (init.get("train_seconds") is not None and "train_config" in init):
         return
-    from .train import init_from_record
+    from .runs import init_from_record
 
     earlier = runs_dir / init["run"]
     if earlier.is_dir():

@@ -29,7 +29,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -384,11 +383,25 @@ def lock_held(path: Path) -> bool:
         os.close(fd)
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+def init_from_record(earlier) -> dict:
+    """What a continued run records of the run it started from (``metrics.json: init_from``).
+
+    Its ``train_config`` and its own ``init_from`` record too, so the whole chain
+    of settings is known without the earlier folders: two chains of the same
+    recipe with other seeds then read as seed repeats (:func:`fer_core.seeds.setting_key`).
+    """
+    m = earlier.metrics
+    cfg = earlier.config.get("train_config") if isinstance(earlier.config, dict) else None
+    return {"run": earlier.id, "epochs": len(earlier.history.get("loss", [])), "command": m.get("command"),
+            "train_seconds": m.get("train_seconds_total", m.get("train_seconds")),
+            "train_config": cfg if isinstance(cfg, dict) else None, "init_from": m.get("init_from")}
 
 
-def safe_name(text: str) -> str:
-    return _SAFE.sub("-", text).strip("-") or "dataset"
+def save_inference_model(model, path: Path) -> None:
+    """Save architecture + weights only, in float32 (see :func:`~fer_core.precision.as_float32`)."""
+    from .precision import as_float32
+
+    as_float32(model).save(path)
 
 
 # fer_core.models.from_compact builds a model from another run's trunk; it reaches load_run through

@@ -35,7 +35,7 @@ from .models.transfer import backbone_layers
 from .precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
 from .preprocess import prepare_images
 from .progress import ProgressCallback
-from .runs import RunWriter, TrainLock, new_run_id
+from .runs import RunWriter, TrainLock, init_from_record, new_run_id, save_inference_model  # noqa: F401  (the last two lived here until 0.9)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 AUGMENT_MODES = ("resample", "photo")
@@ -284,20 +284,6 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
     return earlier, trunk_only
 
 
-def init_from_record(earlier) -> dict:
-    """What a continued run records of the run it started from (``metrics.json: init_from``).
-
-    Its ``train_config`` and its own ``init_from`` record too, so the whole chain
-    of settings is known without the earlier folders: two chains of the same
-    recipe with other seeds then read as seed repeats (:func:`fer_core.seeds.setting_key`).
-    """
-    m = earlier.metrics
-    cfg = earlier.config.get("train_config") if isinstance(earlier.config, dict) else None
-    return {"run": earlier.id, "epochs": len(earlier.history.get("loss", [])), "command": m.get("command"),
-            "train_seconds": m.get("train_seconds_total", m.get("train_seconds")),
-            "train_config": cfg if isinstance(cfg, dict) else None, "init_from": m.get("init_from")}
-
-
 def _prepend_history(earlier: dict, history: dict) -> dict:
     """The earlier run's epochs (stage 0) followed by this run's: the curves show the whole training."""
     n = len(earlier.get("loss", []))
@@ -322,11 +308,6 @@ def with_flip_tta(model, name: str, n_classes: int, image_size: int):
     tta = create_model(name, n_classes, image_size=image_size, weights="none", tta_flip=True)
     tta.set_weights(model.get_weights())
     return tta
-
-
-def save_inference_model(model, path: Path) -> None:
-    """Save architecture + weights only, in float32 (see :func:`~fer_core.precision.as_float32`)."""
-    as_float32(model).save(path)
 
 
 # --------------------------------------------------------------------------- one model

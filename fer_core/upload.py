@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -26,7 +27,13 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from .errors import DatasetError
-from .runs import safe_name
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    return _SAFE.sub("-", text).strip("-") or "dataset"
+
 
 #: Entries that archivers add and that are never data.
 JUNK_PREFIXES = ("__MACOSX/",)
