@@ -44,10 +44,10 @@ from fer_core._quiet import import_tensorflow_quietly  # noqa: E402
 import_tensorflow_quietly()
 
 from fer_core import bundled_runs, load_run  # noqa: E402
-from fer_core.ferplus import VOTES_FILE, votes_to_targets  # noqa: E402
+from fer_core.data.ferplus import VOTES_FILE, votes_to_targets  # noqa: E402
 from fer_core.inference import compiled_forward, predict_batches  # noqa: E402
 from fer_core.labels import AFFECTNET_8, FER2013_7, canonical, to_class_set  # noqa: E402
-from fer_core.preprocess import prepare_images  # noqa: E402
+from fer_core.data.preprocess import prepare_images  # noqa: E402
 from fer_core.scenes import SceneConfig, make_scene, stratified_indices  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"

@@ -68,7 +68,7 @@ def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.nd
         return cached["x"], cached["y"]
     from fer_core.faces import crop_face, detect_faces, square_box
     from fer_core.predict import to_rgb_array
-    from fer_core.preprocess import prepare_images, to_channels
+    from fer_core.data.preprocess import prepare_images, to_channels
     from fer_core.scenes import MATCH_IOU, iou, make_scene, stratified_indices
 
     x_val, y_val = ds.splits["validation"]
@@ -105,7 +105,7 @@ def member_probs(run, ds, batch: int = 256, smooth: float = 0.0, photos=None) ->
         if str(cached["stamp"]) == stamp:
             return {s: cached[s] for s in (*SPLITS, *([PHOTOS] if photos is not None else []))}
     from fer_core.inference import compiled_forward, predict_batches
-    from fer_core.preprocess import prepare_images
+    from fer_core.data.preprocess import prepare_images
 
     forward = compiled_forward(run.load_model())
     spec = run.config["model"]
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 0 <= v <= 3 for v in sigmas) or not 0 <= args.current_smooth <= 3:
         print("error: blurs go from 0 (none) to 3 pixels", file=sys.stderr)
         return 2
-    from fer_core.data import load_dataset
+    from fer_core.data.datasets import load_dataset
     from fer_core.runs import load_run
 
     t0 = time.time()

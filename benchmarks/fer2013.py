@@ -66,7 +66,7 @@ from fer_core import bundled_runs, load_dataset, load_run  # noqa: E402
 from fer_core.evaluation import classification_metrics  # noqa: E402
 from fer_core.inference import compiled_forward, latency_ms, predict_batches  # noqa: E402
 from fer_core.labels import AFFECTNET_8, FER2013_7  # noqa: E402
-from fer_core.preprocess import prepare_images  # noqa: E402
+from fer_core.data.preprocess import prepare_images  # noqa: E402
 from fer_core.scenes import MATCH_IOU, SceneConfig, iou, make_scene, stratified_indices  # noqa: E402
 
 from benchmarks.machine import cpu_model  # noqa: E402
@@ -85,7 +85,7 @@ def reorder(probs: np.ndarray, names, target) -> np.ndarray:
 
 def ferplus_test(data: str | Path):
     """(keep mask over FER2013's test rows, majority labels of the kept rows) of FER+, or None without votes."""
-    from fer_core.ferplus import VOTES_FILE, votes_to_targets
+    from fer_core.data.ferplus import VOTES_FILE, votes_to_targets
 
     path = Path(data).parent / VOTES_FILE
     if not path.is_file():
@@ -282,7 +282,7 @@ class CropClassifier:
     def __call__(self, crops) -> np.ndarray:
         from PIL import Image
 
-        from fer_core.preprocess import to_channels
+        from fer_core.data.preprocess import to_channels
 
         x = np.stack([np.asarray(Image.fromarray(c).resize((self.size, self.size), self._resample)) for c in crops])
         if self.gray:

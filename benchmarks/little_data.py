@@ -68,8 +68,8 @@ def sample_per_class(labels: np.ndarray, per_class: int, rng: np.random.Generato
 
 
 def little_dataset(full, per_class: int, val_per_class: int, seed: int, merged: bool = False):
-    """A :class:`fer_core.data.Dataset`: sampled train/validation, the full test split (optionally 4 merged classes)."""
-    from fer_core.data import Dataset
+    """A :class:`fer_core.data.datasets.Dataset`: sampled train/validation, the full test split (optionally 4 merged classes)."""
+    from fer_core.data.datasets import Dataset
 
     rng = np.random.default_rng(seed)
     splits = {}

@@ -10,7 +10,7 @@ in front of a webcam does), offered at a camera's rate (``--camera-fps``,
 30) by one feeder thread per stream to that stream's
 :class:`fer_core.live.LiveProcessor` — the same object the Live page feeds
 from streamlit-webrtc's callback, in the same process as the model
-(the bundled default, :data:`fer_core.defaults.BUNDLED_PREDICT_DEFAULT`),
+(the bundled default, :data:`fer_core.data.defaults.BUNDLED_PREDICT_DEFAULT`),
 one predictor shared by the streams as the app shares it. The transport
 (WebRTC, VP8 decode/encode) is not in these figures; the browser test covers
 it working.
@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.machine import cpu_model  # noqa: E402
 from benchmarks.video import cpu_s, machine_busy_s  # noqa: E402
-from fer_core.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402
+from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "live.json"
 ASTRONAUT = ROOT / "ui" / "assets" / "astronaut.jpg"

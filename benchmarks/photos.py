@@ -9,7 +9,7 @@ faces pasted into synthetic scenes (:mod:`fer_core.scenes`) when
 ``../shared/datasets/fer2013/fer2013.npz`` is there, else the bundled
 ``ui/assets/astronaut.jpg`` at 640 px with a different crop and JPEG quality
 per photo. The model is the one prediction starts with
-(``fer_core.defaults.BUNDLED_PREDICT_DEFAULT``).
+(``fer_core.data.defaults.BUNDLED_PREDICT_DEFAULT``).
 
 Both paths run on the same warm :class:`fer_core.predict.Predictor`, rounds
 alternating (sequential, batched, sequential, ...) so the machine's other
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fer_core import bundled_runs
     from fer_core.batch import BATCH_FACES, DETECT_WORKERS
-    from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
+    from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
     from fer_core.predict import Predictor
 
     photos, origin = make_photos(args.photos)

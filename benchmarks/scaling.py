@@ -93,10 +93,10 @@ def one_features(path: str, workers: int, n: int) -> dict:
     import numpy as np
 
     from fer_core import distributed
-    from fer_core.data import load_dataset
+    from fer_core.data.datasets import load_dataset
     from fer_core.features import compute_features
     from fer_core.models import create_model, split_transfer_model
-    from fer_core.preprocess import prepare_images
+    from fer_core.data.preprocess import prepare_images
 
     ds = load_dataset("demo", seed=0, demo_per_class=max(2, -(-n // 8)), demo_image_size=64)
     images = prepare_images(ds.splits["train"][0], FEATURE_SIZE, 3)

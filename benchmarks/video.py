@@ -16,7 +16,7 @@ Encoded with libx264 (crf 23), as a phone or screen recorder would.
 Each measurement runs in a fresh process (``--worker``), so the peak resident
 memory (``ru_maxrss``) of the 60 s and the 120 s clip are comparable: flat
 memory means the same peak for twice the clip. The worker reads the clip with
-the model the Video page starts with (``fer_core.defaults.BUNDLED_PREDICT_DEFAULT``) through
+the model the Video page starts with (``fer_core.data.defaults.BUNDLED_PREDICT_DEFAULT``) through
 ``fer_core.video.iter_video_rows`` — rows streamed to a CSV file, as
 ``python -m predict`` does — at 5 fps, and records the per-stage split
 (decode, detect, track, classify), the resident memory after each tenth of the
@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import cpu_model  # noqa: E402
-from fer_core.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402  constants only, no TensorFlow
+from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402  constants only, no TensorFlow
 
 FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
 ASTRONAUT = ROOT / "ui" / "assets" / "astronaut.jpg"

@@ -43,7 +43,7 @@ import numpy as np
 from .errors import FERError, ImageInputError
 from .align import face_crops
 from .faces import centre_square_box, crop_face, detect_faces, largest_faces
-from .images import MAX_PIXELS, open_image, to_array
+from .data.images import MAX_PIXELS, open_image, to_array
 from .rows import face_row
 from .runs import BUNDLED_DIR, Run, list_runs, load_run
 
@@ -82,7 +82,7 @@ PHOTO_KINDS = "JPEG, PNG, WebP, BMP or GIF"
 def sniff(head: bytes) -> str | None:
     """``"photo"``, ``"zip"``, ``"video"`` or None from a file's first bytes (its magic number).
 
-    Photos: JPEG, PNG, GIF, WebP, BMP (what :func:`fer_core.images.open_image` decodes and the
+    Photos: JPEG, PNG, GIF, WebP, BMP (what :func:`fer_core.data.images.open_image` decodes and the
     page names). Videos: :func:`fer_core.video.is_video` (MP4/MOV, WebM/MKV, AVI, animated GIF).
     """
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -105,7 +105,7 @@ def _is_video(head: bytes) -> bool:
 
 def _not_supported(label: str, head: bytes) -> str:
     """One line for content that is neither a photo, a zip nor a video."""
-    from .images import _sniff_kind
+    from .data.images import _sniff_kind
 
     if len(head) == 0:
         return f"{label}: the file is empty (0 bytes)"
@@ -601,7 +601,7 @@ def select_runs(ids: Iterable[str] = (), run_dirs: Iterable[str | Path] = (), *,
     the app shows), else the newest run of it in the runs folder. An unknown
     id raises :class:`FERError` naming what there is.
     """
-    from .defaults import BUNDLED_PREDICT_DEFAULT
+    from .data.defaults import BUNDLED_PREDICT_DEFAULT
 
     run_dirs, ids = [str(d) for d in run_dirs if str(d).strip()], [i.strip() for i in ids if i.strip()]
     if run_dirs:

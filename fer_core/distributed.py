@@ -387,7 +387,7 @@ def feature_cache_ray(ds, cfg, cache, *, progress=None, workers: int | None = No
     from .features import cache_key, weights_digest
     from .models import create_model, get_spec, split_transfer_model
     from .precision import resolve_precision
-    from .preprocess import prepare_images
+    from .data.preprocess import prepare_images
 
     spec = get_spec(cfg.model)
     size = cfg.image_size or spec.default_image_size

@@ -214,7 +214,7 @@ class Faces:
 
 def _own_dataset(run: Run, data: str | None):
     """The dataset to draw faces from: ``data`` when given, else the run's own if it is on this machine."""
-    from .data import load_dataset
+    from .data.datasets import load_dataset
 
     spec = data or run.metrics["dataset"].get("source")
     if not spec:
@@ -244,7 +244,7 @@ def faces_for(run: Run, shape: tuple[int, int, int], data: str | None = None, *,
     Without it: demo faces for the check only, and no calibration — a model
     trained on photos is not calibrated on drawings.
     """
-    from .preprocess import prepare_images
+    from .data.preprocess import prepare_images
 
     rng = np.random.default_rng(seed)
 
@@ -261,7 +261,7 @@ def faces_for(run: Run, shape: tuple[int, int, int], data: str | None = None, *,
         same = list(ds.class_names) == list(run.metrics["class_names"])
         return Faces(calib_x, check_x, ds.splits[split][1][idx] if same else None,
                      f"{ds.name} ({calib_x.shape[0]} train faces calibrate, {check_x.shape[0]} {split} faces check)")
-    from .demo import make_demo_arrays
+    from .data.demo import make_demo_arrays
 
     arrays = make_demo_arrays(per_class=max(2, math.ceil(check / 8)), image_size=128, seed=seed)
     x = np.concatenate([arrays[f"{s}_images"] for s in ("train", "validation", "test")])

@@ -30,7 +30,7 @@ from .batching import MicroBatcher
 from .errors import FERError, ImageInputError
 from .align import face_crops
 from .faces import centre_square_box, crop_face, detect_faces, largest_faces, warm_up_detector
-from .images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
+from .data.images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
 from .runs import Run
 
 
@@ -221,7 +221,7 @@ class Predictor:
         """
         if not crops:
             return []
-        from .preprocess import to_channels
+        from .data.preprocess import to_channels
 
         by_size = {size: _resize_all(crops, size) for size in {m.image_size for m in self._loaded}}
         pending = []
@@ -346,13 +346,13 @@ WARM_BATCHES = (1, 2)
 
 def _resize_all(crops: list[np.ndarray], size: int) -> np.ndarray:
     """Crops of any sizes (h, w, 3) → (N, size, size, 3) uint8, antialiased."""
-    from .preprocess import prepare_images
+    from .data.preprocess import prepare_images
 
     return np.concatenate([prepare_images(c[None], size, 3) for c in crops])
 
 
 def _to_model_input(crop: np.ndarray, size: int, channels: int) -> np.ndarray:
-    from .preprocess import prepare_images
+    from .data.preprocess import prepare_images
 
     return prepare_images(crop[None], size, channels)[0]
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fer_core import FERError
-from fer_core import defaults as train_defaults  # the CLI's defaults too: one source of truth
+from fer_core.data import defaults as train_defaults  # the CLI's defaults too: one source of truth
 from ui import access, bootstrap, settings, state, tables, training, widgets
 from ui.loaders import dataset_candidates, has_crowd_votes, imagenet_weights_cached, model_catalog, model_names
 

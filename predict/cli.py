@@ -28,7 +28,7 @@ from fer_core.progress import ConsoleLines  # noqa: E402  (no TensorFlow: plain 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
+    from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
     from fer_core.video import DEFAULT_FPS
 
     p = argparse.ArgumentParser(prog="python -m predict", description=__doc__.split("\n\n")[0].replace("``", ""))

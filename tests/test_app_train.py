@@ -48,7 +48,7 @@ def test_train_form_defaults(no_runs):
     at = open_page("train")
     assert at.radio(key="train_source").value == "demo"
     assert at.multiselect(key="train_models").value == MODELS  # all five by default
-    from fer_core import defaults  # the CLI's defaults: page and command line train the same thing
+    from fer_core.data import defaults  # the CLI's defaults: page and command line train the same thing
 
     assert at.number_input(key="train_epochs").value == defaults.EPOCHS
     assert at.number_input(key="train_demo_per_class").value == defaults.DEMO_PER_CLASS

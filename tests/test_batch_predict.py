@@ -193,7 +193,7 @@ def test_max_faces_keeps_the_largest_faces(predictor):
 
 
 def test_select_runs_defaults_to_the_bundled_default_and_names_what_exists(tmp_path):
-    from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
+    from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
 
     (default,) = batch.select_runs(runs_dir=tmp_path)
     assert default.bundled and default.model_name == BUNDLED_PREDICT_DEFAULT

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 from fer_core import list_runs
-from fer_core.demo import make_demo_arrays
+from fer_core.data.demo import make_demo_arrays
 
 
 def test_benchmark_reevaluates_runs_and_adds_the_ensemble(tiny_runs_dir, tmp_path):
@@ -65,7 +65,7 @@ def test_bundled_models_score_on_fer2013_what_their_metrics_say(fer2013_path):
     """Re-evaluate every bundled model on FER2013's test split (PrivateTest): the shipped numbers are real."""
     from fer_core import bundled_runs, load_dataset
     from fer_core.inference import compiled_forward, predict_batches
-    from fer_core.preprocess import prepare_images
+    from fer_core.data.preprocess import prepare_images
 
     ds = load_dataset(fer2013_path)
     x, y = ds.splits["test"]

@@ -9,7 +9,7 @@ import pytest
 
 from fer_core import load_dataset
 from fer_core.errors import DatasetError
-from fer_core.ferplus import VOTE_NAMES, agreement, crowd_agreement, votes_to_targets
+from fer_core.data.ferplus import VOTE_NAMES, agreement, crowd_agreement, votes_to_targets
 from fer_core.labels import AFFECTNET_8, FER2013_7, to_class_set
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013"

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_cli
 from fer_core import load_dataset, load_run
-from fer_core.data import Dataset
+from fer_core.data.datasets import Dataset
 from fer_core.errors import ModelError
 from fer_core.models.from_compact import DEFAULT_SOURCE, TRUNK_LAYERS
 from fer_core.train import TrainConfig, train_one

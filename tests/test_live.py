@@ -257,7 +257,7 @@ def test_worker_thread_ends_when_frames_stop(monkeypatch):
 def test_real_model_reads_the_astronaut():
     """The bundled default through the processor: the face is found, read and drawn."""
     from fer_core import load_run
-    from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
+    from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
     from fer_core.predict import Predictor
     from fer_core.runs import BUNDLED_DIR
     from ui.samples import PHOTOS, sample_image

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_helpers import APP, all_text, assert_clean, data_dir, point_app_at  # noqa: F401
-from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
+from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
 from fer_core.runs import BUNDLED_DIR
 from ui import live
 

@@ -10,7 +10,7 @@ keras = pytest.importorskip("keras")
 from conftest import run_cli  # noqa: E402
 from fer_core import list_runs, load_dataset  # noqa: E402
 from fer_core.inference import compiled_forward, predict_batches  # noqa: E402
-from fer_core.preprocess import prepare_images  # noqa: E402
+from fer_core.data.preprocess import prepare_images  # noqa: E402
 from fer_core.models import create_model  # noqa: E402
 from fer_core.precision import as_float32, dtype_policy, resolve_precision  # noqa: E402
 from fer_core import precision as precision_mod  # noqa: E402

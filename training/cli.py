@@ -29,8 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # The defaults live in fer_core.defaults so the Train page offers the same ones (issue 11).
-    from fer_core import defaults as D
+    # The defaults live in fer_core.data.defaults so the Train page offers the same ones (issue 11).
+    from fer_core.data import defaults as D
 
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = MultiProgress(*sinks)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        from fer_core.data import load_dataset
+        from fer_core.data.datasets import load_dataset
         from fer_core.features import FeatureCache
         from fer_core.train import train_models
 

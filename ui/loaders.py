@@ -24,7 +24,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer_core import FERError, Run, RunListing, defaults, list_runs
+from fer_core import FERError, Run, RunListing, list_runs
+from fer_core.data import defaults
 from fer_core.runs import BUNDLED_DIR
 
 from . import settings
@@ -232,7 +233,7 @@ def dataset_groups(listing: RunListing, registry_order: list[str] | None = None)
 
 
 #: The model Predict starts with on the bundled FER2013 runs (one value shared with ``python -m predict``,
-#: in fer_core.defaults). The others stay one click away in the picker.
+#: in fer_core.data.defaults). The others stay one click away in the picker.
 BUNDLED_PREDICT_DEFAULT = defaults.BUNDLED_PREDICT_DEFAULT
 
 
@@ -303,7 +304,7 @@ def model_names(*, only_all: bool = True) -> list[str]:
 
 def dataset_candidates(root: Path | None = None, max_depth: int = 3) -> list[str]:
     """Datasets under the data root, as paths relative to it: .npz/.csv files and dataset folders."""
-    from fer_core.data import IMAGE_SUFFIXES
+    from fer_core.data.datasets import IMAGE_SUFFIXES
 
     root = Path(root or settings.data_root())
     if not root.is_dir():
@@ -378,7 +379,7 @@ def dataset_report_cached(spec: str, *, demo_per_class: int = 200, demo_image_si
 
 @st.cache_data(show_spinner="Comparing the labels with the FER+ crowd…", max_entries=4)
 def _crowd(spec: str, mtime: int) -> dict | None:
-    from fer_core.ferplus import crowd_agreement
+    from fer_core.data.ferplus import crowd_agreement
 
     return crowd_agreement(_dataset(spec, 200, 128, 0, mtime))
 
@@ -390,7 +391,7 @@ def crowd_agreement_cached(spec: str) -> dict | None:
 
 def has_crowd_votes(spec: str) -> bool:
     """Whether FER+ votes (``ferplus_votes.npz``) sit beside this dataset file."""
-    from fer_core.ferplus import VOTES_FILE
+    from fer_core.data.ferplus import VOTES_FILE
 
     return spec != "demo" and Path(spec).is_file() and (Path(spec).parent / VOTES_FILE).is_file()
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer_core.images import MAX_PIXELS
+from fer_core.data.images import MAX_PIXELS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -78,7 +78,7 @@ def store_upload(name: str, data: bytes) -> str:
     """
     import hashlib
 
-    from fer_core.upload import save_upload
+    from fer_core.data.upload import save_upload
 
     key = (name, hashlib.sha1(data).hexdigest())
     saved = st.session_state.get(state.TRAIN_UPLOADED_PATH)

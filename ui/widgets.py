@@ -130,7 +130,7 @@ def not_trained_notice(group: DatasetGroup) -> None:
 
 def no_runs_state(listing: RunListing) -> None:
     """What a new user sees when there is nothing to compare or predict with yet."""
-    from fer_core.defaults import DEMO_PER_CLASS, EPOCHS as DEMO_EPOCHS
+    from fer_core.data.defaults import DEMO_PER_CLASS, EPOCHS as DEMO_EPOCHS
 
     from . import access
 
@@ -211,7 +211,7 @@ OTHER_PATH = "__other__"
 
 def resolve_under_data_root(text: str):
     """A user-typed dataset path → absolute path inside the data root (:class:`FERError` if it escapes)."""
-    from fer_core.upload import resolve_data_path
+    from fer_core.data.upload import resolve_data_path
 
     return resolve_data_path(text, settings.data_root())
 

@@ -121,7 +121,7 @@ def _both_paths(name: str, ds, x, y1h, size: int, plain_epochs: int, head_epochs
 
 
 def section_feature_cache(cfg: dict, tmp: Path) -> dict:
-    from fer_core.data import load_dataset
+    from fer_core.data.datasets import load_dataset
 
     size, H = cfg["image_size"], cfg["head_epochs"]
     ds = load_dataset("demo", demo_per_class=cfg["fc_per_class"], demo_image_size=size)

@@ -12,7 +12,7 @@ from .common import stats, time_calls
 
 
 def _model_inputs(images: np.ndarray, size: int, channels: int) -> np.ndarray:
-    from fer_core.preprocess import prepare_images
+    from fer_core.data.preprocess import prepare_images
 
     return prepare_images(images, size, channels)
 

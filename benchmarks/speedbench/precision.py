@@ -28,7 +28,7 @@ def section_precision(cfg: dict, tmp: Path) -> dict:
     """
     import keras
 
-    from fer_core.data import load_dataset
+    from fer_core.data.datasets import load_dataset
     from fer_core.inference import compiled_forward, predict_batches
     from fer_core.models import create_model, split_transfer_model
     from fer_core.precision import as_float32, cpu_has_native_bf16, dtype_policy, resolve_precision, with_precision
@@ -50,7 +50,7 @@ def section_precision(cfg: dict, tmp: Path) -> dict:
         size = cfg["image_size"] if name == "baseline" else 48
         ds = load_dataset("demo", demo_per_class=cfg["precision_per_class"], demo_image_size=size, seed=3)
         channels = 1 if name == "compact" else 3
-        from fer_core.preprocess import prepare_images
+        from fer_core.data.preprocess import prepare_images
 
         x = {s: prepare_images(xs, size, channels) for s, (xs, _) in ds.splits.items()}
         y1h = {s: ds.training_targets(s) for s in ds.splits}

@@ -82,7 +82,7 @@ def worker_predict(spec: dict) -> dict:
 
     import_tensorflow_quietly()
     from fer_core.faces import DETECT_SIDE, detect_faces
-    from fer_core.images import open_image
+    from fer_core.data.images import open_image
     from fer_core.predict import Predictor
     from fer_core.runs import load_run
 

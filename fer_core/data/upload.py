@@ -26,7 +26,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .errors import DatasetError
+from ..errors import DatasetError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -189,7 +189,7 @@ def _dataset_root(folder: Path) -> Path:
 def save_upload(name: str, data: bytes, dest_dir: Path) -> Path:
     """Keep an uploaded dataset under ``dest_dir``; returns what to pass to ``--data``.
 
-    * ``.npz``: kept only if :func:`fer_core.data.load_dataset` loads it (no
+    * ``.npz``: kept only if :func:`fer_core.data.datasets.load_dataset` loads it (no
       pickle); written under a temporary name and renamed when valid.
     * ``.zip``: unpacked with :func:`safe_extract_zip` into a new folder;
       returns the dataset folder inside it.
@@ -216,7 +216,7 @@ def save_upload(name: str, data: bytes, dest_dir: Path) -> Path:
 
 
 def _save_npz(name: str, stem: str, data: bytes, digest: str, dest_dir: Path) -> Path:
-    from .data import load_dataset
+    from .datasets import load_dataset
 
     if not data.startswith(b"PK"):
         raise DatasetError(f"{name}: not a npz archive ({_sniff(data)})")
