@@ -15,7 +15,7 @@ For each run and each format fer_core.export offers here:
   ``auto`` (what the CLI and the app do), and each mode forced (``refused`` with the numbers when below the bound);
 - ``latency``: median ms of one warm call on 1 face and per face in a batch of 8 (uint8 crops; every exported
   runtime casts them to its float32 input), timed in interleaved rounds with ``compiled_keras``
-  (``fer_core.inference.compiled_forward`` traced once for any batch size, as the app's Predictor does) and
+  (``fer_core.compute.forward.compiled_forward`` traced once for any batch size, as the app's Predictor does) and
   ``compiled_keras_static_shape`` (one trace per batch size: Keras' best case), so machine load hits every
   variant alike; TFLite with 1 thread (the Interpreter's default) and with one per core.
 
@@ -147,7 +147,7 @@ def interleaved_latency(fns: dict, x1: np.ndarray, x8: np.ndarray, repeats: int)
 def bench_run(path: Path, data: str | None, repeats: int, tmp: Path) -> dict:
     from fer_core import load_run
     from fer_core import export as ex
-    from fer_core.inference import compiled_forward
+    from fer_core.compute.forward import compiled_forward
 
     run = load_run(path)
     model = run.load_model()

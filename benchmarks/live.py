@@ -77,7 +77,7 @@ def pct(values, q) -> float | None:
 
 def compare_detect_every(predictor, frames, ks=(1, 2, 3), repeats: int = 3) -> dict:
     """Each k over the clip's frames in order (repeated): CPU ms per frame and agreement with k = 1."""
-    from fer_core.faces import box_iou
+    from fer_core.faces.detect import box_iou
     from fer_core.live import LiveProcessor
 
     per_k, ref = {}, None

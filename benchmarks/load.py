@@ -696,7 +696,8 @@ def lever_child(opts: dict, threads: int, photos_per_thread: int, runs: list[str
         return {"classify_only": classify_lever(runs, threads)}
     from concurrent.futures import ThreadPoolExecutor
 
-    from fer_core import faces, load_run
+    from fer_core import load_run
+    from fer_core.faces import detect as faces
     from fer_core.predict import Predictor
 
     if "intra" in opts:

@@ -5,7 +5,7 @@
     python benchmarks/photos.py --photos 20 --rounds 1 --out /tmp/photos.json
 
 The photos are single-face 640×480 JPEGs made from real faces: FER2013 test
-faces pasted into synthetic scenes (:mod:`fer_core.scenes`) when
+faces pasted into synthetic scenes (:mod:`fer_core.faces.scenes`) when
 ``../shared/datasets/fer2013/fer2013.npz`` is there, else the bundled
 ``ui/assets/astronaut.jpg`` at 640 px with a different crop and JPEG quality
 per photo. The model is the one prediction starts with
@@ -51,12 +51,12 @@ def make_photos(n: int) -> tuple[list[bytes], str]:
     from PIL import Image
 
     if FER2013.is_file():
-        from fer_core.scenes import SceneConfig, make_scene
+        from fer_core.faces.scenes import SceneConfig, make_scene
 
         faces = np.load(FER2013)["test_images"]  # (3589, 48, 48) uint8
         config = SceneConfig(scene_sizes=((640, 480),))
         return [make_scene(faces[i], 0, i, config).jpeg for i in range(n)], \
-            "FER2013 test faces 0..n-1 pasted into 640×480 scenes (fer_core.scenes, seed 0)"
+            "FER2013 test faces 0..n-1 pasted into 640×480 scenes (fer_core.faces.scenes, seed 0)"
     base = Image.open(ROOT / "ui" / "assets" / "astronaut.jpg").convert("RGB")  # 512×512, one face
     out = []
     rng = np.random.default_rng(0)

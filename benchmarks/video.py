@@ -8,7 +8,7 @@ and whether detecting on every k-th sample (tracking in between) is worth it.
 
 The clips are built from real faces: FER2013 test faces (``../shared/datasets/
 fer2013/fer2013.npz`` when present, else the astronaut photo) upscaled with a
-blurred border of context as :mod:`fer_core.scenes` does, two at a time moving
+blurred border of context as :mod:`fer_core.faces.scenes` does, two at a time moving
 across a 1280×720 background at 30 fps, each replaced by another face (another
 expression) every 4 s, the second one leaving the frame for 2 s of every 10.
 Encoded with libx264 (crf 23), as a phone or screen recorder would.
@@ -88,7 +88,7 @@ def _patch(face: np.ndarray, side: int):
     """A face upscaled to ``side`` with a blurred, mirrored border fading into the scene: (RGB patch, L mask)."""
     from PIL import Image, ImageFilter
 
-    from fer_core.scenes import _feather_mask
+    from fer_core.faces.scenes import _feather_mask
 
     img = Image.fromarray(face).convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
     pad = int(round(side * 0.15))
@@ -105,7 +105,7 @@ def build_clip(path: Path, seconds: float, seed: int = 0) -> dict:
     import av
     from PIL import Image
 
-    from fer_core.scenes import background
+    from fer_core.faces.scenes import background
 
     W, H = SIZE
     n_frames = int(round(seconds * CLIP_FPS))
@@ -241,7 +241,7 @@ def measure(clip: Path, detect_every: int, tmp: Path) -> dict:
 
 
 def _iou(a, b) -> float:
-    from fer_core.scenes import iou
+    from fer_core.faces.scenes import iou
 
     return iou(a, b)
 

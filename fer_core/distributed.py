@@ -386,7 +386,7 @@ def feature_cache_ray(ds, cfg, cache, *, progress=None, workers: int | None = No
 
     from .features import cache_key, weights_digest
     from .models import create_model, get_spec, split_transfer_model
-    from .precision import resolve_precision
+    from .compute.precision import resolve_precision
     from .data.preprocess import prepare_images
 
     spec = get_spec(cfg.model)
@@ -423,8 +423,8 @@ class BackboneActor:
         import keras
 
         from . import models  # noqa: F401  registers the preprocessing layers for deserialisation
-        from .inference import compiled_forward
-        from .precision import with_precision
+        from .compute.forward import compiled_forward
+        from .compute.precision import with_precision
 
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "backbone.keras"

@@ -422,7 +422,7 @@ def _write_model(model, run: Run, fmt: str, dest: Path) -> None:
 
 
 def _reference(forward, x: np.ndarray) -> np.ndarray:
-    from .inference import predict_batches
+    from .compute.forward import predict_batches
 
     return predict_batches(forward, x, batch_size=64)  # (N, classes) float32
 
@@ -569,7 +569,7 @@ def export_run(run: Run | str | Path, fmt: str, out: str | Path, *, data: str | 
     if not _replaceable(out):
         raise ExportError(f"{out}: exists and is not an empty folder or an earlier export; choose another --out")
     from ._quiet import import_tensorflow_quietly
-    from .inference import compiled_forward
+    from .compute.forward import compiled_forward
 
     import_tensorflow_quietly()
     start = time.perf_counter()

@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import align as _align
-from .align import align_face, move_landmarks
-from .faces import crop_face, detect_faces, largest_faces, square_box
+from .faces import align as _align
+from .faces.align import align_face, move_landmarks
+from .faces.detect import crop_face, detect_faces, largest_faces, square_box
 from .rows import face_row, no_face_row, write_csv
-from .tracking import IoUTracker
+from .faces.tracking import IoUTracker
 
 #: Detect on every k-th processed frame and track in between. Measured by ``benchmarks/live.py``
 #: ("detect_every": a 640×480 clip of the astronaut photo drifting 0–80 px, read frame by frame with the
@@ -56,7 +56,7 @@ from .tracking import IoUTracker
 #: top) picks 2. At 15 fps a camera's face moves far less between frames than a clip's between 5 fps samples.
 DEFAULT_DETECT_EVERY = 2
 #: Longer side the detector reads a camera frame at: a 640×480 webcam frame as it comes (no
-#: upscale; Predict's 960 is for group photos), plus fer_core.faces' 320 px pass for a face
+#: upscale; Predict's 960 is for group photos), plus fer_core.faces.detect' 320 px pass for a face
 #: that fills the frame.
 DETECT_SIDE = 640
 #: Seconds of each face's probabilities kept for the page's live chart.

@@ -28,8 +28,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .batching import MicroBatcher
 from .errors import FERError, ImageInputError
-from .align import face_crops
-from .faces import centre_square_box, crop_face, detect_faces, largest_faces, warm_up_detector
+from .faces.align import face_crops
+from .faces.detect import centre_square_box, crop_face, detect_faces, largest_faces, warm_up_detector
 from .data.images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
 from .runs import Run
 
@@ -109,7 +109,7 @@ class Predictor:
     several threads, unlike ``model.predict``); with ``batching`` (default) the
     faces of concurrent callers are gathered by a :class:`MicroBatcher` into
     one call per model. Detection borrows a detector from
-    :mod:`fer_core.faces`' pool; Grad-CAM models are built under a lock.
+    :mod:`fer_core.faces.detect`' pool; Grad-CAM models are built under a lock.
     """
 
     def __init__(self, runs: list[Run], *, batching: bool = True):
@@ -119,7 +119,7 @@ class Predictor:
         from ._quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
-        from .inference import compiled_forward
+        from .compute.forward import compiled_forward
 
         labels = _unique_labels(runs)
         self._loaded: list[_Loaded] = []

@@ -398,8 +398,8 @@ def init_from_record(earlier) -> dict:
 
 
 def save_inference_model(model, path: Path) -> None:
-    """Save architecture + weights only, in float32 (see :func:`~fer_core.precision.as_float32`)."""
-    from .precision import as_float32
+    """Save architecture + weights only, in float32 (see :func:`~fer_core.compute.precision.as_float32`)."""
+    from .compute.precision import as_float32
 
     as_float32(model).save(path)
 

@@ -28,11 +28,11 @@ from .data.datasets import Dataset
 from .errors import ModelError
 from .evaluation import classification_metrics
 from .features import FeatureCache, cache_key, compute_features, weights_digest
-from .inference import compiled_forward, latency_ms, predict_batches
+from .compute.forward import compiled_forward, latency_ms, predict_batches
 from .models import create_model, get_spec, split_transfer_model, unfreeze_top
 from .models.from_compact import load_source, source_label, source_record
 from .models.transfer import backbone_layers
-from .precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
+from .compute.precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
 from .data.preprocess import prepare_images
 from .progress import ProgressCallback
 from .runs import RunWriter, TrainLock, init_from_record, new_run_id, save_inference_model  # noqa: F401  (the last two lived here until 0.9)

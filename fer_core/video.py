@@ -38,11 +38,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FERError, ImageInputError
-from . import align as _align
-from .align import align_face, move_landmarks
-from .faces import crop_face, detect_faces, largest_faces, square_box
+from .faces import align as _align
+from .faces.align import align_face, move_landmarks
+from .faces.detect import crop_face, detect_faces, largest_faces, square_box
 from .rows import face_row, no_face_row, write_csv
-from .tracking import IoUTracker
+from .faces.tracking import IoUTracker
 
 #: Sampling rate of video time when the caller gives none: enough to follow an
 #: expression (they last 0.5–4 s) at a fifth of the work of a 25 fps clip.

@@ -131,7 +131,7 @@ def test_detection_from_threads_matches_serial(photos):
     from PIL import Image
     import io
 
-    from fer_core import faces
+    from fer_core.faces import detect as faces
 
     imgs = [np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in photos]
     serial = [faces.detect_faces(im) for im in imgs]

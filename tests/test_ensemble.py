@@ -58,7 +58,7 @@ def test_ensemble_is_one_run_that_equals_the_members_mean(members, ensemble_run)
     assert np.max(np.abs(np.asarray(model(x, training=False)) - want)) <= 1e-5
 
     # Scored on the members' split: the metrics are those of the members' mean there.
-    from fer_core.inference import compiled_forward, predict_batches
+    from fer_core.compute.forward import compiled_forward, predict_batches
     from fer_core.data.preprocess import prepare_images
 
     xs, ys = ds.splits["test"]

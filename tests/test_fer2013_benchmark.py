@@ -64,7 +64,7 @@ def test_pipeline_sweep_smoke_on_fer2013(fer2013_path, tmp_path):
 def test_bundled_models_score_on_fer2013_what_their_metrics_say(fer2013_path):
     """Re-evaluate every bundled model on FER2013's test split (PrivateTest): the shipped numbers are real."""
     from fer_core import bundled_runs, load_dataset
-    from fer_core.inference import compiled_forward, predict_batches
+    from fer_core.compute.forward import compiled_forward, predict_batches
     from fer_core.data.preprocess import prepare_images
 
     ds = load_dataset(fer2013_path)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from fer_core import rows as rows_mod
-from fer_core.faces import Face
+from fer_core.faces.detect import Face
 from fer_core.live import MAX_HISTORY_FACES, LiveProcessor
 
 CLASSES = ["angry", "happy", "neutral"]

@@ -19,7 +19,7 @@ from PIL import Image
 
 from fer_core import FERError, ImageInputError, list_runs, load_run
 from fer_core.data.demo import draw_face
-from fer_core.faces import centre_square_box, crop_face, detect_faces, square_box
+from fer_core.faces.detect import centre_square_box, crop_face, detect_faces, square_box
 from fer_core.gradcam import gradcam, jet, overlay
 from fer_core.predict import FaceResult, Predictor, PredictionResult, draw_boxes
 

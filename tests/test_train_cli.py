@@ -46,7 +46,7 @@ def test_all_five_write_complete_self_describing_runs(tiny_runs_dir):
 
 @pytest.mark.parametrize("model", ["baseline", "inception_v3"])
 def test_saved_model_predicts_from_raw_pixels_and_reproduces_metrics(tiny_runs_dir, model):
-    from fer_core.inference import compiled_forward, predict_batches
+    from fer_core.compute.forward import compiled_forward, predict_batches
     from fer_core.data.preprocess import prepare_images
 
     run = next(r for r in list_runs(tiny_runs_dir).runs if r.model_name == model)

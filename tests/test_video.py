@@ -1,4 +1,4 @@
-"""fer_core.video + fer_core.tracking: rows of a real face through a clip, timestamps, tracks, streaming, bad input.
+"""fer_core.video + fer_core.faces.tracking: rows of a real face through a clip, timestamps, tracks, streaming, bad input.
 
 The clips are built here from the real astronaut photo (ui/assets, public
 domain): the camera pans across it and zooms in, and for 0.4 s the view is
@@ -16,7 +16,7 @@ from PIL import Image
 
 from fer_core import FERError, bundled_runs
 from fer_core.rows import columns
-from fer_core.tracking import IoUTracker
+from fer_core.faces.tracking import IoUTracker
 from fer_core.video import (VideoInputError, VideoStats, analyse_video, clip_from_photo, encode_clip, is_video,
                             iter_video_rows, probe_video)
 from ui.samples import PHOTOS

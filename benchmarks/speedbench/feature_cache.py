@@ -49,7 +49,7 @@ def _both_paths(name: str, ds, x, y1h, size: int, plain_epochs: int, head_epochs
 
     from fer_core.features import FeatureCache
     from fer_core.models import create_model
-    from fer_core.inference import compiled_forward, predict_batches
+    from fer_core.compute.forward import compiled_forward, predict_batches
     from fer_core.train import TrainConfig, _train_scratch, _train_transfer
 
     keras.utils.set_random_seed(seed)

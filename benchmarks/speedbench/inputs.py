@@ -40,7 +40,7 @@ def make_photo(n_faces: int, *, width: int = 1920, height: int = 1080, tries: in
     from PIL import Image
 
     from fer_core.data.demo import draw_face
-    from fer_core.faces import detect_faces
+    from fer_core.faces.detect import detect_faces
 
     rng = np.random.default_rng(seed)
     bg = _background(width, height, rng)

@@ -34,7 +34,7 @@ def section_tfdata_levers(cfg: dict, tmp: Path) -> dict:
     import tensorflow as tf
 
     from fer_core.data.datasets import load_dataset
-    from fer_core.inference import compiled_forward, predict_batches
+    from fer_core.compute.forward import compiled_forward, predict_batches
     from fer_core.models import create_model
     from fer_core.train import TrainConfig, _compile, _image_pipeline
 
