@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: blurs go from 0 (none) to 3 pixels", file=sys.stderr)
         return 2
     from fer_core.data.datasets import load_dataset
-    from fer_core.runs import load_run
+    from fer_core.store.runs import load_run
 
     t0 = time.time()
     runs = [load_run(r) for r in args.runs]

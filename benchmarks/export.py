@@ -4,7 +4,7 @@
     python benchmarks/export.py                                   # bundled compact and baseline → benchmarks/results/export.json
     python benchmarks/export.py --runs models/compact --repeats 100 --out /tmp/export.json
 
-For each run and each format fer_core.export offers here:
+For each run and each format fer_core.store.export offers here:
 
 - ``size_bytes``: the model file(s) on disk (labels.json excluded);
 - ``convert_s``: wall time of ``export_run`` (load, convert, reload, check);
@@ -146,7 +146,7 @@ def interleaved_latency(fns: dict, x1: np.ndarray, x8: np.ndarray, repeats: int)
 
 def bench_run(path: Path, data: str | None, repeats: int, tmp: Path) -> dict:
     from fer_core import load_run
-    from fer_core import export as ex
+    from fer_core.store import export as ex
     from fer_core.compute.forward import compiled_forward
 
     run = load_run(path)
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.machine import cpu_model
     from fer_core._quiet import import_tensorflow_quietly
-    from fer_core.export import _version
+    from fer_core.store.export import _version
 
     import_tensorflow_quietly()
     started = time.time()

@@ -180,7 +180,7 @@ def main(argv=None) -> None:
     from fer_core import load_run
     from fer_core.live import DEFAULT_DETECT_EVERY
     from fer_core.predict import Predictor
-    from fer_core.runs import BUNDLED_DIR
+    from fer_core.store.runs import BUNDLED_DIR
 
     k = args.detect_every or DEFAULT_DETECT_EVERY
     t = time.perf_counter()

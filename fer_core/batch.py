@@ -45,7 +45,7 @@ from .faces.align import face_crops
 from .faces.detect import centre_square_box, crop_face, detect_faces, largest_faces
 from .data.images import MAX_PIXELS, open_image, to_array
 from .rows import face_row
-from .runs import BUNDLED_DIR, Run, list_runs, load_run
+from .store.runs import BUNDLED_DIR, Run, list_runs, load_run
 
 #: Threads that read, decode and detect. 2 = the detector pool's size (:data:`fer_core.faces.detect.DETECTORS`);
 #: a third thread would only wait for a detector.

@@ -10,7 +10,7 @@ so each is one Ray task running exactly the single-process training of the
 What it assumes of a cluster: the nodes run the same requirements; nothing else.
 In particular no filesystem is shared. A task trains into a temporary folder on
 its own node and returns the finished run folder's files as bytes; the driver
-publishes them under ``--out`` with the same atomic :class:`~fer_core.runs.RunWriter`
+publishes them under ``--out`` with the same atomic :class:`~fer_core.store.runs.RunWriter`
 as a local run. The dataset travels through Ray's object store, and ``fer_core``
 itself through the job's ``py_modules`` when the driver connects to a cluster.
 
@@ -198,7 +198,7 @@ def publish(out_dir: str | Path, result: dict, feature_info: dict | None = None)
     """Write a task's run folder under ``out_dir`` (atomically, as a local run is written)."""
     import json
 
-    from .runs import RunWriter
+    from .store.runs import RunWriter
 
     files = dict(result["files"])
     if feature_info:  # the feature pass ran here, on the driver's cache: say so in metrics.json
@@ -265,7 +265,7 @@ def train_models_ray(ds, configs, out_dir: str | Path, *, progress=None, cache=N
     """
     from . import checkpoints
     from .progress import ProgressCallback
-    from .runs import TrainLock
+    from .store.runs import TrainLock
 
     progress = progress or ProgressCallback()
     for cfg in configs:

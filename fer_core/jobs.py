@@ -13,7 +13,7 @@ with :func:`latest_job` and read it with :meth:`Job.state`::
 
 The ``.jobs`` folder starts with a dot, so the run store never mistakes it for
 a run. Two jobs never train into one runs folder: :func:`start_job` refuses
-while a job's process is alive or the folder's :class:`~fer_core.runs.TrainLock`
+while a job's process is alive or the folder's :class:`~fer_core.store.runs.TrainLock`
 is held (also by a CLI started from a shell).
 
 One training job per server, too: a lab machine shared by several people (or
@@ -49,7 +49,7 @@ from pathlib import Path
 
 from .errors import FERError
 from .progress import read_events
-from .runs import is_locked, lock_held
+from .store.runs import is_locked, lock_held
 
 JOBS_DIR = ".jobs"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -31,7 +31,7 @@ from .errors import FERError, ImageInputError
 from .faces.align import face_crops
 from .faces.detect import centre_square_box, crop_face, detect_faces, largest_faces, warm_up_detector
 from .data.images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
-from .runs import Run
+from .store.runs import Run
 
 
 @dataclass

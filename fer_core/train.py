@@ -35,7 +35,7 @@ from .models.transfer import backbone_layers
 from .compute.precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
 from .data.preprocess import prepare_images
 from .progress import ProgressCallback
-from .runs import RunWriter, TrainLock, init_from_record, new_run_id, save_inference_model  # noqa: F401  (the last two lived here until 0.9)
+from .store.runs import RunWriter, TrainLock, init_from_record, new_run_id, save_inference_model  # noqa: F401  (the last two lived here until 0.9)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 AUGMENT_MODES = ("resample", "photo")
@@ -262,7 +262,7 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
     under a new head that trains with it (``trunk_only``).
     """
     from .models.from_compact import TRUNK_LAYERS
-    from .runs import load_run
+    from .store.runs import load_run
 
     earlier = load_run(cfg.init_from)
     want = (cfg.model, list(ds.class_names), size)

@@ -92,7 +92,7 @@ def _n(count: int, noun: str) -> str:
 
 def _list_models() -> int:
     from fer_core import list_runs
-    from fer_core.runs import BUNDLED_DIR
+    from fer_core.store.runs import BUNDLED_DIR
 
     root = os.environ.get("FER_RUNS_DIR") or "runs"
     listing = list_runs(root, bundled_roots=(BUNDLED_DIR,))

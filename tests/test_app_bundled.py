@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app_helpers import all_text, data_dir, open_page, plotly_figures, point_app_at  # noqa: F401
-from fer_core.runs import BUNDLED_DIR
+from fer_core.store.runs import BUNDLED_DIR
 from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
 
 TRANSFER = ["resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"]

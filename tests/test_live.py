@@ -259,7 +259,7 @@ def test_real_model_reads_the_astronaut():
     from fer_core import load_run
     from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
     from fer_core.predict import Predictor
-    from fer_core.runs import BUNDLED_DIR
+    from fer_core.store.runs import BUNDLED_DIR
     from ui.samples import PHOTOS, sample_image
 
     photo = np.asarray(sample_image(next(iter(PHOTOS))).convert("RGB").resize((640, 640)))[80:560]  # 640×480

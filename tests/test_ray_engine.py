@@ -187,7 +187,7 @@ def test_two_node_cluster_needs_no_shared_filesystem(ray_local, tmp_path):
 
     from ray.cluster_utils import Cluster
 
-    from fer_core.runs import load_run
+    from fer_core.store.runs import load_run
 
     ray_local.shutdown()  # the module's local Ray makes way for a cluster
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})

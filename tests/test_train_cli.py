@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, TINY_ARGS, run_cli
 from fer_core import RunStoreError, list_runs, load_dataset, load_run
 from fer_core.progress import read_events
-from fer_core.runs import TrainLock
+from fer_core.store.runs import TrainLock
 
 FIVE = ["baseline", "resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"]
 HISTORY_KEYS = {"loss", "accuracy", "val_loss", "val_accuracy"}

@@ -26,7 +26,7 @@ import streamlit as st
 
 from fer_core import FERError, Run, RunListing, list_runs
 from fer_core.data import defaults
-from fer_core.runs import BUNDLED_DIR
+from fer_core.store.runs import BUNDLED_DIR
 
 from . import settings
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from fer_core import FERError, RunListing
-from fer_core.seeds import as_group
+from fer_core.store.seeds import as_group
 
 from . import settings, state, tables
 from .loaders import DatasetGroup, dataset_groups, default_predict_models, model_names, run_listing

@@ -84,7 +84,7 @@ def worker_predict(spec: dict) -> dict:
     from fer_core.faces.detect import DETECT_SIDE, detect_faces
     from fer_core.data.images import open_image
     from fer_core.predict import Predictor
-    from fer_core.runs import load_run
+    from fer_core.store.runs import load_run
 
     t_import = time.perf_counter() - t0
     res["rss_after_import"] = rss_mb()
