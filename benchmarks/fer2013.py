@@ -63,7 +63,7 @@ from fer_core._quiet import import_tensorflow_quietly  # noqa: E402
 import_tensorflow_quietly()
 
 from fer_core import bundled_runs, load_dataset, load_run  # noqa: E402
-from fer_core.evaluation import classification_metrics  # noqa: E402
+from fer_core.fit.evaluation import classification_metrics  # noqa: E402
 from fer_core.compute.forward import compiled_forward, latency_ms, predict_batches  # noqa: E402
 from fer_core.labels import AFFECTNET_8, FER2013_7  # noqa: E402
 from fer_core.data.preprocess import prepare_images  # noqa: E402

@@ -20,7 +20,7 @@ st.caption(f"Each model is trained by `python -m training` in its own process, s
 job = training.current_job(runs_dir)
 job_state = training.job_state(job)
 running = bool(job_state and job_state.get("status") == "running")
-# One training job per server (fer_core.jobs): one started elsewhere (another runs folder, another
+# One training job per server (fer_core.fit.jobs): one started elsewhere (another runs folder, another
 # app instance) also keeps the Start button off, and everyone sees who started it and when.
 server_job = training.server_job()
 server_busy = (training.job_state(server_job) or {}).get("status") == "running"

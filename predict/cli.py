@@ -24,7 +24,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fer_core.progress import ConsoleLines  # noqa: E402  (no TensorFlow: plain stream output)
+from fer_core.fit.progress import ConsoleLines  # noqa: E402  (no TensorFlow: plain stream output)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -138,7 +138,7 @@ def test_train_start_follow_and_cancel(no_runs, data_dir):
     assert any("**Training**" in m.value for m in other.markdown)
     assert start_button(other).disabled
     from fer_core import FERError
-    from fer_core.jobs import start_job
+    from fer_core.fit.jobs import start_job
 
     with pytest.raises(FERError):
         start_job(["--data", "demo", "--models", "baseline", "--epochs", "1", "--weights", "none"], no_runs)

@@ -253,7 +253,7 @@ def test_one_source_of_truth_for_the_demo_defaults():
 def test_demo_runs_record_the_seed_that_drew_their_data(tmp_path):
     """A --seeds sweep trains seed 1 on seed 0's demo faces: the run must rebuild those, not seed 1's."""
     from fer_core import load_dataset, load_run
-    from fer_core.train import TrainConfig, train_one
+    from fer_core.fit.train import TrainConfig, train_one
 
     ds0 = load_dataset("demo", seed=0, demo_per_class=4, demo_image_size=48)
     cfg = TrainConfig(model="baseline", epochs=1, batch_size=16, image_size=48, patience=0, seed=1)

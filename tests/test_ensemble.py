@@ -12,8 +12,8 @@ import pytest
 
 from conftest import ROOT
 from fer_core import load_dataset, load_run
-from fer_core.evaluation import classification_metrics
-from fer_core.train import TrainConfig, train_one
+from fer_core.fit.evaluation import classification_metrics
+from fer_core.fit.train import TrainConfig, train_one
 from training import ensemble as E
 
 TINY = dict(batch_size=16, patience=0, precision="float32")

@@ -115,7 +115,7 @@ def test_class_sets_map_by_emotion_name():
 
 def test_training_on_soft_targets_is_scored_on_the_majority(tmp_path):
     from fer_core.store.runs import load_run
-    from fer_core.train import TrainConfig, train_one
+    from fer_core.fit.train import TrainConfig, train_one
 
     path, _ = _fer2013_like(tmp_path, n=16)
     _write_votes(tmp_path, 16)

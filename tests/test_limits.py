@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from fer_core import FERError
-from fer_core import jobs
+from fer_core.fit import jobs
 from fer_core.predict import FaceResult, PredictionResult
 from ui import access, inference, settings
 

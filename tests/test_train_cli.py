@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT, TINY_ARGS, run_cli
 from fer_core import RunStoreError, list_runs, load_dataset, load_run
-from fer_core.progress import read_events
+from fer_core.fit.progress import read_events
 from fer_core.store.runs import TrainLock
 
 FIVE = ["baseline", "resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"]

@@ -244,7 +244,7 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
     import_tensorflow_quietly()
     from fer_core.data.datasets import load_dataset
     from fer_core.errors import DatasetError, FERError
-    from fer_core.evaluation import classification_metrics
+    from fer_core.fit.evaluation import classification_metrics
     from fer_core.compute.forward import compiled_forward, latency_ms, predict_batches
     from fer_core.data.preprocess import prepare_images
     from fer_core.store.runs import FULL_MODEL_FILE, Run, RunWriter, load_run, new_run_id

@@ -32,7 +32,7 @@ def section_precision(cfg: dict, tmp: Path) -> dict:
     from fer_core.compute.forward import compiled_forward, predict_batches
     from fer_core.models import create_model, split_transfer_model
     from fer_core.compute.precision import as_float32, cpu_has_native_bf16, dtype_policy, resolve_precision, with_precision
-    from fer_core.train import TrainConfig, _compile, _train_scratch
+    from fer_core.fit.train import TrainConfig, _compile, _train_scratch
 
     out = {"cpu_has_native_bf16": cpu_has_native_bf16(), "auto_resolves_to": resolve_precision("auto"),
            "scratch": {}, "feature_pass": {}}

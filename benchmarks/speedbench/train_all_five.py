@@ -33,7 +33,7 @@ def _cli_train(cfg: dict, tmp: Path, tag: str, per_class: int, epochs: int, mode
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"training CLI exited {proc.returncode}: {proc.stderr.strip()[-1500:]}")
-    from fer_core.progress import read_events
+    from fer_core.fit.progress import read_events
     from fer_core.store.runs import list_runs
 
     events = read_events(prog)

@@ -410,7 +410,7 @@ def _write_model(model, run: Run, fmt: str, dest: Path) -> None:
     target = dest / FORMATS[fmt].file
     if fmt == "keras":
         if run.model_path.is_file():
-            shutil.copy2(run.model_path, target)  # already float32, no optimizer state (fer_core.train)
+            shutil.copy2(run.model_path, target)  # already float32, no optimizer state (fer_core.fit.train)
         else:  # a head-only published run: the rebuilt full model
             from .runs import save_inference_model
 

@@ -5,7 +5,7 @@ Two paths, chosen by the model's kind:
 * scratch models (``baseline``) train end to end with ``model.fit`` on
   ``(B, S, S, C)`` uint8 batches, augmented in the input pipeline;
 * transfer models run their frozen backbone once per image (through the
-  :mod:`~fer_core.features` cache), train the head on ``(B, D)`` features,
+  :mod:`~fer_core.fit.features` cache), train the head on ``(B, D)`` features,
   optionally fine-tune the top backbone layers on pixels, and save the full
   model so it predicts from raw pixels. ``fer_compact`` takes this path too:
   its "backbone" is the conv trunk of a trained ``compact`` run (the bundled
@@ -24,18 +24,18 @@ import keras
 import numpy as np
 
 from . import checkpoints
-from .data.datasets import Dataset
-from .errors import ModelError
+from ..data.datasets import Dataset
+from ..errors import ModelError
 from .evaluation import classification_metrics
 from .features import FeatureCache, cache_key, compute_features, weights_digest
-from .compute.forward import compiled_forward, latency_ms, predict_batches
-from .models import create_model, get_spec, split_transfer_model, unfreeze_top
-from .models.from_compact import load_source, source_label, source_record
-from .models.transfer import backbone_layers
-from .compute.precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
-from .data.preprocess import prepare_images
+from ..compute.forward import compiled_forward, latency_ms, predict_batches
+from ..models import create_model, get_spec, split_transfer_model, unfreeze_top
+from ..models.from_compact import load_source, source_label, source_record
+from ..models.transfer import backbone_layers
+from ..compute.precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
+from ..data.preprocess import prepare_images
 from .progress import ProgressCallback
-from .store.runs import RunWriter, TrainLock, init_from_record, new_run_id, save_inference_model  # noqa: F401  (the last two lived here until 0.9)
+from ..store.runs import RunWriter, TrainLock, init_from_record, new_run_id, save_inference_model  # noqa: F401  (the last two lived here until 0.9)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 AUGMENT_MODES = ("resample", "photo")
@@ -261,8 +261,8 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
     8 emotions from the FER2013 model): the conv trunk only, by layer name,
     under a new head that trains with it (``trunk_only``).
     """
-    from .models.from_compact import TRUNK_LAYERS
-    from .store.runs import load_run
+    from ..models.from_compact import TRUNK_LAYERS
+    from ..store.runs import load_run
 
     earlier = load_run(cfg.init_from)
     want = (cfg.model, list(ds.class_names), size)
