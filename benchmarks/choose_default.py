@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         row = {"run": run.id, "labels": run.metrics.get("dataset", {}).get("labels") or "fer2013",
                "crops": {"fer2013": scores(p8, fer_y8), "ferplus": scores(p8[keep], plus_y8[keep])}}
         if scenes:
-            from fer_core.predict import Predictor
+            from fer_core.inference.predictor import Predictor
 
             predictor = Predictor([run])
             pipe = np.zeros((len(scenes), 8), np.float32)

@@ -67,7 +67,7 @@ def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.nd
         cached = np.load(path)
         return cached["x"], cached["y"]
     from fer_core.faces.detect import crop_face, detect_faces, square_box
-    from fer_core.predict import to_rgb_array
+    from fer_core.inference.predictor import to_rgb_array
     from fer_core.data.preprocess import prepare_images, to_channels
     from fer_core.faces.scenes import MATCH_IOU, iou, make_scene, stratified_indices
 

@@ -92,7 +92,7 @@ def export_peak(run: str, fmt: str) -> dict:
         "import json, sys, tempfile; sys.path.insert(0, %r)\n"
         "from benchmarks.export import _status_mb, _reset_peak\n"
         "from fer_core._quiet import import_tensorflow_quietly; import_tensorflow_quietly()\n"
-        "from fer_core import export as ex\n"
+        "from fer_core.store import export as ex\n"
         "before = _status_mb('VmRSS'); _reset_peak()\n"
         "with tempfile.TemporaryDirectory() as tmp:\n"
         "    ex.export_run(%r, %r, tmp + '/out')\n"

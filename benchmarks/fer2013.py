@@ -300,7 +300,7 @@ def sweep_split(models: list[CropClassifier], scenes, y, direct: dict[str, np.nd
     """
     from fer_core.faces.align import align_face
     from fer_core.faces.detect import SCORE_THRESHOLD, centre_square_box, crop_face, square_box
-    from fer_core.predict import to_rgb_array
+    from fer_core.inference.predictor import to_rgb_array
 
     app = SCORE_THRESHOLD  # the threshold the app runs at: candidates are scored there
 
@@ -439,7 +439,7 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
     """
     from fer_core.faces import align
     from fer_core.faces import detect as faces
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     config = SceneConfig()
     x_test, y_test = ds.splits["test"]

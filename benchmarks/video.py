@@ -17,7 +17,7 @@ Each measurement runs in a fresh process (``--worker``), so the peak resident
 memory (``ru_maxrss``) of the 60 s and the 120 s clip are comparable: flat
 memory means the same peak for twice the clip. The worker reads the clip with
 the model the Video page starts with (``fer_core.data.defaults.BUNDLED_PREDICT_DEFAULT``) through
-``fer_core.video.iter_video_rows`` — rows streamed to a CSV file, as
+``fer_core.inference.video.iter_video_rows`` — rows streamed to a CSV file, as
 ``python -m predict`` does — at 5 fps, and records the per-stage split
 (decode, detect, track, classify), the resident memory after each tenth of the
 clip, and every row.
@@ -183,9 +183,9 @@ def machine_busy_s() -> float:
 
 def worker(clip: Path, detect_every: int, out: Path) -> None:
     from fer_core import bundled_runs
-    from fer_core.predict import Predictor
-    from fer_core.rows import write_csv
-    from fer_core.video import VideoStats, iter_video_rows
+    from fer_core.inference.predictor import Predictor
+    from fer_core.inference.rows import write_csv
+    from fer_core.inference.video import VideoStats, iter_video_rows
 
     runs = [r for r in bundled_runs().runs if r.model_name == BUNDLED_PREDICT_DEFAULT]
     t0 = time.perf_counter()
@@ -357,7 +357,7 @@ def main() -> None:
             "id_switches": id_switches(r["row_sample"], truth)}
     speed_ok = ref["wall_s"] <= TARGET_S * short / 60.0
     result = {
-        "what": "fer_core.video.iter_video_rows on 1280x720 30 fps H.264 clips of two moving FER2013 faces, "
+        "what": "fer_core.inference.video.iter_video_rows on 1280x720 30 fps H.264 clips of two moving FER2013 faces, "
                 f"sampled at 5 fps, bundled {BUNDLED_PREDICT_DEFAULT} model (the Video page's default), rows streamed "
                 "to CSV; one fresh process per measurement",
         "command": "python benchmarks/video.py" + (" --quick" if args.quick else ""),

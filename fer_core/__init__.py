@@ -13,7 +13,7 @@ __version__ = "0.9.0"
 # Quiet TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notes).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# The flat layout's module paths (fer_core.video, fer_core.store.runs, ...) keep working for one release.
+# The flat layout's module paths (fer_core.inference.video, fer_core.store.runs, ...) keep working for one release.
 from . import _moved  # noqa: E402
 
 _moved.install()
@@ -30,5 +30,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # fer_core.video and the other old modules as attributes (until 0.11)
+def __getattr__(name: str):  # fer_core.inference.video and the other old modules as attributes (until 0.11)
     return _moved.package_getattr(name)

@@ -136,7 +136,7 @@ def test_app_can_use_the_ensemble(ensemble_run):
     assert tables.leaderboard([run]).iloc[0]["Model"] == "compact_ensemble"
 
     from fer_core.errors import FERError
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     p = Predictor([run], batching=False)
     try:

@@ -16,7 +16,7 @@ import pytest
 
 from fer_core import FERError
 from fer_core.fit import jobs
-from fer_core.predict import FaceResult, PredictionResult
+from fer_core.inference.predictor import FaceResult, PredictionResult
 from ui import access, inference, settings
 
 

@@ -109,7 +109,7 @@ def test_renders_locally_and_reads_frames_sent_through_its_callback(bundled):
     assert_clean(at)
     assert "Stopped after" in all_text(at) and "This stream's table" in all_text(at)
     table = pd.read_csv(io.BytesIO(live.csv_bytes(proc)))
-    from fer_core.rows import columns
+    from fer_core.inference.rows import columns
 
     assert list(table.columns) == columns(proc.class_names)
     assert table["time_s"].is_monotonic_increasing and table["time_s"].iloc[0] == 0.0

@@ -7,7 +7,7 @@
   objects → ``st.cache_resource``: each loads once per process.
 
 Many visitors at once (issue 10 §3): everything shared here is safe to use
-from several sessions' threads (:class:`fer_core.predict.Predictor` is
+from several sessions' threads (:class:`fer_core.inference.predictor.Predictor` is
 thread-safe), a new session does no model work, and the per-rerun costs that
 grew with the number of sessions are removed — see :func:`_serving_process`.
 """
@@ -99,7 +99,7 @@ def _time_script_runs() -> None:
     original = ScriptRunner._run_script
     if getattr(original, "_fer_timed", False):
         return
-    from fer_core.predict import log_timing
+    from fer_core.inference.predictor import log_timing
 
     def timed_run_script(self, rerun_data):
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -409,7 +409,7 @@ _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fer-predictor"
 
 def _build_predictor(run_paths: tuple[str, ...]):
     from fer_core import load_run
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     runs = [load_run(p, bundled=Path(p).parent.resolve() == BUNDLED_DIR.resolve()) for p in run_paths]
     predictor = Predictor(runs)  # also builds and warms the face detectors
@@ -480,7 +480,7 @@ def _predictor(run_paths: tuple[str, ...], sig: tuple):
 
 
 def predictor_for(runs) -> object:
-    """A :class:`fer_core.predict.Predictor` over ``runs``, loaded once per process.
+    """A :class:`fer_core.inference.predictor.Predictor` over ``runs``, loaded once per process.
 
     Raises :class:`fer_core.FERError` with a one-line message when a model cannot
     be loaded (e.g. a ``.keras`` file that needs unsafe deserialization).

@@ -83,7 +83,7 @@ def worker_predict(spec: dict) -> dict:
     import_tensorflow_quietly()
     from fer_core.faces.detect import DETECT_SIDE, detect_faces
     from fer_core.data.images import open_image
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
     from fer_core.store.runs import load_run
 
     t_import = time.perf_counter() - t0

@@ -2,7 +2,7 @@
 
 Layered after paz's face classification pipeline:
 detect → square the box → clip to the image → crop → (classify → draw, in
-:mod:`fer_core.predict`). Each step is a small pure function except
+:mod:`fer_core.inference.predictor`). Each step is a small pure function except
 :func:`detect_faces`, which borrows a detector from the process's small pool
 (:data:`DETECTORS`), so concurrent sessions never share one.
 
