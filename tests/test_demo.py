@@ -187,7 +187,7 @@ def test_surprise_mouths_are_open_and_dark(medium):
 def test_demo_module_imports_no_tensorflow_or_streamlit():
     """Loads demo.py on its own (not via the package __init__) in a fresh
     interpreter: the demo data must stay cheap to import."""
-    path = ROOT / "fer_core" / "demo.py"
+    path = ROOT / "fer_core" / "data" / "demo.py"
     assert path.is_file()
     code = (
         "import importlib.util, sys\n"
