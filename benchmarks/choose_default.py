@@ -15,7 +15,7 @@ happy, sad, surprise, fear, disgust, anger; contempt, which FER2013 lacks, is
 left out), on FER2013 validation (PublicTest) faces:
 
 1. the 48 px crops, against FER2013's labels and against the FER+ majority;
-2. the same faces pasted into photos (:func:`fer_core.scenes.make_scene`,
+2. the same faces pasted into photos (:func:`fer_core.faces.scenes.make_scene`,
    seed 1) and read through ``Predictor.predict`` — detector, aligned crop,
    model — against both label sets.
 
@@ -44,11 +44,11 @@ from fer_core._quiet import import_tensorflow_quietly  # noqa: E402
 import_tensorflow_quietly()
 
 from fer_core import bundled_runs, load_run  # noqa: E402
-from fer_core.ferplus import VOTES_FILE, votes_to_targets  # noqa: E402
-from fer_core.inference import compiled_forward, predict_batches  # noqa: E402
+from fer_core.data.ferplus import VOTES_FILE, votes_to_targets  # noqa: E402
+from fer_core.compute.forward import compiled_forward, predict_batches  # noqa: E402
 from fer_core.labels import AFFECTNET_8, FER2013_7, canonical, to_class_set  # noqa: E402
-from fer_core.preprocess import prepare_images  # noqa: E402
-from fer_core.scenes import SceneConfig, make_scene, stratified_indices  # noqa: E402
+from fer_core.data.preprocess import prepare_images  # noqa: E402
+from fer_core.faces.scenes import SceneConfig, make_scene, stratified_indices  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
 OUT = ROOT / "benchmarks" / "results" / "choose_default.json"
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
         row = {"run": run.id, "labels": run.metrics.get("dataset", {}).get("labels") or "fer2013",
                "crops": {"fer2013": scores(p8, fer_y8), "ferplus": scores(p8[keep], plus_y8[keep])}}
         if scenes:
-            from fer_core.predict import Predictor
+            from fer_core.inference.predictor import Predictor
 
             predictor = Predictor([run])
             pipe = np.zeros((len(scenes), 8), np.float32)

@@ -6,14 +6,14 @@
 
 Writes ``benchmarks/results/detect.json``.
 
-**Scenes.** :func:`fer_core.scenes.make_group_scene`: 2–7 faces per photo,
+**Scenes.** :func:`fer_core.faces.scenes.make_group_scene`: 2–7 faces per photo,
 sides drawn log-uniformly from 20 to 600 px, tilted up to ±25°, one in five
 placed across the frame's edge (up to 35 % cut), colour cast, JPEG 60–95.
 Validation scenes use FER2013 PublicTest faces (seed 1), test scenes
 PrivateTest faces (seed 0). A face is found when a returned box has IoU ≥
-:data:`~fer_core.scenes.MATCH_IOU` with its pasted square; a box matching no
+:data:`~fer_core.faces.scenes.MATCH_IOU` with its pasted square; a box matching no
 face is a false box. Recall is reported for faces ≥ 30 px (the target) and by
-size band. Backgrounds: face-free images (:func:`fer_core.scenes.background`)
+size band. Backgrounds: face-free images (:func:`fer_core.faces.scenes.background`)
 at the scene sizes; the share with any box is the false-alarm rate.
 
 **Selection.** The detection side and score threshold are chosen on
@@ -48,8 +48,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_core import faces as F  # noqa: E402
-from fer_core.scenes import GroupSceneConfig, MATCH_IOU, background, iou, make_group_scene  # noqa: E402
+from fer_core.faces import detect as F  # noqa: E402
+from fer_core.faces.scenes import GroupSceneConfig, MATCH_IOU, background, iou, make_group_scene  # noqa: E402
 
 from benchmarks.machine import cpu_model  # noqa: E402
 
@@ -138,7 +138,7 @@ def choose(val: dict, sides_allowed) -> str:
 
 def crop_sweep(scenes, rgbs, y, classifier) -> dict:
     """Accuracy of each crop candidate on the faces found (at the app's defaults), against ``y[index]``."""
-    from fer_core.align import align_face
+    from fer_core.faces.align import align_face
 
     cands = {**{f"square margin={m:+.2f}": ("square", m) for m in SQUARE_MARGINS},
              **{f"aligned scale={s:.2f}": ("aligned", s) for s in ALIGN_SCALES}}

@@ -20,7 +20,7 @@ With ONE run this picks the blur for it alone (``training.ensemble RUN --smooth`
 
 ``--photos 600``: the dataset's sharp 48 px crops are not what the app
 classifies. With this option, that many validation faces are also pasted
-into synthetic photos (:mod:`fer_core.scenes`: the validation scenes of
+into synthetic photos (:mod:`fer_core.faces.scenes`: the validation scenes of
 ``benchmarks/fer2013.py --sweep``, faces drawn with seed 0, scenes with seed 1)
 and cropped by the app's own detector and crop (``faces.detect_faces`` → ``square_box`` → ``crop_face`` → antialiased
 resize), once, cached. Each candidate is scored on the crops of the faces
@@ -66,10 +66,10 @@ def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.nd
     if path.is_file():
         cached = np.load(path)
         return cached["x"], cached["y"]
-    from fer_core.faces import crop_face, detect_faces, square_box
-    from fer_core.predict import to_rgb_array
-    from fer_core.preprocess import prepare_images, to_channels
-    from fer_core.scenes import MATCH_IOU, iou, make_scene, stratified_indices
+    from fer_core.faces.detect import crop_face, detect_faces, square_box
+    from fer_core.inference.predictor import to_rgb_array
+    from fer_core.data.preprocess import prepare_images, to_channels
+    from fer_core.faces.scenes import MATCH_IOU, iou, make_scene, stratified_indices
 
     x_val, y_val = ds.splits["validation"]
     crops, labels = [], []
@@ -104,8 +104,8 @@ def member_probs(run, ds, batch: int = 256, smooth: float = 0.0, photos=None) ->
         cached = np.load(path)
         if str(cached["stamp"]) == stamp:
             return {s: cached[s] for s in (*SPLITS, *([PHOTOS] if photos is not None else []))}
-    from fer_core.inference import compiled_forward, predict_batches
-    from fer_core.preprocess import prepare_images
+    from fer_core.compute.forward import compiled_forward, predict_batches
+    from fer_core.data.preprocess import prepare_images
 
     forward = compiled_forward(run.load_model())
     spec = run.config["model"]
@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 0 <= v <= 3 for v in sigmas) or not 0 <= args.current_smooth <= 3:
         print("error: blurs go from 0 (none) to 3 pixels", file=sys.stderr)
         return 2
-    from fer_core.data import load_dataset
-    from fer_core.runs import load_run
+    from fer_core.data.datasets import load_dataset
+    from fer_core.store.runs import load_run
 
     t0 = time.time()
     runs = [load_run(r) for r in args.runs]

@@ -4,7 +4,7 @@
     python benchmarks/export.py                                   # bundled compact and baseline → benchmarks/results/export.json
     python benchmarks/export.py --runs models/compact --repeats 100 --out /tmp/export.json
 
-For each run and each format fer_core.export offers here:
+For each run and each format fer_core.store.export offers here:
 
 - ``size_bytes``: the model file(s) on disk (labels.json excluded);
 - ``convert_s``: wall time of ``export_run`` (load, convert, reload, check);
@@ -15,7 +15,7 @@ For each run and each format fer_core.export offers here:
   ``auto`` (what the CLI and the app do), and each mode forced (``refused`` with the numbers when below the bound);
 - ``latency``: median ms of one warm call on 1 face and per face in a batch of 8 (uint8 crops; every exported
   runtime casts them to its float32 input), timed in interleaved rounds with ``compiled_keras``
-  (``fer_core.inference.compiled_forward`` traced once for any batch size, as the app's Predictor does) and
+  (``fer_core.compute.forward.compiled_forward`` traced once for any batch size, as the app's Predictor does) and
   ``compiled_keras_static_shape`` (one trace per batch size: Keras' best case), so machine load hits every
   variant alike; TFLite with 1 thread (the Interpreter's default) and with one per core.
 
@@ -92,7 +92,7 @@ def export_peak(run: str, fmt: str) -> dict:
         "import json, sys, tempfile; sys.path.insert(0, %r)\n"
         "from benchmarks.export import _status_mb, _reset_peak\n"
         "from fer_core._quiet import import_tensorflow_quietly; import_tensorflow_quietly()\n"
-        "from fer_core import export as ex\n"
+        "from fer_core.store import export as ex\n"
         "before = _status_mb('VmRSS'); _reset_peak()\n"
         "with tempfile.TemporaryDirectory() as tmp:\n"
         "    ex.export_run(%r, %r, tmp + '/out')\n"
@@ -146,8 +146,8 @@ def interleaved_latency(fns: dict, x1: np.ndarray, x8: np.ndarray, repeats: int)
 
 def bench_run(path: Path, data: str | None, repeats: int, tmp: Path) -> dict:
     from fer_core import load_run
-    from fer_core import export as ex
-    from fer_core.inference import compiled_forward
+    from fer_core.store import export as ex
+    from fer_core.compute.forward import compiled_forward
 
     run = load_run(path)
     model = run.load_model()
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.machine import cpu_model
     from fer_core._quiet import import_tensorflow_quietly
-    from fer_core.export import _version
+    from fer_core.store.export import _version
 
     import_tensorflow_quietly()
     started = time.time()

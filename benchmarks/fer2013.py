@@ -19,7 +19,7 @@ already holds a measured peer row, that row is kept and marked as carried over).
 **Pipeline accuracy.** Direct accuracy classifies the dataset's own 48 px
 crops; the app classifies photos. The ``pipeline`` section pastes a seeded,
 class-stratified sample of test faces (``--pipeline-limit``, default 600)
-into synthetic photos (:mod:`fer_core.scenes`: upscaled 120–300 px, tilted,
+into synthetic photos (:mod:`fer_core.faces.scenes`: upscaled 120–300 px, tilted,
 colour-cast, JPEG 60–95) and runs ``Predictor.predict`` on the JPEG bytes —
 decode, YuNet, aligned crop, resize, classify, exactly the app's path —
 and reports, per model and for the ensemble, beside direct accuracy on the
@@ -28,7 +28,7 @@ pasted face), accuracy on detected faces, and end-to-end accuracy where a
 miss counts as the app would answer (whole-image fallback, or a wrong box).
 
 ``--sweep`` adds the measurement behind the crop defaults in
-``fer_core/faces.py`` and ``fer_core/align.py``: the detector runs once per
+``fer_core/faces/detect.py`` and ``fer_core/faces/align.py``: the detector runs once per
 scene on validation (PublicTest) and test scenes, every candidate crop
 (square boxes: margin × vertical shift; aligned crops: the frame's scale
 relative to FER2013's, plus multi-margin test-time averaging) is classified,
@@ -63,11 +63,11 @@ from fer_core._quiet import import_tensorflow_quietly  # noqa: E402
 import_tensorflow_quietly()
 
 from fer_core import bundled_runs, load_dataset, load_run  # noqa: E402
-from fer_core.evaluation import classification_metrics  # noqa: E402
-from fer_core.inference import compiled_forward, latency_ms, predict_batches  # noqa: E402
+from fer_core.fit.evaluation import classification_metrics  # noqa: E402
+from fer_core.compute.forward import compiled_forward, latency_ms, predict_batches  # noqa: E402
 from fer_core.labels import AFFECTNET_8, FER2013_7  # noqa: E402
-from fer_core.preprocess import prepare_images  # noqa: E402
-from fer_core.scenes import MATCH_IOU, SceneConfig, iou, make_scene, stratified_indices  # noqa: E402
+from fer_core.data.preprocess import prepare_images  # noqa: E402
+from fer_core.faces.scenes import MATCH_IOU, SceneConfig, iou, make_scene, stratified_indices  # noqa: E402
 
 from benchmarks.machine import cpu_model  # noqa: E402
 
@@ -85,7 +85,7 @@ def reorder(probs: np.ndarray, names, target) -> np.ndarray:
 
 def ferplus_test(data: str | Path):
     """(keep mask over FER2013's test rows, majority labels of the kept rows) of FER+, or None without votes."""
-    from fer_core.ferplus import VOTES_FILE, votes_to_targets
+    from fer_core.data.ferplus import VOTES_FILE, votes_to_targets
 
     path = Path(data).parent / VOTES_FILE
     if not path.is_file():
@@ -255,7 +255,7 @@ def raw_detections(rgb: np.ndarray) -> list[dict]:
     ``faces.detect_faces`` at the lowest swept threshold: a box kept at a
     higher threshold is the same box (YuNet's NMS keeps the higher score).
     """
-    from fer_core.faces import detect_faces
+    from fer_core.faces.detect import detect_faces
 
     return [{"box": f.box, "confidence": f.confidence, "landmarks": f.landmarks}
             for f in detect_faces(rgb, min_confidence=min(SWEEP_MIN_CONFIDENCE))]
@@ -293,7 +293,7 @@ class CropClassifier:
     def __call__(self, crops) -> np.ndarray:
         from PIL import Image
 
-        from fer_core.preprocess import to_channels
+        from fer_core.data.preprocess import to_channels
 
         x = np.stack([np.asarray(Image.fromarray(c).resize((self.size, self.size), self._resample)) for c in crops])
         if self.gray:
@@ -309,9 +309,9 @@ def sweep_split(models: list[CropClassifier], scenes, y, direct: dict[str, np.nd
     ensemble; at the app's score threshold), multi-margin TTA scores, the box
     geometry against the pasted face, and the raw arrays the selection needs.
     """
-    from fer_core.align import align_face
-    from fer_core.faces import SCORE_THRESHOLD, centre_square_box, crop_face, square_box
-    from fer_core.predict import to_rgb_array
+    from fer_core.faces.align import align_face
+    from fer_core.faces.detect import SCORE_THRESHOLD, centre_square_box, crop_face, square_box
+    from fer_core.inference.predictor import to_rgb_array
 
     app = SCORE_THRESHOLD  # the threshold the app runs at: candidates are scored there
 
@@ -391,7 +391,7 @@ def select_and_report(val: dict, test: dict, y_val, y_test, names) -> dict:
     ``chosen`` is selected among what ``Predictor.predict`` can do — a square
     box with a margin and a vertical shift, or a crop aligned by the landmarks
     at a scale of FER2013's framing — so it can become the default in
-    ``fer_core/faces.py`` / ``fer_core/align.py``. ``best_overall`` adds
+    ``fer_core/faces/detect.py`` / ``fer_core/faces/align.py``. ``best_overall`` adds
     multi-margin TTA; the same rule picks it. Ties (within 0.1 point) go to the
     simpler candidate: no TTA, no alignment, the smaller |shift|, the margin
     (or scale) closest to the measured framing (0).
@@ -445,11 +445,12 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
 
     With ``sweep`` the crop is chosen first (on validation scenes) and
     ``Predictor.predict`` then runs with it; without, with the defaults in
-    ``fer_core/faces.py`` — the same numbers once those defaults are the
+    ``fer_core/faces/detect.py`` — the same numbers once those defaults are the
     chosen ones, which is how the repository ships.
     """
-    from fer_core import align, faces
-    from fer_core.predict import Predictor
+    from fer_core.faces import align
+    from fer_core.faces import detect as faces
+    from fer_core.inference.predictor import Predictor
 
     config = SceneConfig()
     x_test, y_test = ds.splits["test"]
@@ -488,8 +489,8 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
               f"test {sel['test'][SELECT_BY]:.4f}; best overall {sel['best_overall']}", file=sys.stderr)
         crop = _parse(sel["chosen"])
         if crop != defaults:
-            print(f"note: the chosen crop {crop} differs from the defaults {defaults} (fer_core/faces.py, "
-                  "fer_core/align.py); the predict numbers below use the chosen one", file=sys.stderr)
+            print(f"note: the chosen crop {crop} differs from the defaults {defaults} (fer_core/faces/detect.py, "
+                  "fer_core/faces/align.py); the predict numbers below use the chosen one", file=sys.stderr)
     result["config"]["crop"] = crop
     predictor = Predictor(runs)
     saved = faces.FACE_MARGIN, faces.FACE_SHIFT, align.ALIGN_FACES, align.ALIGN_SCALE

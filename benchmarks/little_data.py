@@ -2,7 +2,7 @@
 
 The question: with only a few hundred labelled faces per class, does starting
 from the bundled ``models/compact`` trunk beat training the same network from
-scratch? Each condition trains through the real trainer (``fer_core.train.train_one``)
+scratch? Each condition trains through the real trainer (``fer_core.fit.train.train_one``)
 on a seeded, stratified sample of FER2013's *train* split (``--per-class`` faces
 per class), picks nothing on test, and is scored on FER2013's full *test* split
 (PrivateTest, 3,589 faces, never used for training or selection):
@@ -68,8 +68,8 @@ def sample_per_class(labels: np.ndarray, per_class: int, rng: np.random.Generato
 
 
 def little_dataset(full, per_class: int, val_per_class: int, seed: int, merged: bool = False):
-    """A :class:`fer_core.data.Dataset`: sampled train/validation, the full test split (optionally 4 merged classes)."""
-    from fer_core.data import Dataset
+    """A :class:`fer_core.data.datasets.Dataset`: sampled train/validation, the full test split (optionally 4 merged classes)."""
+    from fer_core.data.datasets import Dataset
 
     rng = np.random.default_rng(seed)
     splits = {}
@@ -95,7 +95,7 @@ def conditions(args) -> dict:
 
 
 def run_condition(ds, name: str, overrides: dict, args, seed: int, out_dir: Path, cache) -> dict:
-    from fer_core.train import TrainConfig, train_one
+    from fer_core.fit.train import TrainConfig, train_one
 
     cfg = TrainConfig(epochs=args.epochs, batch_size=64, learning_rate=args.learning_rate, seed=seed, patience=0,
                       augment=True, lr_schedule="cosine", label_smoothing=0.1, class_weight="none", **overrides)
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
 
     import_tensorflow_quietly()
     from fer_core import load_dataset, load_run
-    from fer_core.features import FeatureCache
+    from fer_core.fit.features import FeatureCache
 
     t_start = time.time()
     full = load_dataset(args.data)

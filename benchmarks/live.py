@@ -8,9 +8,9 @@ Frames: a 640×480 clip with one face (the project's real astronaut photo,
 the view drifting 0–80 px and back every 4 s, so the face moves as a person
 in front of a webcam does), offered at a camera's rate (``--camera-fps``,
 30) by one feeder thread per stream to that stream's
-:class:`fer_core.live.LiveProcessor` — the same object the Live page feeds
+:class:`fer_core.inference.live.LiveProcessor` — the same object the Live page feeds
 from streamlit-webrtc's callback, in the same process as the model
-(the bundled default, :data:`fer_core.defaults.BUNDLED_PREDICT_DEFAULT`),
+(the bundled default, :data:`fer_core.data.defaults.BUNDLED_PREDICT_DEFAULT`),
 one predictor shared by the streams as the app shares it. The transport
 (WebRTC, VP8 decode/encode) is not in these figures; the browser test covers
 it working.
@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.machine import cpu_model  # noqa: E402
 from benchmarks.video import cpu_s, machine_busy_s  # noqa: E402
-from fer_core.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402
+from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "live.json"
 ASTRONAUT = ROOT / "ui" / "assets" / "astronaut.jpg"
@@ -77,8 +77,8 @@ def pct(values, q) -> float | None:
 
 def compare_detect_every(predictor, frames, ks=(1, 2, 3), repeats: int = 3) -> dict:
     """Each k over the clip's frames in order (repeated): CPU ms per frame and agreement with k = 1."""
-    from fer_core.faces import box_iou
-    from fer_core.live import LiveProcessor
+    from fer_core.faces.detect import box_iou
+    from fer_core.inference.live import LiveProcessor
 
     per_k, ref = {}, None
     for k in ks:
@@ -111,7 +111,7 @@ def compare_detect_every(predictor, frames, ks=(1, 2, 3), repeats: int = 3) -> d
 
 def run_streams(predictor, frames, n_streams: int, seconds: float, camera_fps: float, detect_every: int) -> dict:
     """``n_streams`` processors fed at ``camera_fps`` for ``seconds``; fps, latency, CPU and RSS."""
-    from fer_core.live import LiveProcessor
+    from fer_core.inference.live import LiveProcessor
 
     latencies = [[] for _ in range(n_streams)]
     procs = [LiveProcessor(predictor, detect_every=detect_every,
@@ -172,15 +172,15 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=float, default=600, help="seconds per case (default 600: 10 minutes)")
     ap.add_argument("--camera-fps", type=float, default=30)
     ap.add_argument("--streams", default="1,2", help="cases: concurrent streams, comma-separated")
-    ap.add_argument("--detect-every", type=int, default=None, help="k for the streams (default: fer_core.live's)")
+    ap.add_argument("--detect-every", type=int, default=None, help="k for the streams (default: fer_core.inference.live's)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--label", default=None, help="a note stored with the results (e.g. 'short run')")
     args = ap.parse_args(argv)
 
     from fer_core import load_run
-    from fer_core.live import DEFAULT_DETECT_EVERY
-    from fer_core.predict import Predictor
-    from fer_core.runs import BUNDLED_DIR
+    from fer_core.inference.live import DEFAULT_DETECT_EVERY
+    from fer_core.inference.predictor import Predictor
+    from fer_core.store.runs import BUNDLED_DIR
 
     k = args.detect_every or DEFAULT_DETECT_EVERY
     t = time.perf_counter()
@@ -214,7 +214,7 @@ def main(argv=None) -> None:
     if "two_streams_fps_each" in headline:
         met["two_streams_fps_each"] = headline["two_streams_fps_each"] >= TARGETS["two_streams_fps_each"]
     result = {
-        "what": "Live page's processor (fer_core.live) fed 640x480 frames with one face at a camera's rate, in-process",
+        "what": "Live page's processor (fer_core.inference.live) fed 640x480 frames with one face at a camera's rate, in-process",
         "label": args.label, "command": "python benchmarks/live.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count()}, "model": BUNDLED_PREDICT_DEFAULT,
         "model_load_s": round(load_s, 1), "detect_every_streams": k, "headline": headline, "targets": TARGETS,

@@ -26,7 +26,7 @@ waits until the page is usable (the file input exists and Streamlit's
 ``stApp`` reports ``data-test-script-state="notRunning"``), uploads its own
 variant of the bundled real photo and waits for the answer ("Face 1: …").
 The server appends one JSON line per prediction to ``$FER_TIMING_LOG``
-(:mod:`fer_core.predict`); the harness polls the server's RSS from /proc.
+(:mod:`fer_core.inference.predictor`); the harness polls the server's RSS from /proc.
 
 Lever part (``--levers``): K threads × photos straight on the shared
 ``Predictor`` (no browser), one configuration at a time, p50/p95 latency and
@@ -656,7 +656,7 @@ def classify_lever(runs: list[str], threads: int, per_thread: int = 25, rounds: 
     import numpy as np
 
     from fer_core import load_run
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     bundled = (ROOT / "models").resolve()
     loaded = [load_run(p, bundled=Path(p).resolve().parent == bundled) for p in runs]
@@ -696,8 +696,9 @@ def lever_child(opts: dict, threads: int, photos_per_thread: int, runs: list[str
         return {"classify_only": classify_lever(runs, threads)}
     from concurrent.futures import ThreadPoolExecutor
 
-    from fer_core import faces, load_run
-    from fer_core.predict import Predictor
+    from fer_core import load_run
+    from fer_core.faces import detect as faces
+    from fer_core.inference.predictor import Predictor
 
     if "intra" in opts:
         import tensorflow as tf

@@ -5,17 +5,17 @@
     python benchmarks/photos.py --photos 20 --rounds 1 --out /tmp/photos.json
 
 The photos are single-face 640×480 JPEGs made from real faces: FER2013 test
-faces pasted into synthetic scenes (:mod:`fer_core.scenes`) when
+faces pasted into synthetic scenes (:mod:`fer_core.faces.scenes`) when
 ``../shared/datasets/fer2013/fer2013.npz`` is there, else the bundled
 ``ui/assets/astronaut.jpg`` at 640 px with a different crop and JPEG quality
 per photo. The model is the one prediction starts with
-(``fer_core.defaults.BUNDLED_PREDICT_DEFAULT``).
+(``fer_core.data.defaults.BUNDLED_PREDICT_DEFAULT``).
 
-Both paths run on the same warm :class:`fer_core.predict.Predictor`, rounds
+Both paths run on the same warm :class:`fer_core.inference.predictor.Predictor`, rounds
 alternating (sequential, batched, sequential, ...) so the machine's other
 load weighs on both alike; the headline is each path's median round. Stage
 seconds: the sequential path's from ``PredictionResult.timings``; the batched
-path's from :class:`fer_core.batch.BatchReport` (its pool stages run on
+path's from :class:`fer_core.inference.batch.BatchReport` (its pool stages run on
 ``DETECT_WORKERS`` threads at once, so they add up to more than its wall
 time). Agreement: the same faces found and max |Δp| between the two paths.
 """
@@ -51,12 +51,12 @@ def make_photos(n: int) -> tuple[list[bytes], str]:
     from PIL import Image
 
     if FER2013.is_file():
-        from fer_core.scenes import SceneConfig, make_scene
+        from fer_core.faces.scenes import SceneConfig, make_scene
 
         faces = np.load(FER2013)["test_images"]  # (3589, 48, 48) uint8
         config = SceneConfig(scene_sizes=((640, 480),))
         return [make_scene(faces[i], 0, i, config).jpeg for i in range(n)], \
-            "FER2013 test faces 0..n-1 pasted into 640×480 scenes (fer_core.scenes, seed 0)"
+            "FER2013 test faces 0..n-1 pasted into 640×480 scenes (fer_core.faces.scenes, seed 0)"
     base = Image.open(ROOT / "ui" / "assets" / "astronaut.jpg").convert("RGB")  # 512×512, one face
     out = []
     rng = np.random.default_rng(0)
@@ -84,8 +84,8 @@ def sequential(predictor, photos: list[bytes]) -> dict:
 
 
 def batched(predictor, photos: list[bytes], **options) -> dict:
-    """The same photos through :func:`fer_core.batch.predict_photos` (uploads in memory)."""
-    from fer_core.batch import BatchReport, expand_uploads, predict_photos
+    """The same photos through :func:`fer_core.inference.batch.predict_photos` (uploads in memory)."""
+    from fer_core.inference.batch import BatchReport, expand_uploads, predict_photos
 
     exp = expand_uploads([(f"photo{i:04d}.jpg", p) for i, p in enumerate(photos)])
     report = BatchReport()
@@ -119,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from fer_core import bundled_runs
-    from fer_core.batch import BATCH_FACES, DETECT_WORKERS
-    from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
-    from fer_core.predict import Predictor
+    from fer_core.inference.batch import BATCH_FACES, DETECT_WORKERS
+    from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
+    from fer_core.inference.predictor import Predictor
 
     photos, origin = make_photos(args.photos)
     runs = [r for r in bundled_runs().runs if r.model_name == BUNDLED_PREDICT_DEFAULT]
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     bat_mid = sorted(bat_rounds, key=lambda r: r["photos_per_s"])[len(bat_rounds) // 2]
     results = {
         "what": "photos per second for single-face 640 px photos with the default model: one Predictor.predict "
-                "per photo (sequential) vs fer_core.batch.predict_photos (decode+detect on a thread pool, "
+                "per photo (sequential) vs fer_core.inference.batch.predict_photos (decode+detect on a thread pool, "
                 "crops classified in batches while the pool detects the next photos)",
         "command": "python benchmarks/photos.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "photos": {"n": len(photos), "origin": origin,

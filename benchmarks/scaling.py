@@ -16,7 +16,7 @@ start cold each time, as for a user), one after another:
 * **features**: a ``resnet50v2`` backbone (``--weights none``: ImageNet
   weights cannot be downloaded here; the compute is the same) at 128 px over
   768 demo faces, by ``compute_features`` (the local path, TensorFlow on all
-  cores) and by :func:`fer_core.distributed.feature_pass` with 1 and 2 Ray
+  cores) and by :func:`fer_core.fit.distributed.feature_pass` with 1 and 2 Ray
   Data actors (1 CPU each). Each actor records its batches (start, end,
   images), so start-up (Ray Data planning, actor processes importing
   TensorFlow, loading the backbone) and compute are reported apart: the
@@ -92,11 +92,11 @@ def one_features(path: str, workers: int, n: int) -> dict:
     import keras
     import numpy as np
 
-    from fer_core import distributed
-    from fer_core.data import load_dataset
-    from fer_core.features import compute_features
+    from fer_core.fit import distributed
+    from fer_core.data.datasets import load_dataset
+    from fer_core.fit.features import compute_features
     from fer_core.models import create_model, split_transfer_model
-    from fer_core.preprocess import prepare_images
+    from fer_core.data.preprocess import prepare_images
 
     ds = load_dataset("demo", seed=0, demo_per_class=max(2, -(-n // 8)), demo_image_size=64)
     images = prepare_images(ds.splits["train"][0], FEATURE_SIZE, 3)

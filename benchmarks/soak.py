@@ -216,7 +216,7 @@ def make_inputs(cache: Path) -> dict:
         import numpy as np
         from PIL import Image
 
-        from fer_core.video import clip_from_photo
+        from fer_core.inference.video import clip_from_photo
 
         photo = np.asarray(Image.open(ROOT / "ui" / "assets" / "astronaut.jpg").convert("RGB"))
         for key, size, seconds, fps in (("4k", (3840, 2160), 10, 30), ("long", (1280, 720), 60, 30)):

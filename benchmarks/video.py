@@ -9,7 +9,7 @@ and whether detecting on every k-th sample (tracking in between) is worth it.
 
 The clips are built from real faces: FER2013 test faces (``../shared/datasets/
 fer2013/fer2013.npz`` when present, else the astronaut photo) upscaled with a
-blurred border of context as :mod:`fer_core.scenes` does, two at a time moving
+blurred border of context as :mod:`fer_core.faces.scenes` does, two at a time moving
 across a 1280×720 background at 30 fps, each replaced by another face (another
 expression) every 4 s, the second one leaving the frame for 2 s of every 10.
 Encoded with libx264 (crf 23), as a phone or screen recorder would.
@@ -17,8 +17,8 @@ Encoded with libx264 (crf 23), as a phone or screen recorder would.
 Each measurement runs in a fresh process (``--worker``), so the peak resident
 memory (``ru_maxrss``) of the 60 s and the 120 s clip are comparable: flat
 memory means the same peak for twice the clip. The worker reads the clip with
-the model the Video page starts with (``fer_core.defaults.BUNDLED_PREDICT_DEFAULT``) through
-``fer_core.video.iter_video_rows`` — rows streamed to a CSV file, as
+the model the Video page starts with (``fer_core.data.defaults.BUNDLED_PREDICT_DEFAULT``) through
+``fer_core.inference.video.iter_video_rows`` — rows streamed to a CSV file, as
 ``python -m predict`` does — at 5 fps, and records the per-stage split
 (decode, detect, track, classify), the resident memory after each tenth of the
 clip, and every row.
@@ -64,7 +64,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import cpu_model  # noqa: E402
-from fer_core.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402  constants only, no TensorFlow
+from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402  constants only, no TensorFlow
 
 FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
 ASTRONAUT = ROOT / "ui" / "assets" / "astronaut.jpg"
@@ -99,7 +99,7 @@ def _patch(face: np.ndarray, side: int):
     """A face upscaled to ``side`` with a blurred, mirrored border fading into the scene: (RGB patch, L mask)."""
     from PIL import Image, ImageFilter
 
-    from fer_core.scenes import _feather_mask
+    from fer_core.faces.scenes import _feather_mask
 
     img = Image.fromarray(face).convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
     pad = int(round(side * 0.15))
@@ -116,7 +116,7 @@ def build_clip(path: Path, seconds: float, seed: int = 0) -> dict:
     import av
     from PIL import Image
 
-    from fer_core.scenes import background
+    from fer_core.faces.scenes import background
 
     W, H = SIZE
     n_frames = int(round(seconds * CLIP_FPS))
@@ -194,9 +194,9 @@ def machine_busy_s() -> float:
 
 def worker(clip: Path, detect_every: int, out: Path) -> None:
     from fer_core import bundled_runs
-    from fer_core.predict import Predictor
-    from fer_core.rows import write_csv
-    from fer_core.video import VideoStats, iter_video_rows
+    from fer_core.inference.predictor import Predictor
+    from fer_core.inference.rows import write_csv
+    from fer_core.inference.video import VideoStats, iter_video_rows
 
     runs = [r for r in bundled_runs().runs if r.model_name == BUNDLED_PREDICT_DEFAULT]
     t0 = time.perf_counter()
@@ -258,7 +258,7 @@ def build_worst_clip(path: Path, scene: str, seconds: float, max_mb: float, fps:
     import av
     from PIL import Image
 
-    from fer_core.video import clip_from_photo
+    from fer_core.inference.video import clip_from_photo
 
     photo = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     if scene == "upside_down":
@@ -266,7 +266,7 @@ def build_worst_clip(path: Path, scene: str, seconds: float, max_mb: float, fps:
     elif scene == "8_faces":
         photo = np.concatenate([np.concatenate([photo] * 4, axis=1)] * 2, axis=0)  # (2H, 4W, 3): 8 faces
     elif scene == "no_face":
-        from fer_core.scenes import background
+        from fer_core.faces.scenes import background
 
         rng = np.random.default_rng(28)
         base = background(rng, 2048, 1152).astype(np.int16)
@@ -294,8 +294,8 @@ def public_worker(clip: Path, out: Path) -> None:
     """One analysis as the Video page runs it under PUBLIC_LIMITS; CPU seconds of this process for it."""
     os.environ["FER_PUBLIC"] = "1"
     from fer_core import bundled_runs
-    from fer_core.predict import Predictor
-    from fer_core.video import analyse_video
+    from fer_core.inference.predictor import Predictor
+    from fer_core.inference.video import analyse_video
     from ui import settings
     from ui.video import bounds, fps_choices
 
@@ -375,7 +375,7 @@ def public_worst(out: Path, clip_dir: Path | None) -> None:
 
 
 def _iou(a, b) -> float:
-    from fer_core.scenes import iou
+    from fer_core.faces.scenes import iou
 
     return iou(a, b)
 
@@ -499,7 +499,7 @@ def main() -> None:
             "id_switches": id_switches(r["row_sample"], truth)}
     speed_ok = ref["wall_s"] <= TARGET_S * short / 60.0
     result = {
-        "what": "fer_core.video.iter_video_rows on 1280x720 30 fps H.264 clips of two moving FER2013 faces, "
+        "what": "fer_core.inference.video.iter_video_rows on 1280x720 30 fps H.264 clips of two moving FER2013 faces, "
                 f"sampled at 5 fps, bundled {BUNDLED_PREDICT_DEFAULT} model (the Video page's default), rows streamed "
                 "to CSV; one fresh process per measurement",
         "command": "python benchmarks/video.py" + (" --quick" if args.quick else ""),

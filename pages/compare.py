@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fer_core import seeds
+from fer_core.store import seeds
 from ui import bootstrap, charts, export, state, tables, widgets
 
 bootstrap.through_app()

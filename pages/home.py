@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fer_core import seeds
+from fer_core.store import seeds
 from ui import bootstrap, state, tables, widgets
 from ui.loaders import model_names
 

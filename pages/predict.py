@@ -1,7 +1,7 @@
 """Predict: find faces in a photo and show what every trained model reads in each.
 
 Several photos at once (more than one upload, or a zip of them) give a table instead:
-one row per face in the fer_core.rows layout, with a CSV download.
+one row per face in the fer_core.inference.rows layout, with a CSV download.
 """
 
 import io
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fer_core.predict import draw_boxes
-from fer_core.rows import to_frame, write_csv
+from fer_core.inference.predictor import draw_boxes
+from fer_core.inference.rows import to_frame, write_csv
 from ui import access, bootstrap, charts, inference, samples, settings, state, tables, widgets
 from ui.loaders import default_predict_models, photo_scores
 from ui.tables import random_backbone_note

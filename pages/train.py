@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fer_core import FERError
-from fer_core import defaults as train_defaults  # the CLI's defaults too: one source of truth
+from fer_core.data import defaults as train_defaults  # the CLI's defaults too: one source of truth
 from ui import access, bootstrap, settings, state, tables, training, widgets
 from ui.loaders import dataset_candidates, has_crowd_votes, imagenet_weights_cached, model_catalog, model_names
 
@@ -20,7 +20,7 @@ st.caption(f"Each model is trained by `python -m training` in its own process, s
 job = training.current_job(runs_dir)
 job_state = training.job_state(job)
 running = bool(job_state and job_state.get("status") == "running")
-# One training job per server (fer_core.jobs): one started elsewhere (another runs folder, another
+# One training job per server (fer_core.fit.jobs): one started elsewhere (another runs folder, another
 # app instance) also keeps the Start button off, and everyone sees who started it and when.
 server_job = training.server_job()
 server_busy = (training.job_state(server_job) or {}).get("status") == "running"

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fer_core.video import DEFAULT_FPS, VIDEO_TYPES
+from fer_core.inference.video import DEFAULT_FPS, VIDEO_TYPES
 from ui import bootstrap, settings, state, video, widgets
 
 bootstrap.through_app()

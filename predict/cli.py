@@ -10,7 +10,7 @@ Examples::
 
 Inputs are recognised by content (a renamed file still reads as what it is).
 One row per face per photo, or per face per sampled video frame, in the
-layout of :mod:`fer_core.rows`. Exit codes: 0 done (files skipped inside a
+layout of :mod:`fer_core.inference.rows`. Exit codes: 0 done (files skipped inside a
 folder or zip are named on stderr), 2 bad input (one line on stderr), 130
 interrupted.
 """
@@ -24,12 +24,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fer_core.progress import ConsoleLines  # noqa: E402  (no TensorFlow: plain stream output)
+from fer_core.fit.progress import ConsoleLines  # noqa: E402  (no TensorFlow: plain stream output)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
-    from fer_core.video import DEFAULT_FPS
+    from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
+    from fer_core.inference.video import DEFAULT_FPS
 
     p = argparse.ArgumentParser(prog="python -m predict", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="photos, folders (searched recursively), zips or videos")
@@ -92,7 +92,7 @@ def _n(count: int, noun: str) -> str:
 
 def _list_models() -> int:
     from fer_core import list_runs
-    from fer_core.runs import BUNDLED_DIR
+    from fer_core.store.runs import BUNDLED_DIR
 
     root = os.environ.get("FER_RUNS_DIR") or "runs"
     listing = list_runs(root, bundled_roots=(BUNDLED_DIR,))
@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         bar.line("error: --fps and --video-seconds must be positive, --max-faces 0 or more")
         return 2
 
-    from fer_core.batch import BatchReport, expand_paths, iter_rows, select_runs
+    from fer_core.inference.batch import BatchReport, expand_paths, iter_rows, select_runs
     from fer_core.errors import FERError
-    from fer_core.rows import write_csv, write_jsonl
+    from fer_core.inference.rows import write_csv, write_jsonl
 
     # Everything that can be refused is checked before TensorFlow loads: bad input costs a second, not ten.
     try:
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         report = BatchReport()
         partial = None
         try:
-            from fer_core.predict import Predictor
+            from fer_core.inference.predictor import Predictor
 
             predictor = Predictor(runs)
             bar.t0 = time.perf_counter()

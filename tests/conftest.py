@@ -28,7 +28,7 @@ TINY_ARGS = ["--data", "demo", "--demo-per-class", "6", "--demo-size", "64", "--
 def _isolated_caches(tmp_path_factory):
     """Feature cache, Keras home and the training-job registry point at temporary folders for the whole session."""
     os.environ["FER_CACHE_DIR"] = str(tmp_path_factory.mktemp("feature-cache"))
-    # One training job per server (fer_core.jobs): each test session gets its own registry, so two
+    # One training job per server (fer_core.fit.jobs): each test session gets its own registry, so two
     # test runs (or a test run and a real app) on one machine never refuse each other's jobs.
     os.environ["FER_JOBS_DIR"] = str(tmp_path_factory.mktemp("server-jobs"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

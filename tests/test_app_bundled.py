@@ -2,7 +2,7 @@
 
 Compare shows their real curves and matrices and lists the four transfer models as
 "not trained yet" with the command that trains them (never a made-up score);
-Predict starts with the bundled default (``compact_x2_blur``, fer_core.defaults) and labels the models as bundled.
+Predict starts with the bundled default (``compact_x2_blur``, fer_core.data.defaults) and labels the models as bundled.
 """
 
 import json
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from app_helpers import all_text, data_dir, open_page, plotly_figures, point_app_at  # noqa: F401
-from fer_core.runs import BUNDLED_DIR
-from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
+from fer_core.store.runs import BUNDLED_DIR
+from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
 
 TRANSFER = ["resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"]
 BUNDLED_ALL = sorted(d.name for d in BUNDLED_DIR.iterdir() if (d / "metrics.json").is_file()) if BUNDLED_DIR.is_dir() else []

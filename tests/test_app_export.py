@@ -12,9 +12,9 @@ import zipfile
 import pytest
 
 from app_helpers import all_text, data_dir, open_page, point_app_at  # noqa: F401
-from fer_core import export as ex
+from fer_core.store import export as ex
 from fer_core import load_run
-from fer_core.runs import BUNDLED_DIR
+from fer_core.store.runs import BUNDLED_DIR
 from ui import export as ui_export
 
 FORMAT = "compare_download_export_format_baseline"

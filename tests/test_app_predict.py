@@ -220,8 +220,8 @@ def test_predict_sample_images_are_deterministic():
 
 
 def test_the_first_sample_is_a_real_photo_with_one_detected_face():
-    from fer_core.faces import detect_faces
-    from fer_core.predict import to_rgb_array
+    from fer_core.faces.detect import detect_faces
+    from fer_core.inference.predictor import to_rgb_array
     from ui.samples import sample_bytes, sample_names
 
     first = sample_names()[0]

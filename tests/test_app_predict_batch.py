@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from app_helpers import TIMEOUT, all_text, assert_clean, data_dir, open_page, point_app_at  # noqa: F401
-from fer_core.rows import LEAD_COLUMNS
-from fer_core.runs import BUNDLED_DIR
+from fer_core.inference.rows import LEAD_COLUMNS
+from fer_core.store.runs import BUNDLED_DIR
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "ui" / "assets" / "astronaut.jpg"
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]

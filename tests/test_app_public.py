@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_helpers import APP, TIMEOUT, all_text, assert_clean, data_dir, point_app_at  # noqa: F401
-from fer_core.runs import BUNDLED_DIR
-from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
+from fer_core.store.runs import BUNDLED_DIR
+from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_train_form_defaults(no_runs):
     at = open_page("train")
     assert at.radio(key="train_source").value == "demo"
     assert at.multiselect(key="train_models").value == MODELS  # all five by default
-    from fer_core import defaults  # the CLI's defaults: page and command line train the same thing
+    from fer_core.data import defaults  # the CLI's defaults: page and command line train the same thing
 
     assert at.number_input(key="train_epochs").value == defaults.EPOCHS
     assert at.number_input(key="train_demo_per_class").value == defaults.DEMO_PER_CLASS
@@ -138,7 +138,7 @@ def test_train_start_follow_and_cancel(no_runs, data_dir):
     assert any("**Training**" in m.value for m in other.markdown)
     assert start_button(other).disabled
     from fer_core import FERError
-    from fer_core.jobs import start_job
+    from fer_core.fit.jobs import start_job
 
     with pytest.raises(FERError):
         start_job(["--data", "demo", "--models", "baseline", "--epochs", "1", "--weights", "none"], no_runs)

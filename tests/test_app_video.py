@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from app_helpers import all_text, arr, data_dir, open_page, plotly_figures, point_app_at  # noqa: F401
-from fer_core.runs import BUNDLED_DIR
+from fer_core.store.runs import BUNDLED_DIR
 
 TIMEOUT = 180  # the first run loads the model and warms the face detectors
 

@@ -6,7 +6,9 @@ a circle, it only hides it until the function runs.
 - fer_core never imports the layers above it (streamlit, the app's ``ui`` and
   ``pages``, the CLIs ``training`` and ``predict``);
 - modules inside fer_core import each other by module, never the package top
-  (``from fer_core import X``), so ``fer_core/__init__.py`` can re-export freely.
+  (``from fer_core import X``), so ``fer_core/__init__.py`` can re-export freely;
+- the rooms' order: a room imports only itself and the rooms in its row of
+  :data:`MAY_IMPORT` (the table in docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "fer_core"
 FORBIDDEN = ("streamlit", "ui", "pages", "training", "predict")
+
+#: fer_core's rooms, bottom up, and the rooms each may import (docs/architecture.md).  "base" is the
+#: small modules at the package top (errors, labels, hooks, _quiet, _moved); fit and inference are siblings.
+MAY_IMPORT = {
+    "base": set(),
+    "data": {"base"},
+    "models": {"base"},
+    "compute": {"base"},
+    "faces": {"base", "data"},
+    "store": {"base", "data", "models", "compute"},
+    "fit": {"base", "data", "models", "compute", "store"},
+    "inference": {"base", "data", "models", "compute", "faces", "store"},
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -100,12 +115,12 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_scan_sees_every_module():
     assert len(MODULES) > 30
-    assert {"fer_core.runs", "fer_core.publish", "fer_core.models", "fer_core.models.from_compact"} <= set(MODULES)
+    assert {"fer_core.store.runs", "fer_core.store.publish", "fer_core.models", "fer_core.models.from_compact"} <= set(MODULES)
 
 
 def test_no_import_circle_inside_fer_core():
     graph = {name: _edges(name, path) for name, path in MODULES.items()}
-    assert "fer_core.models.head_only" in graph["fer_core.runs"]  # lazy imports are seen
+    assert "fer_core.models.head_only" in graph["fer_core.store.runs"]  # lazy imports are seen
     assert _cycles(graph) == []
 
 
@@ -121,6 +136,39 @@ def test_fer_core_modules_never_import_the_package_top():
            for target, names, line in _imports(name, path)
            if target == "fer_core" and not all(f"fer_core.{n}" in MODULES for n in names or ["?"])]
     assert bad == []
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or parts[1] in MAY_IMPORT else "base"
+
+
+def _room_violations(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} ({_room(a)}) imports {b} ({_room(b)})" for a, deps in graph.items() if a != "fer_core"
+                  for b in deps if _room(b) != _room(a) and _room(b) not in MAY_IMPORT[_room(a)])
+
+
+def test_every_module_is_in_a_room():
+    rooms = {_room(m) for m in MODULES if m != "fer_core"}
+    assert rooms == set(MAY_IMPORT)
+    assert set(MAY_IMPORT) - {"base"} == {p.name for p in PKG.iterdir() if (p / "__init__.py").is_file()}
+    top = {m for m in MODULES if m.count(".") == 1 and m.split(".")[1] not in MAY_IMPORT}  # base: import no room
+    assert {"fer_core.errors", "fer_core.labels", "fer_core.hooks", "fer_core._quiet", "fer_core._moved"} <= top
+
+
+def test_lower_rooms_never_import_higher_ones():
+    graph = {name: _edges(name, path) for name, path in MODULES.items()}
+    assert "fer_core.store.runs" in graph["fer_core.inference.predictor"]  # the scan sees cross-room imports
+    assert _room_violations(graph) == []
+
+
+def test_the_room_rule_finds_an_upward_import():
+    graph = {"fer_core.store.runs": {"fer_core.fit.train", "fer_core.models.head_only", "fer_core.errors"},
+             "fer_core.fit.train": {"fer_core.inference.rows"}, "fer_core.data.upload": {"fer_core.data.datasets"}}
+    assert _room_violations(graph) == [
+        "fer_core.fit.train (fit) imports fer_core.inference.rows (inference)",
+        "fer_core.store.runs (store) imports fer_core.fit.train (fit)",
+    ]
 
 
 def test_the_cycle_finder_finds_a_circle():

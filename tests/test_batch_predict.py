@@ -1,4 +1,4 @@
-"""fer_core.batch: inputs judged by content, zips read safely, bad files skipped, rows in the common layout."""
+"""fer_core.inference.batch: inputs judged by content, zips read safely, bad files skipped, rows in the common layout."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_core import FERError, ImageInputError, batch
-from fer_core.rows import columns
+from fer_core import FERError, ImageInputError
+from fer_core.inference import batch
+from fer_core.inference.rows import columns
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "ui" / "assets" / "astronaut.jpg"
 
@@ -39,7 +40,7 @@ def blank_png() -> bytes:
 @pytest.fixture(scope="module")
 def predictor():
     from fer_core import bundled_runs
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     p = Predictor([r for r in bundled_runs().runs if r.model_name == "compact"])
     yield p
@@ -193,7 +194,7 @@ def test_max_faces_keeps_the_largest_faces(predictor):
 
 
 def test_select_runs_defaults_to_the_bundled_default_and_names_what_exists(tmp_path):
-    from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
+    from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
 
     (default,) = batch.select_runs(runs_dir=tmp_path)
     assert default.bundled and default.model_name == BUNDLED_PREDICT_DEFAULT

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app_helpers import TIMEOUT, all_text, assert_clean, data_dir, open_page, point_app_at  # noqa: F401
-from fer_core.runs import BUNDLED_DIR
+from fer_core.store.runs import BUNDLED_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.load import photo_variants  # noqa: E402

@@ -1,12 +1,13 @@
-"""Epoch checkpoints: an interrupted scratch training continues where it stopped (fer_core/checkpoints.py)."""
+"""Epoch checkpoints: an interrupted scratch training continues where it stopped (fer_core/fit/checkpoints.py)."""
 
 import json
 
 import pytest
 
-from fer_core import checkpoints, list_runs, load_dataset, load_run
-from fer_core.progress import ProgressCallback
-from fer_core.train import TrainConfig, train_one
+from fer_core import list_runs, load_dataset, load_run
+from fer_core.fit import checkpoints
+from fer_core.fit.progress import ProgressCallback
+from fer_core.fit.train import TrainConfig, train_one
 
 
 class Recorder(ProgressCallback):
@@ -76,13 +77,13 @@ def test_unreadable_checkpoint_means_a_fresh_start(tmp_path):
 
 
 def test_cli_prints_the_resume_note_and_exits_130(monkeypatch, capsys):
-    import fer_core.train
+    import fer_core.fit.train
     from training import cli
 
     def interrupted(*a, **k):
         raise checkpoints.TrainingInterrupted("baseline: interrupted after epoch 3/9; run the same command again")
 
-    monkeypatch.setattr(fer_core.train, "train_models", interrupted)
+    monkeypatch.setattr(fer_core.fit.train, "train_models", interrupted)
     code = cli.main(["--data", "demo", "--demo-per-class", "4", "--models", "baseline"])
     err = capsys.readouterr().err
     assert code == 130 and "interrupted after epoch 3/9; run the same command again" in err

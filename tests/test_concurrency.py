@@ -24,7 +24,7 @@ THREADS = 8
 @pytest.fixture(scope="module")
 def predictor():
     from fer_core import load_run
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     names = [n for n in ("compact", "baseline") if (BUNDLED / n / "model.keras").is_file()]
     if not names:
@@ -101,7 +101,7 @@ def test_gradcam_model_cache_is_guarded(predictor, photos):
     run_id = next(m.run.id for m in predictor._loaded if m.gradcam_layer)
     predictor._gradcam_models.pop(run_id, None)
     built = []
-    import fer_core.gradcam as gc_mod
+    import fer_core.inference.gradcam as gc_mod
 
     original = gc_mod.gradcam_model
 
@@ -131,7 +131,7 @@ def test_detection_from_threads_matches_serial(photos):
     from PIL import Image
     import io
 
-    from fer_core import faces
+    from fer_core.faces import detect as faces
 
     imgs = [np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in photos]
     serial = [faces.detect_faces(im) for im in imgs]
@@ -154,7 +154,7 @@ def test_max_faces_keeps_the_largest_and_counts_all(predictor, photos):
 
 
 def test_micro_batcher_batches_and_delivers_errors():
-    from fer_core.batching import MicroBatcher
+    from fer_core.inference.batching import MicroBatcher
 
     sizes, gate = [], threading.Event()
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from fer_core import DatasetError, dataset_report, load_dataset
-from fer_core.data import dataset_from_arrays, stratified_split
+from fer_core.data.datasets import dataset_from_arrays, stratified_split
 from fer_core.labels import AFFECTNET_8, FER2013_7
 
 

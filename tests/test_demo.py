@@ -1,4 +1,4 @@
-"""Tests for the built-in synthetic demo dataset (fer_core.demo).
+"""Tests for the built-in synthetic demo dataset (fer_core.data.demo).
 
 Kept small (a few dozen 64 px images per call) so the whole file runs in a
 couple of seconds on a shared CPU; generation speed is deliberately not
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # allow plain `pytest` from any cwd
     sys.path.insert(0, str(ROOT))
 
-from fer_core.demo import DEMO_CLASSES, draw_face, make_demo_arrays  # noqa: E402
+from fer_core.data.demo import DEMO_CLASSES, draw_face, make_demo_arrays  # noqa: E402
 
 SPLITS = ("train", "validation", "test")
 KEYS = {f"{s}_{k}" for s in SPLITS for k in ("images", "labels")} | {"class_names"}
@@ -94,7 +94,7 @@ def test_default_split_sizes_and_every_class_everywhere(small, medium):
 
 
 def test_default_fractions_at_default_size_counts_only():
-    from fer_core.demo import _split_counts
+    from fer_core.data.demo import _split_counts
 
     assert _split_counts(200, (0.70, 0.15, 0.15)) == (140, 30, 30)
     assert sum(_split_counts(7, (0.70, 0.15, 0.15))) == 7
@@ -187,7 +187,7 @@ def test_surprise_mouths_are_open_and_dark(medium):
 def test_demo_module_imports_no_tensorflow_or_streamlit():
     """Loads demo.py on its own (not via the package __init__) in a fresh
     interpreter: the demo data must stay cheap to import."""
-    path = ROOT / "fer_core" / "demo.py"
+    path = ROOT / "fer_core" / "data" / "demo.py"
     assert path.is_file()
     code = (
         "import importlib.util, sys\n"
@@ -217,7 +217,7 @@ def test_face_scale_keeps_the_scene_and_only_frames_tighter():
 
 
 def test_default_dataset_is_deterministic_by_seed_and_framed_as_a_crop():
-    from fer_core.demo import DEMO_FACE_SCALE
+    from fer_core.data.demo import DEMO_FACE_SCALE
 
     a = make_demo_arrays(per_class=3, image_size=48, seed=4)
     b = make_demo_arrays(per_class=3, image_size=48, seed=4)
@@ -229,11 +229,11 @@ def test_default_dataset_is_deterministic_by_seed_and_framed_as_a_crop():
 
 
 def test_one_source_of_truth_for_the_demo_defaults():
-    """The CLI's argparse defaults, make_demo_arrays and the Train page all read fer_core.defaults."""
+    """The CLI's argparse defaults, make_demo_arrays and the Train page all read fer_core.data.defaults."""
     import inspect
 
-    from fer_core import defaults
-    from fer_core.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS
+    from fer_core.data import defaults
+    from fer_core.data.demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS
     from training.cli import build_parser
 
     args = build_parser().parse_args(["--data", "demo"])
@@ -253,7 +253,7 @@ def test_one_source_of_truth_for_the_demo_defaults():
 def test_demo_runs_record_the_seed_that_drew_their_data(tmp_path):
     """A --seeds sweep trains seed 1 on seed 0's demo faces: the run must rebuild those, not seed 1's."""
     from fer_core import load_dataset, load_run
-    from fer_core.train import TrainConfig, train_one
+    from fer_core.fit.train import TrainConfig, train_one
 
     ds0 = load_dataset("demo", seed=0, demo_per_class=4, demo_image_size=48)
     cfg = TrainConfig(model="baseline", epochs=1, batch_size=16, image_size=48, patience=0, seed=1)

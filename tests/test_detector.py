@@ -1,4 +1,4 @@
-"""The YuNet detector (fer_core.faces) and the aligned crops (fer_core.align) on real and drawn input."""
+"""The YuNet detector (fer_core.faces.detect) and the aligned crops (fer_core.faces.align) on real and drawn input."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from fer_core import faces
-from fer_core.align import ALIGN_SCALE, align_face, alignment_transform, face_crops, move_landmarks
+from fer_core.faces import detect as faces
+from fer_core.faces.align import ALIGN_SCALE, align_face, alignment_transform, face_crops, move_landmarks
 
 PHOTO = Path(__file__).resolve().parent.parent / "ui" / "assets" / "astronaut.jpg"
 

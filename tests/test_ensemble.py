@@ -12,8 +12,8 @@ import pytest
 
 from conftest import ROOT
 from fer_core import load_dataset, load_run
-from fer_core.evaluation import classification_metrics
-from fer_core.train import TrainConfig, train_one
+from fer_core.fit.evaluation import classification_metrics
+from fer_core.fit.train import TrainConfig, train_one
 from training import ensemble as E
 
 TINY = dict(batch_size=16, patience=0, precision="float32")
@@ -47,7 +47,7 @@ def _cli(*args) -> subprocess.CompletedProcess:
 def test_ensemble_is_one_run_that_equals_the_members_mean(members, ensemble_run):
     ds, runs = members
     run, lines = ensemble_run
-    model = run.load_model()  # fer_core.runs: safe_mode=True, nested members with FlipConcat/PairMean
+    model = run.load_model()  # fer_core.store.runs: safe_mode=True, nested members with FlipConcat/PairMean
     assert model.input_shape == (None, 48, 48, 1)
     nested = model.get_layer("member2_compact")
     assert type(nested.get_layer("tta_flip")).__name__ == "FlipConcat"
@@ -58,8 +58,8 @@ def test_ensemble_is_one_run_that_equals_the_members_mean(members, ensemble_run)
     assert np.max(np.abs(np.asarray(model(x, training=False)) - want)) <= 1e-5
 
     # Scored on the members' split: the metrics are those of the members' mean there.
-    from fer_core.inference import compiled_forward, predict_batches
-    from fer_core.preprocess import prepare_images
+    from fer_core.compute.forward import compiled_forward, predict_batches
+    from fer_core.data.preprocess import prepare_images
 
     xs, ys = ds.splits["test"]
     px = prepare_images(xs, 48, 1)
@@ -73,8 +73,8 @@ def test_ensemble_is_one_run_that_equals_the_members_mean(members, ensemble_run)
     assert [x["run"] for x in m["members"]] == [r.id for r in runs]
     assert [x["accuracy"] for x in m["members"]] == [r.metrics["accuracy"] for r in runs]
     assert [x["command"] for x in m["members"]] == ["tiny a", "tiny b"]
-    # each member's setting and seed: what groups this ensemble with its seed repeats (fer_core.seeds)
-    from fer_core import seeds
+    # each member's setting and seed: what groups this ensemble with its seed repeats (fer_core.store.seeds)
+    from fer_core.store import seeds
 
     assert [x["setting"] for x in m["members"]] == [json.loads(seeds.setting_key(r)) for r in runs]
     assert [x["seed"] for x in m["members"]] == [seeds.seed_of(r) for r in runs]
@@ -112,7 +112,7 @@ def test_smooth_puts_one_blur_in_front_of_the_members(members, tmp_path):
 
     assert tables.ensemble_text(run) == "the mean of 2 compact networks behind a 0.7 px input blur"
     assert tables.ensemble_text(runs[0]) is None
-    from fer_core import seeds  # a blurred ensemble is no seed repeat of the plain one
+    from fer_core.store import seeds  # a blurred ensemble is no seed repeat of the plain one
 
     plain = E.build_ensemble_run(E.check_members([str(r.path) for r in runs]), "demo", tmp_path / "plain",
                                  echo=lambda *_: None)
@@ -136,7 +136,7 @@ def test_app_can_use_the_ensemble(ensemble_run):
     assert tables.leaderboard([run]).iloc[0]["Model"] == "compact_ensemble"
 
     from fer_core.errors import FERError
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     p = Predictor([run], batching=False)
     try:
@@ -151,7 +151,7 @@ def test_app_can_use_the_ensemble(ensemble_run):
 
 
 def test_an_ensemble_can_be_published(ensemble_run, tmp_path):
-    from fer_core.publish import publish_run
+    from fer_core.store.publish import publish_run
 
     run, _ = ensemble_run
     pub = publish_run(run.path, tmp_path / "models" / "ensemble")  # checks its outputs against the original
@@ -227,7 +227,7 @@ def test_one_run_with_smooth_is_that_run_behind_the_blur(members, tmp_path):
     """training.ensemble RUN --smooth SIGMA: a single run (e.g. the user's own --augment run) behind the input blur."""
     from scipy.ndimage import gaussian_filter
 
-    from fer_core import seeds
+    from fer_core.store import seeds
     from ui import tables
 
     _, (a, b) = members

@@ -1,4 +1,4 @@
-"""Export (fer_core.export, python -m training.export): each format reloads in its own runtime and agrees with Keras.
+"""Export (fer_core.store.export, python -m training.export): each format reloads in its own runtime and agrees with Keras.
 
 The bundled ``compact`` (48×48 gray, with the FlipConcat/PairMean mirror-TTA layers) goes through every float
 format once per module; ``baseline`` (128×128 RGB, smaller) through int8, an ensemble and the CLI.
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_core import export as ex
+from fer_core.store import export as ex
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPACT, BASELINE = ROOT / "models" / "compact", ROOT / "models" / "baseline"

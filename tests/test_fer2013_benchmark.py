@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from fer_core import list_runs
-from fer_core.demo import make_demo_arrays
+from fer_core.data.demo import make_demo_arrays
 
 
 def test_benchmark_reevaluates_runs_and_adds_the_ensemble(tiny_runs_dir, tmp_path):
@@ -66,8 +66,8 @@ def test_bundled_models_score_on_fer2013_what_their_metrics_say(fer2013_path):
     """Re-evaluate every bundled model on its test split (FER2013's PrivateTest; the FER+ model on the same
     faces under the crowd's majority): the shipped numbers are real."""
     from fer_core import bundled_runs, load_dataset
-    from fer_core.inference import compiled_forward, predict_batches
-    from fer_core.preprocess import prepare_images
+    from fer_core.compute.forward import compiled_forward, predict_batches
+    from fer_core.data.preprocess import prepare_images
 
     datasets = {ds.fingerprint: ds for ds in [load_dataset(fer2013_path)]}
     runs = {r.model_name: r for r in bundled_runs().runs}

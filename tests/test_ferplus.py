@@ -9,7 +9,7 @@ import pytest
 
 from fer_core import load_dataset
 from fer_core.errors import DatasetError
-from fer_core.ferplus import VOTE_NAMES, agreement, crowd_agreement, votes_to_targets
+from fer_core.data.ferplus import VOTE_NAMES, agreement, crowd_agreement, votes_to_targets
 from fer_core.labels import AFFECTNET_8, FER2013_7, to_class_set
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013"
@@ -114,8 +114,8 @@ def test_class_sets_map_by_emotion_name():
 
 
 def test_training_on_soft_targets_is_scored_on_the_majority(tmp_path):
-    from fer_core.runs import load_run
-    from fer_core.train import TrainConfig, train_one
+    from fer_core.store.runs import load_run
+    from fer_core.fit.train import TrainConfig, train_one
 
     path, _ = _fer2013_like(tmp_path, n=16)
     _write_votes(tmp_path, 16)

@@ -1,4 +1,4 @@
-"""fer_core.images.open_image: every upload becomes upright RGB/L pixels or one clear error.
+"""fer_core.data.images.open_image: every upload becomes upright RGB/L pixels or one clear error.
 
 Bad inputs (empty, truncated, not an image, unsupported, too small, too
 large) must raise :class:`ImageInputError` with a one-line message; odd but
@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from fer_core import ImageInputError
-from fer_core.images import MAX_PIXELS, open_image
+from fer_core.data.images import MAX_PIXELS, open_image
 
 
 def _encode(img: Image.Image, fmt: str, **kw) -> bytes:

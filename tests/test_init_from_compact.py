@@ -9,10 +9,10 @@ import pytest
 
 from conftest import run_cli
 from fer_core import load_dataset, load_run
-from fer_core.data import Dataset
+from fer_core.data.datasets import Dataset
 from fer_core.errors import ModelError
 from fer_core.models.from_compact import DEFAULT_SOURCE, TRUNK_LAYERS
-from fer_core.train import TrainConfig, train_one
+from fer_core.fit.train import TrainConfig, train_one
 
 TINY = dict(epochs=1, batch_size=16, patience=0, precision="float32")
 

@@ -1,4 +1,4 @@
-"""fer_core.jobs: training as its own process, followed through its job folder.
+"""fer_core.fit.jobs: training as its own process, followed through its job folder.
 
 Each test starts the real CLI on a tiny demo set (3 images per class, 64 px,
 baseline only): a few seconds of CPU each, most of it TensorFlow's import.
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from fer_core import FERError, list_runs
-from fer_core.jobs import Job, latest_job, list_jobs, start_job
+from fer_core.fit.jobs import Job, latest_job, list_jobs, start_job
 
 TINY = ["--data", "demo", "--demo-per-class", "3", "--demo-size", "64", "--image-size", "64",
         "--models", "baseline", "--weights", "none", "--batch-size", "8"]

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from fer_core import FERError
-from fer_core import jobs
-from fer_core.predict import FaceResult, PredictionResult
+from fer_core.fit import jobs
+from fer_core.inference.predictor import FaceResult, PredictionResult
 from ui import access, inference, settings
 
 
@@ -120,7 +120,7 @@ def _result(faces, whole_image=False, faces_found=-1) -> PredictionResult:
 
 
 def test_face_cap_keeps_the_largest_in_order():
-    from fer_core.faces import largest_faces
+    from fer_core.faces.detect import largest_faces
 
     faces = [_face(1, (0, 0, 20, 20)), _face(2, (100, 0, 80, 80)), _face(3, (200, 0, 40, 40), 0.95),
              _face(4, (300, 0, 40, 40), 0.99), _face(5, (400, 0, 60, 60))]

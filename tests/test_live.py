@@ -1,4 +1,4 @@
-"""fer_core.live: latest frame wins, detect every k-th frame, bounded state, rows in the Video page's layout."""
+"""fer_core.inference.live: latest frame wins, detect every k-th frame, bounded state, rows in the Video page's layout."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_core import rows as rows_mod
-from fer_core.faces import Face
-from fer_core.live import MAX_HISTORY_FACES, LiveProcessor
+from fer_core.inference import rows as rows_mod
+from fer_core.faces.detect import Face
+from fer_core.inference.live import MAX_HISTORY_FACES, LiveProcessor
 
 CLASSES = ["angry", "happy", "neutral"]
 
@@ -239,7 +239,7 @@ def test_start_after_stop_is_a_new_recording_and_clear_forgets():
 
 
 def test_worker_thread_ends_when_frames_stop(monkeypatch):
-    import fer_core.live as live
+    import fer_core.inference.live as live
 
     monkeypatch.setattr(live, "IDLE_EXIT_S", 0.2)
     proc = LiveProcessor(FakePredictor(), detect=one_face(), draw=False)
@@ -257,9 +257,9 @@ def test_worker_thread_ends_when_frames_stop(monkeypatch):
 def test_real_model_reads_the_astronaut():
     """The bundled default through the processor: the face is found, read and drawn."""
     from fer_core import load_run
-    from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
-    from fer_core.predict import Predictor
-    from fer_core.runs import BUNDLED_DIR
+    from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
+    from fer_core.inference.predictor import Predictor
+    from fer_core.store.runs import BUNDLED_DIR
     from ui.samples import PHOTOS, sample_image
 
     photo = np.asarray(sample_image(next(iter(PHOTOS))).convert("RGB").resize((640, 640)))[80:560]  # 640×480

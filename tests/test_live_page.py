@@ -12,8 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_helpers import APP, all_text, assert_clean, data_dir, point_app_at  # noqa: F401
-from fer_core.defaults import BUNDLED_PREDICT_DEFAULT
-from fer_core.runs import BUNDLED_DIR
+from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
+from fer_core.store.runs import BUNDLED_DIR
 from ui import live
 
 TIMEOUT = 180  # the first run loads the bundled model and warms the face detectors
@@ -109,7 +109,7 @@ def test_renders_locally_and_reads_frames_sent_through_its_callback(bundled):
     assert_clean(at)
     assert "Stopped after" in all_text(at) and "This stream's table" in all_text(at)
     table = pd.read_csv(io.BytesIO(live.csv_bytes(proc)))
-    from fer_core.rows import columns
+    from fer_core.inference.rows import columns
 
     assert list(table.columns) == columns(proc.class_names)
     assert table["time_s"].is_monotonic_increasing and table["time_s"].iloc[0] == 0.0

@@ -30,7 +30,7 @@ def test_percentiles_match_numpy():
 def test_photo_variants_differ_and_keep_the_face():
     from PIL import Image
 
-    from fer_core.faces import detect_faces
+    from fer_core.faces.detect import detect_faces
 
     photos = load.photo_variants(6)
     assert len(set(photos)) == 6  # every session uploads different bytes

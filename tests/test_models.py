@@ -120,7 +120,7 @@ def test_compact_model_is_small_gray_and_fast_to_build():
 
 
 def test_compact_mirror_tta_averages_the_face_and_its_mirror_with_the_same_weights():
-    from fer_core.gradcam import gradcam
+    from fer_core.inference.gradcam import gradcam
 
     plain = create_model("compact", 7)
     tta = create_model("compact", 7, tta_flip=True)

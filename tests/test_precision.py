@@ -9,11 +9,11 @@ keras = pytest.importorskip("keras")
 
 from conftest import run_cli  # noqa: E402
 from fer_core import list_runs, load_dataset  # noqa: E402
-from fer_core.inference import compiled_forward, predict_batches  # noqa: E402
-from fer_core.preprocess import prepare_images  # noqa: E402
+from fer_core.compute.forward import compiled_forward, predict_batches  # noqa: E402
+from fer_core.data.preprocess import prepare_images  # noqa: E402
 from fer_core.models import create_model  # noqa: E402
-from fer_core.precision import as_float32, dtype_policy, resolve_precision  # noqa: E402
-from fer_core import precision as precision_mod  # noqa: E402
+from fer_core.compute.precision import as_float32, dtype_policy, resolve_precision  # noqa: E402
+from fer_core.compute import precision as precision_mod  # noqa: E402
 
 
 def test_auto_picks_bfloat16_only_on_cpus_with_native_bf16(monkeypatch):

@@ -1,4 +1,4 @@
-"""fer_core.predict / faces / gradcam over real (tiny) runs of all five models.
+"""fer_core.inference.predictor / faces / gradcam over real (tiny) runs of all five models.
 
 The runs come from the session's ``tiny_runs_dir`` fixture (one epoch on
 tiny demo faces), so the probabilities mean nothing; the tests assert the
@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 
 from fer_core import FERError, ImageInputError, list_runs, load_run
-from fer_core.demo import draw_face
-from fer_core.faces import centre_square_box, crop_face, detect_faces, square_box
-from fer_core.gradcam import gradcam, jet, overlay
-from fer_core.predict import FaceResult, Predictor, PredictionResult, draw_boxes
+from fer_core.data.demo import draw_face
+from fer_core.faces.detect import centre_square_box, crop_face, detect_faces, square_box
+from fer_core.inference.gradcam import gradcam, jet, overlay
+from fer_core.inference.predictor import FaceResult, Predictor, PredictionResult, draw_boxes
 
 FACE_AT = (420, 160, 256)  # x, y, side of the pasted face in the synthetic photo
 

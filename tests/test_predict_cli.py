@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_core.rows import columns
+from fer_core.inference.rows import columns
 
 ROOT = Path(__file__).resolve().parent.parent
 ASTRONAUT = ROOT / "ui" / "assets" / "astronaut.jpg"
@@ -74,7 +74,7 @@ def test_folder_and_zip_to_csv_skipping_bad_files(inputs, tmp_path):
 def test_json_lines_to_stdout_for_a_photo_and_a_video(inputs, tmp_path, monkeypatch, capsys):
     """In-process through ``predict.cli.main`` (the subprocess above covers start-up): saves a TensorFlow start."""
     pytest.importorskip("av")
-    from fer_core.video import clip_from_photo, encode_clip
+    from fer_core.inference.video import clip_from_photo, encode_clip
     from predict.cli import main
 
     photo = np.asarray(Image.open(ASTRONAUT).convert("RGB"))

@@ -21,8 +21,8 @@ from fer_core import list_runs, load_run
 from fer_core.errors import ModelError, RunStoreError, WeightsUnavailableError
 from fer_core.models import get_spec
 from fer_core.models import weights as weights_mod
-from fer_core.publish import head_only_reason, publish_run
-from fer_core.runs import BACKBONE_FILE, BUNDLED_DIR, HEAD_FILE
+from fer_core.store.publish import head_only_reason, publish_run
+from fer_core.store.runs import BACKBONE_FILE, BUNDLED_DIR, HEAD_FILE
 
 SIZE = 32
 VGG_FILE = get_spec("vgg19").weights_file
@@ -165,7 +165,7 @@ def test_publish_cli_prints_sizes_and_refuses_bad_input(published, tmp_path, cap
     err = capsys.readouterr().err
     assert err.startswith("error:") and "does not exist" in err and err.count("\n") == 1
 
-    monkeypatch.setattr("fer_core.publish.GITHUB_FILE_LIMIT", 100_000)  # baseline's 0.7 MB model.keras is "too big"
+    monkeypatch.setattr("fer_core.store.publish.GITHUB_FILE_LIMIT", 100_000)  # baseline's 0.7 MB model.keras is "too big"
     assert main([str(BUNDLED_DIR / "baseline"), "--into", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "100 MiB" in err and "Git LFS" in err and err.count("\n") == 1 and not (tmp_path / "baseline").exists()
@@ -201,7 +201,7 @@ def test_metrics_only_publish_ships_a_seed_repeat_that_groups_with_the_bundled_m
     assert metrics["weights_shipped"] is False and metrics["published_from"] == src.name
     listing = list_runs(bundled_roots=(into,))
     assert [r.id for r in listing.runs] == ["baseline"] and [r.id for r in listing.repeats] == [src.name]
-    from fer_core.seeds import groups_for
+    from fer_core.store.seeds import groups_for
 
     assert sorted(groups_for(listing.runs, listing.seed_pool)[0].seeds) == [0, 1]
 

@@ -1,4 +1,4 @@
-"""The Ray engine (fer_core/distributed.py): a seed sweep as Ray tasks, a feature pass by Ray Data.
+"""The Ray engine (fer_core/fit/distributed.py): a seed sweep as Ray tasks, a feature pass by Ray Data.
 
 One local Ray (2 CPUs, no dashboard) serves the module; the last test replaces
 it with a two-node cluster on this machine. Where Ray is not installed the Ray
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT  # noqa: F401  puts the project on sys.path
-from fer_core.progress import read_events
+from fer_core.fit.progress import read_events
 
 SWEEP = ["--data", "demo", "--demo-per-class", "6", "--demo-size", "36", "--image-size", "36", "--epochs", "1",
          "--models", "baseline,compact", "--seeds", "0,1"]
@@ -59,7 +59,7 @@ def test_engine_ray_without_ray_is_one_line_naming_pip(monkeypatch, capsys):
     assert cli("--data", "demo", "--engine", "ray") == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "pip install -r requirements-ray.txt" in err
-    from fer_core.distributed import import_ray
+    from fer_core.fit.distributed import import_ray
     from fer_core.errors import FERError
 
     with pytest.raises(FERError, match="requirements-ray.txt"):
@@ -117,8 +117,8 @@ def test_ray_sweep_writes_the_runs_local_writes(ray_local, tmp_path):
 def test_feature_pass_by_ray_data_equals_the_local_pass(ray_local):
     import keras
 
-    from fer_core.features import compute_features
-    from fer_core.distributed import feature_pass
+    from fer_core.fit.features import compute_features
+    from fer_core.fit.distributed import feature_pass
 
     keras.utils.set_random_seed(3)
     inputs = keras.Input((24, 24, 3))
@@ -187,7 +187,7 @@ def test_two_node_cluster_needs_no_shared_filesystem(ray_local, tmp_path):
 
     from ray.cluster_utils import Cluster
 
-    from fer_core.runs import load_run
+    from fer_core.store.runs import load_run
 
     ray_local.shutdown()  # the module's local Ray makes way for a cluster
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})

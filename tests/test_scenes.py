@@ -1,4 +1,4 @@
-"""Synthetic photo scenes (fer_core.scenes) and the crop geometry they measure (faces.square_box).
+"""Synthetic photo scenes (fer_core.faces.scenes) and the crop geometry they measure (faces.square_box).
 
 The scene benchmark's numbers are only worth something if a scene is the same
 on every machine and run, its ground-truth box is where the face really is,
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_core import faces
-from fer_core.scenes import SceneConfig, iou, make_scene, stratified_indices
+from fer_core.faces import detect as faces
+from fer_core.faces.scenes import SceneConfig, iou, make_scene, stratified_indices
 
 
 def _face(seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Runs that differ only by seed (fer_core.seeds) and how the tables and figures show them.
+"""Runs that differ only by seed (fer_core.store.seeds) and how the tables and figures show them.
 
 The run folders here are written by hand (no training): the grouping and the
 statistics only read ``config.json``, ``metrics.json`` and ``history.json``.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fer_core import list_runs
-from fer_core.seeds import (Spread, group_by_seed, groups_for, seed_of, setting, setting_key, ties,
+from fer_core.store.seeds import (Spread, group_by_seed, groups_for, seed_of, setting, setting_key, ties,
                             within_spread)
 
 CLASSES = ["a", "b", "c"]
@@ -362,7 +362,7 @@ def test_the_bundled_compact_recipe_repeated_with_other_seeds_is_its_seed_repeat
     import shlex
     from dataclasses import asdict
 
-    from fer_core.runs import BUNDLED_DIR, load_run
+    from fer_core.store.runs import BUNDLED_DIR, load_run
     from training.cli import build_parser, train_configs
 
     bundled = load_run(BUNDLED_DIR / "compact")
@@ -398,7 +398,7 @@ def test_the_bundled_compact_recipe_repeated_with_other_seeds_is_its_seed_repeat
 def test_the_bundled_ensemble_groups_with_an_ensemble_of_its_recipes_from_other_seeds(tmp_path):
     """models/compact_x2_blur records its members' settings, so the same recipes averaged from other seeds
     (built by ``training.ensemble``, published with ``--metrics-only``) read as its seed repeat."""
-    from fer_core.runs import BUNDLED_DIR, load_run
+    from fer_core.store.runs import BUNDLED_DIR, load_run
 
     bundled = load_run(BUNDLED_DIR / "compact_x2_blur")
     assert seed_of(bundled) == (11, 13) and all(m["setting"] for m in bundled.metrics["members"])
@@ -414,7 +414,7 @@ def test_the_bundled_ensemble_groups_with_an_ensemble_of_its_recipes_from_other_
     group = groups_for([bundled], [bundled, load_run(repeat)])[0]
     assert group.seeds == [(11, 13), (111, 113)] and group.n == 2
     # shipped as the README says (publish --metrics-only), the app's listing reads it as the repeat
-    from fer_core.publish import publish_metrics
+    from fer_core.store.publish import publish_metrics
 
     into = tmp_path / "models"
     shutil.copytree(BUNDLED_DIR / "compact_x2_blur", into / "compact_x2_blur")

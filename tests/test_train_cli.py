@@ -15,8 +15,8 @@ import pytest
 
 from conftest import ROOT, TINY_ARGS, run_cli
 from fer_core import RunStoreError, list_runs, load_dataset, load_run
-from fer_core.progress import read_events
-from fer_core.runs import TrainLock
+from fer_core.fit.progress import read_events
+from fer_core.store.runs import TrainLock
 
 FIVE = ["baseline", "resnet50v2", "inception_resnet_v2", "inception_v3", "vgg19"]
 HISTORY_KEYS = {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -46,8 +46,8 @@ def test_all_five_write_complete_self_describing_runs(tiny_runs_dir):
 
 @pytest.mark.parametrize("model", ["baseline", "inception_v3"])
 def test_saved_model_predicts_from_raw_pixels_and_reproduces_metrics(tiny_runs_dir, model):
-    from fer_core.inference import compiled_forward, predict_batches
-    from fer_core.preprocess import prepare_images
+    from fer_core.compute.forward import compiled_forward, predict_batches
+    from fer_core.data.preprocess import prepare_images
 
     run = next(r for r in list_runs(tiny_runs_dir).runs if r.model_name == model)
     ds = load_dataset("demo", demo_per_class=6, demo_image_size=64)

@@ -1,4 +1,4 @@
-"""fer_core.upload: user paths, zip archives and .npz uploads never escape or overload.
+"""fer_core.data.upload: user paths, zip archives and .npz uploads never escape or overload.
 
 Limits are one-line errors, refused archives leave nothing behind, a valid
 class-folder zip really loads as a dataset, uploads are validated before kept.
@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from fer_core import DatasetError, FERError, load_dataset
-from fer_core.demo import draw_face, make_demo_arrays
-from fer_core.upload import resolve_data_path, safe_extract_zip, save_upload
+from fer_core.data.demo import draw_face, make_demo_arrays
+from fer_core.data.upload import resolve_data_path, safe_extract_zip, save_upload
 
 
 def _zip(entries: dict[str, bytes], *, symlinks: dict[str, str] | None = None,

@@ -1,4 +1,4 @@
-"""fer_core.video + fer_core.tracking: rows of a real face through a clip, timestamps, tracks, streaming, bad input.
+"""fer_core.inference.video + fer_core.faces.tracking: rows of a real face through a clip, timestamps, tracks, streaming, bad input.
 
 The clips are built here from the real astronaut photo (ui/assets, public
 domain): the camera pans across it and zooms in, and for 0.4 s the view is
@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from fer_core import FERError, bundled_runs
-from fer_core.rows import columns
-from fer_core.tracking import IoUTracker
-from fer_core.video import (VideoInputError, VideoStats, analyse_video, clip_from_photo, encode_clip, is_video,
+from fer_core.inference.rows import columns
+from fer_core.faces.tracking import IoUTracker
+from fer_core.inference.video import (VideoInputError, VideoStats, analyse_video, clip_from_photo, encode_clip, is_video,
                             iter_video_rows, probe_video)
 from ui.samples import PHOTOS
 
@@ -42,7 +42,7 @@ def clip(frames) -> bytes:
 
 @pytest.fixture(scope="module")
 def predictor():
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     runs = [r for r in bundled_runs().runs if r.model_name == "compact"]
     p = Predictor(runs)

@@ -1,7 +1,7 @@
 """What one clip may cost in public mode (issue 28): frames scaled before detection, samples and decoding bounded.
 
 The clip is built here from the real astronaut photo (ui/assets); the arithmetic of the bounds is
-checked on the engine (fer_core.video) and on what the page passes it (ui.video.bounds).
+checked on the engine (fer_core.inference.video) and on what the page passes it (ui.video.bounds).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from fer_core import bundled_runs
-from fer_core.video import (MIN_FRAME_CHARGE, VideoStats, analyse_video, clip_from_photo, encode_clip, frame_size,
+from fer_core.inference.video import (MIN_FRAME_CHARGE, VideoStats, analyse_video, clip_from_photo, encode_clip, frame_size,
                             iter_video_rows)
 from ui import settings
 from ui.samples import PHOTOS
@@ -26,7 +26,7 @@ def clip() -> bytes:
 
 @pytest.fixture(scope="module")
 def predictor():
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     p = Predictor([r for r in bundled_runs().runs if r.model_name == "compact"])
     yield p

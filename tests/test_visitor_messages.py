@@ -15,7 +15,7 @@ import zipfile
 import pytest
 
 from app_helpers import TIMEOUT, assert_clean, data_dir, open_page, point_app_at  # noqa: F401
-from fer_core.runs import BUNDLED_DIR
+from fer_core.store.runs import BUNDLED_DIR
 from ui.inference import plain
 
 LIBRARY_WORDS = ("Errno", "Invalid data", "<none>", "Error:", "Exception", "AxiosError", "Traceback")

@@ -3,7 +3,7 @@
     python -m training.bundle runs/20261123-205109_baseline_fcc18a76 models/baseline
 
 Kept because the README's reproduction commands use it; it publishes one run
-into exactly ``DEST`` (see :mod:`training.publish` and :mod:`fer_core.publish`).
+into exactly ``DEST`` (see :mod:`training.publish` and :mod:`fer_core.store.publish`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 def bundle(src: str | Path, dest: str | Path) -> Path:
     """Publish run ``src`` as ``dest``; returns ``dest``."""
-    from fer_core.publish import publish_run
+    from fer_core.store.publish import publish_run
 
     return publish_run(src, dest).dest
 

@@ -7,11 +7,11 @@ Examples::
     python -m training --data ../shared/datasets/fer2013/fer2013.npz --models baseline --epochs 30
 
 Interrupted (Ctrl-C, the Train page's Cancel, SIGTERM), a scratch model keeps its last finished epoch:
-the same command run again continues from there (see fer_core/checkpoints.py).
+the same command run again continues from there (see fer_core/fit/checkpoints.py).
 
 Sweeps: ``--seeds 0,1,2`` trains each model once per seed; ``--engine ray`` runs each (model, seed) as a
 Ray task, locally or on a cluster (``--ray-address auto``), and writes the same run folders
-(see fer_core/distributed.py). With Ray too, the same command continues an interrupted sweep: the driver
+(see fer_core/fit/distributed.py). With Ray too, the same command continues an interrupted sweep: the driver
 keeps each unfinished run's last checkpoint, shipped from the worker after every epoch.
 
 Exit codes: 0 done, 2 bad input (one-line message on stderr), 130 interrupted.
@@ -29,8 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # The defaults live in fer_core.defaults so the Train page offers the same ones (issue 11).
-    from fer_core import defaults as D
+    # The defaults live in fer_core.data.defaults so the Train page offers the same ones (issue 11).
+    from fer_core.data import defaults as D
 
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -132,14 +132,14 @@ def _engine_error(args) -> str | None:
 
 
 def train_configs(args, names: list[str], seeds: list[int]) -> list:
-    """One :class:`fer_core.train.TrainConfig` per (model, seed), model-major, from parsed arguments.
+    """One :class:`fer_core.fit.train.TrainConfig` per (model, seed), model-major, from parsed arguments.
 
     The one place a command line becomes training settings: the trainer builds
     its runs with it, and a recorded command (``metrics.json: command``) read
     back through :func:`build_parser` and this gives the settings it trained.
     """
     from fer_core.models import get_spec
-    from fer_core.train import TrainConfig
+    from fer_core.fit.train import TrainConfig
 
     return [TrainConfig(
         model=n, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --data is required (e.g. --data demo)", file=sys.stderr)
         return 2
 
-    from fer_core.progress import ConsoleProgress, JsonlProgress, MultiProgress
+    from fer_core.fit.progress import ConsoleProgress, JsonlProgress, MultiProgress
 
     sinks = [ConsoleProgress()]
     if args.progress_file:
@@ -188,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     progress = MultiProgress(*sinks)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        from fer_core.data import load_dataset
-        from fer_core.features import FeatureCache
-        from fer_core.train import train_models
+        from fer_core.data.datasets import load_dataset
+        from fer_core.fit.features import FeatureCache
+        from fer_core.fit.train import train_models
 
         names = parse_model_list(args.models)
         if args.demo_per_class < 2 or args.demo_size < 16:
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {w}", file=sys.stderr)
         command = "python -m training " + shlex.join(argv)
         if args.engine == "ray":
-            from fer_core.distributed import train_models_ray
+            from fer_core.fit.distributed import train_models_ray
 
             train_models_ray(ds, configs, args.out, progress=progress, cache=FeatureCache(args.cache_dir),
                              command=command, address=args.ray_address, cpus_per_task=args.ray_cpus_per_task)

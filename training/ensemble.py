@@ -118,7 +118,7 @@ def check_members(paths: list[str], *, smooth: float = 0.0) -> list:
     One folder is enough with ``smooth`` > 0 (the run behind the blur); without, it would be a copy of the run.
     """
     from fer_core.errors import FERError
-    from fer_core.runs import load_run
+    from fer_core.store.runs import load_run
 
     if len(paths) < (1 if smooth else 2):
         raise FERError("an ensemble needs at least two run folders (or one with --smooth SIGMA: that run "
@@ -242,12 +242,12 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
     from fer_core._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from fer_core.data import load_dataset
+    from fer_core.data.datasets import load_dataset
     from fer_core.errors import DatasetError, FERError
-    from fer_core.evaluation import classification_metrics
-    from fer_core.inference import compiled_forward, latency_ms, predict_batches
-    from fer_core.preprocess import prepare_images
-    from fer_core.runs import FULL_MODEL_FILE, Run, RunWriter, load_run, new_run_id
+    from fer_core.fit.evaluation import classification_metrics
+    from fer_core.compute.forward import compiled_forward, latency_ms, predict_batches
+    from fer_core.data.preprocess import prepare_images
+    from fer_core.store.runs import FULL_MODEL_FILE, Run, RunWriter, load_run, new_run_id
 
     first = runs[0]
     name = name or default_name(runs)
@@ -337,9 +337,9 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
 
 def _member_record(run) -> dict:
     """What the ensemble keeps of a member; ``setting`` and ``seed`` let the ensemble's seed repeats group
-    (:func:`fer_core.seeds.setting`) where the members themselves are not shipped."""
-    from fer_core import seeds
-    from fer_core.publish import with_complete_init_from
+    (:func:`fer_core.store.seeds.setting`) where the members themselves are not shipped."""
+    from fer_core.store import seeds
+    from fer_core.store.publish import with_complete_init_from
 
     m = run.metrics
     return {"run": run.id, "path": str(run.path), "model": run.model_name,

@@ -10,7 +10,7 @@ before ``--out`` is written (float formats: max |Δp| ≤ 1e-4; int8: top-1
 agreement ≥ 98 % on faces). int8 is full-integer, calibrated on the run's own
 train faces (``--data``, else the dataset file its metrics name if it is here),
 or dynamic-range when those faces are not available or ``--int8 dynamic-range``
-(see fer_core.export).
+(see fer_core.store.export).
 
 Exit codes: 0 done, 2 bad input, a missing package or a failed check (one line on stderr).
 """
@@ -23,7 +23,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-FORMAT_IDS = ("keras", "saved_model", "tflite", "tflite_int8", "onnx")  # = fer_core.export.FORMATS, without importing it
+FORMAT_IDS = ("keras", "saved_model", "tflite", "tflite_int8", "onnx")  # = fer_core.store.export.FORMATS, without importing it
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     from fer_core.errors import FERError
-    from fer_core.export import export_run, unavailable_reason
-    from fer_core.runs import load_run
+    from fer_core.store.export import export_run, unavailable_reason
+    from fer_core.store.runs import load_run
 
     try:
         reason = unavailable_reason(args.format)  # before loading TensorFlow: refuse in a fraction of a second

@@ -9,7 +9,7 @@ published **head-only**: its head weights and a sha256-pinned reference to the
 ImageNet file in Keras' cache, a few kB instead of 76–210 MB, because GitHub
 refuses files over 100 MiB. Every other run is re-saved as a full model without
 optimizer state. Each published run is checked to give the original's outputs
-before anything in ``--into`` is replaced (see :mod:`fer_core.publish`).
+before anything in ``--into`` is replaced (see :mod:`fer_core.store.publish`).
 
 ``--metrics-only`` ships the other seeds of a bundled model's recipe without
 their weights (three JSON files each, in ``<into>/seeds/``): Compare and Home
@@ -44,13 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     from fer_core.errors import FERError
-    from fer_core.runs import load_run
+    from fer_core.store.runs import load_run
 
     if args.metrics_only:
         if args.name or args.full:
             print("error: --metrics-only keeps each run's id and ships no model; drop --name/--full", file=sys.stderr)
             return 2
-        from fer_core.publish import publish_metrics
+        from fer_core.store.publish import publish_metrics
 
         try:
             dests = [publish_metrics(src, args.into) for src in args.runs]
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _publish_all(srcs: list[str], dests: list[Path], *, full: bool) -> int:
-    from fer_core.publish import publish_run
+    from fer_core.store.publish import publish_run
 
     for src, dest in zip(srcs, dests):
         print(publish_run(src, dest, full=full).describe(), flush=True)

@@ -4,7 +4,7 @@ No streamlit here, so every figure is unit-testable: a test can count the
 traces of a figure without running the app. Each model keeps one colour in
 every figure of a page (:func:`model_colors`).
 
-The run-level figures take runs or :class:`fer_core.seeds.SeedGroup` objects
+The run-level figures take runs or :class:`fer_core.store.seeds.SeedGroup` objects
 (runs that differ only by seed). A group of one run is drawn exactly as the
 run; a group of several is drawn as its mean with a shaded band from the
 lowest to the highest seed (:data:`SEED_BAND_NOTE`), its confusion matrix is
@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from fer_core.seeds import as_group
+from fer_core.store.seeds import as_group
 
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC"]
 ENSEMBLE_COLOR = "#262730"

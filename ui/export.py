@@ -5,9 +5,9 @@ seconds per format for the bundled models, and ONNX conversion briefly holds a
 second copy of the graph), so:
 
 - each (run, format) is converted once per server and kept as a zip on disk
-  (:func:`fer_core.export.export_zip`); every later visitor downloads that file, and a
+  (:func:`fer_core.store.export.export_zip`); every later visitor downloads that file, and a
   download never converts anything;
-- one conversion at a time per server (fer_core.export's lock), so two visitors
+- one conversion at a time per server (fer_core.store.export's lock), so two visitors
   never hold two graph copies at once;
 - on a public URL (not :func:`ui.access.trusted`) export is off: one line says so and gives
   the command for the visitor's own machine (:func:`export_section`). A conversion takes
@@ -32,7 +32,7 @@ from pathlib import Path
 import streamlit as st
 
 from fer_core import FERError, Run
-from fer_core.export import FORMATS, available_formats, cached_zip, export_zip, missing_packages
+from fer_core.store.export import FORMATS, available_formats, cached_zip, export_zip, missing_packages
 
 from . import access, state, tables
 

@@ -11,7 +11,7 @@ classified per photo (the largest ones: ``Predictor.predict(max_faces=...)``). A
 gives one line in the page, never a traceback.
 
 Several photos at once (:func:`predict_batch`: more than one upload, or a zip)
-go through :mod:`fer_core.batch`, bounded by ``limits.batch_photos`` and the
+go through :mod:`fer_core.inference.batch`, bounded by ``limits.batch_photos`` and the
 same per-minute budget, one prediction per photo.
 """
 
@@ -141,13 +141,13 @@ def gradcam(runs, face, run_id: str):
 
 def is_batch(files: list[tuple[str, bytes]]) -> bool:
     """Several uploads, or one zip: the page shows a table of faces instead of one photo's view."""
-    from fer_core.batch import sniff
+    from fer_core.inference.batch import sniff
 
     return len(files) > 1 or (len(files) == 1 and sniff(files[0][1][:16]) == "zip")
 
 
 def predict_batch(runs, files: list[tuple[str, bytes]], progress=None) -> dict:
-    """Rows (fer_core.rows layout) for uploaded photos and zips; cached per (files, runs) in the session.
+    """Rows (fer_core.inference.rows layout) for uploaded photos and zips; cached per (files, runs) in the session.
 
     Returns ``{"rows", "class_names", "skipped", "photos", "faces", "whole_image", "seconds"}``, or
     ``{"error"}`` when nothing could be read. Each photo is one prediction of the session's
@@ -159,7 +159,7 @@ def predict_batch(runs, files: list[tuple[str, bytes]], progress=None) -> dict:
     """
     import time
 
-    from fer_core.batch import BatchReport, Source, expand_uploads, iter_rows
+    from fer_core.inference.batch import BatchReport, Source, expand_uploads, iter_rows
 
     digest = hashlib.sha1()
     for name, data in files:

@@ -2,7 +2,7 @@
 
 The camera streams to the server over WebRTC (``streamlit-webrtc``, on aiortc
 and PyAV). Each frame is handed to this session's
-:class:`fer_core.live.LiveProcessor` (latest frame wins, detect every k-th
+:class:`fer_core.inference.live.LiveProcessor` (latest frame wins, detect every k-th
 frame, track between) and the last annotated frame goes back to the browser.
 
 Transport: on localhost and a LAN the browser and the server reach each other
@@ -45,7 +45,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fer_core import FERError
-from fer_core.live import HISTORY_S, LiveProcessor
+from fer_core.inference.live import HISTORY_S, LiveProcessor
 
 from . import settings
 from .charts import _layout, emotion_colors
@@ -357,7 +357,7 @@ def time_limit_message(lim: LiveLimits) -> str:
 
 def still_photo(runs) -> None:
     """The camera as a still photo (no stream): faces found and read once per click."""
-    from fer_core.predict import draw_boxes
+    from fer_core.inference.predictor import draw_boxes
 
     from . import inference
 

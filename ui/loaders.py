@@ -7,7 +7,7 @@
   objects → ``st.cache_resource``: each loads once per process.
 
 Many visitors at once (issue 10 §3): everything shared here is safe to use
-from several sessions' threads (:class:`fer_core.predict.Predictor` is
+from several sessions' threads (:class:`fer_core.inference.predictor.Predictor` is
 thread-safe), a new session does no model work, and the per-rerun costs that
 grew with the number of sessions are removed — see :func:`_serving_process`.
 """
@@ -24,8 +24,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer_core import FERError, Run, RunListing, defaults, list_runs
-from fer_core.runs import BUNDLED_DIR
+from fer_core import FERError, Run, RunListing, list_runs
+from fer_core.data import defaults
+from fer_core.store.runs import BUNDLED_DIR
 
 from . import settings
 
@@ -98,7 +99,7 @@ def _time_script_runs() -> None:
     original = ScriptRunner._run_script
     if getattr(original, "_fer_timed", False):
         return
-    from fer_core.predict import log_timing
+    from fer_core.inference.predictor import log_timing
 
     def timed_run_script(self, rerun_data):
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -235,7 +236,7 @@ def dataset_groups(listing: RunListing, registry_order: list[str] | None = None)
 
 
 #: The model Predict starts with on the bundled FER2013 runs (one value shared with ``python -m predict``,
-#: in fer_core.defaults). The others stay one click away in the picker.
+#: in fer_core.data.defaults). The others stay one click away in the picker.
 BUNDLED_PREDICT_DEFAULT = defaults.BUNDLED_PREDICT_DEFAULT
 
 
@@ -306,7 +307,7 @@ def model_names(*, only_all: bool = True) -> list[str]:
 
 def dataset_candidates(root: Path | None = None, max_depth: int = 3) -> list[str]:
     """Datasets under the data root, as paths relative to it: .npz/.csv files and dataset folders."""
-    from fer_core.data import IMAGE_SUFFIXES
+    from fer_core.data.datasets import IMAGE_SUFFIXES
 
     root = Path(root or settings.data_root())
     if not root.is_dir():
@@ -381,7 +382,7 @@ def dataset_report_cached(spec: str, *, demo_per_class: int = 200, demo_image_si
 
 @st.cache_data(show_spinner="Comparing the labels with the FER+ crowd…", max_entries=4)
 def _crowd(spec: str, mtime: int) -> dict | None:
-    from fer_core.ferplus import crowd_agreement
+    from fer_core.data.ferplus import crowd_agreement
 
     return crowd_agreement(_dataset(spec, 200, 128, 0, mtime))
 
@@ -393,7 +394,7 @@ def crowd_agreement_cached(spec: str) -> dict | None:
 
 def has_crowd_votes(spec: str) -> bool:
     """Whether FER+ votes (``ferplus_votes.npz``) sit beside this dataset file."""
-    from fer_core.ferplus import VOTES_FILE
+    from fer_core.data.ferplus import VOTES_FILE
 
     return spec != "demo" and Path(spec).is_file() and (Path(spec).parent / VOTES_FILE).is_file()
 
@@ -411,7 +412,7 @@ _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fer-predictor"
 
 def _build_predictor(run_paths: tuple[str, ...]):
     from fer_core import load_run
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
 
     runs = [load_run(p, bundled=Path(p).parent.resolve() == BUNDLED_DIR.resolve()) for p in run_paths]
     predictor = Predictor(runs)  # also builds and warms the face detectors
@@ -482,7 +483,7 @@ def _predictor(run_paths: tuple[str, ...], sig: tuple):
 
 
 def predictor_for(runs) -> object:
-    """A :class:`fer_core.predict.Predictor` over ``runs``, loaded once per process.
+    """A :class:`fer_core.inference.predictor.Predictor` over ``runs``, loaded once per process.
 
     Raises :class:`fer_core.FERError` with a one-line message when a model cannot
     be loaded (e.g. a ``.keras`` file that needs unsafe deserialization).

@@ -4,7 +4,7 @@ One real photo ships with the project (``ui/assets/astronaut.jpg``: NASA's
 portrait of astronaut Eileen Collins, public domain; the copy scikit-image
 distributes as ``skimage.data.astronaut``), so the bundled FER2013 models can
 be tried on a real face straight away. The others are deterministic
-compositions of :func:`fer_core.demo.draw_face` portraits on a plain wall,
+compositions of :func:`fer_core.data.demo.draw_face` portraits on a plain wall,
 drawn at runtime: the same on every machine, a few milliseconds to make.
 """
 
@@ -15,7 +15,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from fer_core.demo import DEMO_CLASSES, draw_face
+from fer_core.data.demo import DEMO_CLASSES, draw_face
 
 from .settings import ROOT
 

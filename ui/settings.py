@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer_core.images import MAX_PIXELS
+from fer_core.data.images import MAX_PIXELS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,7 +170,7 @@ class Limits:
     #: are let go past it (ui/access.py: bound_session_uploads); a photo batch must fit in it
     session_upload_files: int = 0
     session_upload_mb: int = 0
-    #: what one clip may cost, whatever its size and frame rate (fer_core.video; 0 = no bound): samples per
+    #: what one clip may cost, whatever its size and frame rate (fer_core.inference.video; 0 = no bound): samples per
     #: second of video time (each costs a detection), the longer side sampled frames are scaled to before
     #: detection (the detector reads a 960 px copy anyway), and the decoded frames' megapixels (the decode
     #: cost; each frame counts at least 640×360). benchmarks/video.py --public-worst measures the worst clip

@@ -1,10 +1,10 @@
 """Pure pandas builders: runs → tables the pages show (unit-testable, no streamlit).
 
 The leaderboard, coverage and per-class builders take runs or
-:class:`fer_core.seeds.SeedGroup` objects (runs that differ only by seed): a
+:class:`fer_core.store.seeds.SeedGroup` objects (runs that differ only by seed): a
 group of one reads as its run, a group of several as mean ± sample std over
 its seeds, and groups whose difference is within that spread are named as
-tied rather than ranked (:func:`tie_notes`, rule in :mod:`fer_core.seeds`).
+tied rather than ranked (:func:`tie_notes`, rule in :mod:`fer_core.store.seeds`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shlex
 
 import pandas as pd
 
-from fer_core.seeds import as_group, ties
+from fer_core.store.seeds import as_group, ties
 
 LEADERBOARD_COLUMNS = ["Model", "Note", "Accuracy", "Accuracy over seeds", "Macro-F1", "Macro-F1 over seeds",
                        # cost per face next to the scores: on a laptop-wide screen the rest scrolls
@@ -36,7 +36,7 @@ def pct_text(fraction) -> str:
 
 
 def spread_text(spread, *, seeds: bool = True) -> str:
-    """``"67.0 ± 0.4 %, 3 seeds"`` for a :class:`fer_core.seeds.Spread` of ≥ 2 seeds; ``"67.0%"`` for one run."""
+    """``"67.0 ± 0.4 %, 3 seeds"`` for a :class:`fer_core.store.seeds.Spread` of ≥ 2 seeds; ``"67.0%"`` for one run."""
     if spread.std is None:
         return pct_text(spread.mean)
     return f"{pct(spread.mean):.1f} ± {pct(spread.std):.1f} %" + (f", {spread.n} seeds" if seeds else "")
@@ -65,7 +65,7 @@ RANDOM_BACKBONE_TAG = "random backbone"
 
 
 def is_random_backbone(run) -> bool:
-    """:attr:`fer_core.runs.Run.random_backbone`, tolerating run-like objects without it."""
+    """:attr:`fer_core.store.runs.Run.random_backbone`, tolerating run-like objects without it."""
     return bool(getattr(run, "random_backbone", False))
 
 
@@ -173,7 +173,7 @@ def leaderboard(runs) -> pd.DataFrame:
 
     A seed group's Accuracy and Macro-F1 are its means; "… over seeds" spell out
     mean ± std and the number of seeds ("1 seed" for a single run when others have several); its Note names the models it is tied with
-    (:func:`fer_core.seeds.within_spread`). The other columns are its newest run's.
+    (:func:`fer_core.store.seeds.within_spread`). The other columns are its newest run's.
     """
     groups = sorted((as_group(r) for r in runs), key=lambda g: (-g.accuracy.mean, -g.macro_f1.mean))  # unrounded
     tied: dict[str, list[str]] = {}

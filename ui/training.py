@@ -1,7 +1,7 @@
 """The Train page's plumbing: building CLI arguments, storing uploads, following a job.
 
 Training itself is ``python -m training`` in its own process, started and read
-back through :mod:`fer_core.jobs`; this module never imports TensorFlow.
+back through :mod:`fer_core.fit.jobs`; this module never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def store_upload(name: str, data: bytes) -> str:
     """
     import hashlib
 
-    from fer_core.upload import save_upload
+    from fer_core.data.upload import save_upload
 
     key = (name, hashlib.sha1(data).hexdigest())
     saved = st.session_state.get(state.TRAIN_UPLOADED_PATH)
@@ -98,7 +98,7 @@ def store_upload(name: str, data: bytes) -> str:
 def current_job(runs_dir: Path):
     """The newest training job of ``runs_dir`` (running or finished), or None."""
     try:
-        from fer_core.jobs import latest_job
+        from fer_core.fit.jobs import latest_job
 
         return latest_job(runs_dir)
     except FERError:
@@ -118,7 +118,7 @@ def job_state(job) -> dict | None:
 
 def start(args: list[str], runs_dir: Path):
     """Start the trainer; the job records who started it (see :func:`ui.access.visitor_label`)."""
-    from fer_core.jobs import start_job
+    from fer_core.fit.jobs import start_job
 
     from .access import visitor_label
 
@@ -126,9 +126,9 @@ def start(args: list[str], runs_dir: Path):
 
 
 def server_job():
-    """The job training anywhere on this server now (one per server, see fer_core.jobs), or None."""
+    """The job training anywhere on this server now (one per server, see fer_core.fit.jobs), or None."""
     try:
-        from fer_core.jobs import server_job as _server_job
+        from fer_core.fit.jobs import server_job as _server_job
 
         return _server_job()
     except (FERError, OSError):

@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fer_core import FERError, memory
-from fer_core.video import analyse_video, clip_from_photo, encode_clip
+from fer_core.inference.video import analyse_video, clip_from_photo, encode_clip
 
 from . import access, settings, state
 from .charts import _layout, emotion_colors

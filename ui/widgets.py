@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from fer_core import FERError, RunListing
-from fer_core.seeds import as_group
+from fer_core.store.seeds import as_group
 
 from . import settings, state, tables
 from .loaders import DatasetGroup, dataset_groups, default_predict_models, model_names, run_listing
@@ -130,7 +130,7 @@ def not_trained_notice(group: DatasetGroup) -> None:
 
 def no_runs_state(listing: RunListing) -> None:
     """What a new user sees when there is nothing to compare or predict with yet."""
-    from fer_core.defaults import DEMO_PER_CLASS, EPOCHS as DEMO_EPOCHS
+    from fer_core.data.defaults import DEMO_PER_CLASS, EPOCHS as DEMO_EPOCHS
 
     from . import access
 
@@ -211,7 +211,7 @@ OTHER_PATH = "__other__"
 
 def resolve_under_data_root(text: str):
     """A user-typed dataset path → absolute path inside the data root (:class:`FERError` if it escapes)."""
-    from fer_core.upload import resolve_data_path
+    from fer_core.data.upload import resolve_data_path
 
     return resolve_data_path(text, settings.data_root())
 

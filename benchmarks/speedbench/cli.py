@@ -158,7 +158,7 @@ def main(argv=None) -> int:
 
         run_paths, images_path = [], tmp / "agree_images.npy"
         if runs_dir and needs_runs:
-            from fer_core.runs import list_runs
+            from fer_core.store.runs import list_runs
 
             listing = list_runs(runs_dir)
             by_model = {r.model_name: r for r in sorted(listing.runs, key=lambda r: r.metrics.get("created", 0))}

@@ -182,7 +182,7 @@ def load_avg() -> list[float] | None:
 # =========================================================================== shared by the training sections
 
 def _prepare(ds, size: int):
-    from fer_core.preprocess import prepare_images
+    from fer_core.data.preprocess import prepare_images
 
     x = {s: prepare_images(xs, size, 3) for s, (xs, _) in ds.splits.items()}
     y1h = {s: ds.training_targets(s) for s in ds.splits}

@@ -2,8 +2,8 @@
 code paths on the same data, head and epochs.
 
 The plain ``model.fit`` goes through the backbone every epoch
-(``fer_core.train._train_scratch`` on the transfer model); the feature cache
-(``fer_core.train._train_transfer``) runs the backbone once. The cached path is
+(``fer_core.fit.train._train_scratch`` on the transfer model); the feature cache
+(``fer_core.fit.train._train_transfer``) runs the backbone once. The cached path is
 measured at the full head epochs (one-time feature extraction included); the
 plain path is measured for a few epochs and extrapolated to the same epoch count
 (labelled). A smaller set trains both paths for the full epochs to compare
@@ -47,10 +47,10 @@ def _both_paths(name: str, ds, x, y1h, size: int, plain_epochs: int, head_epochs
     """
     import keras
 
-    from fer_core.features import FeatureCache
+    from fer_core.fit.features import FeatureCache
     from fer_core.models import create_model
-    from fer_core.inference import compiled_forward, predict_batches
-    from fer_core.train import TrainConfig, _train_scratch, _train_transfer
+    from fer_core.compute.forward import compiled_forward, predict_batches
+    from fer_core.fit.train import TrainConfig, _train_scratch, _train_transfer
 
     keras.utils.set_random_seed(seed)
     model = create_model(name, ds.n_classes, image_size=size, weights="none")
@@ -121,7 +121,7 @@ def _both_paths(name: str, ds, x, y1h, size: int, plain_epochs: int, head_epochs
 
 
 def section_feature_cache(cfg: dict, tmp: Path) -> dict:
-    from fer_core.data import load_dataset
+    from fer_core.data.datasets import load_dataset
 
     size, H = cfg["image_size"], cfg["head_epochs"]
     ds = load_dataset("demo", demo_per_class=cfg["fc_per_class"], demo_image_size=size)
@@ -129,8 +129,8 @@ def section_feature_cache(cfg: dict, tmp: Path) -> dict:
     out = {"data": {"demo_per_class": cfg["fc_per_class"], "image_size": size,
                     "split_sizes": {s: int(len(v[1])) for s, v in ds.splits.items()}},
            "head_epochs": H, "plain_epochs_measured": cfg["fc_plain_epochs"],
-           "code_paths": {"plain": "fer_core.train._train_scratch(transfer model): model.fit on pixels, frozen backbone",
-                          "cached": "fer_core.train._train_transfer: FeatureCache + head fit on features"},
+           "code_paths": {"plain": "fer_core.fit.train._train_scratch(transfer model): model.fit on pixels, frozen backbone",
+                          "cached": "fer_core.fit.train._train_transfer: FeatureCache + head fit on features"},
            "settings": "weights=none, patience=0 (exactly the epochs asked), plateau LR schedule, batch 64, seed 0",
            "per_backbone": {}}
     for name in cfg["backbones"]:

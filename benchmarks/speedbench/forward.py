@@ -12,7 +12,7 @@ from .common import stats, time_calls
 
 
 def _model_inputs(images: np.ndarray, size: int, channels: int) -> np.ndarray:
-    from fer_core.preprocess import prepare_images
+    from fer_core.data.preprocess import prepare_images
 
     return prepare_images(images, size, channels)
 
@@ -30,7 +30,7 @@ def _trace_generic(forward, size: int, channels: int) -> None:
 
 
 def _forward_probs(forward, x: np.ndarray, batch: int = 32) -> np.ndarray:
-    from fer_core.inference import predict_batches
+    from fer_core.compute.forward import predict_batches
 
     return predict_batches(forward, x, batch)
 

@@ -39,8 +39,8 @@ def make_photo(n_faces: int, *, width: int = 1920, height: int = 1080, tries: in
 
     from PIL import Image
 
-    from fer_core.demo import draw_face
-    from fer_core.faces import detect_faces
+    from fer_core.data.demo import draw_face
+    from fer_core.faces.detect import detect_faces
 
     rng = np.random.default_rng(seed)
     bg = _background(width, height, rng)
@@ -72,7 +72,7 @@ def make_photo(n_faces: int, *, width: int = 1920, height: int = 1080, tries: in
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
     buf = io.BytesIO()
     stored.save(buf, "JPEG", quality=90, exif=exif.tobytes())
-    from fer_core.images import open_image
+    from fer_core.data.images import open_image
 
     decoded = open_image(buf.getvalue())  # the app's decoder applies the EXIF rotation
     if decoded.size != (width, height):
@@ -82,7 +82,7 @@ def make_photo(n_faces: int, *, width: int = 1920, height: int = 1080, tries: in
 
 
 def agreement_images(cfg: dict) -> np.ndarray:
-    from fer_core.demo import make_demo_arrays
+    from fer_core.data.demo import make_demo_arrays
 
     a = make_demo_arrays(per_class=cfg["agree_per_class"], image_size=128, seed=7)
     return np.concatenate([a["train_images"], a["validation_images"], a["test_images"]])

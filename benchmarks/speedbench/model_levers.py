@@ -39,7 +39,7 @@ def _bf16_copy(m: dict):
 
 def _model_levers(m: dict, x: np.ndarray, spec: dict) -> dict:
     """Batch size, static shapes, XLA, bfloat16 (and both) for one loaded model, with agreement."""
-    from fer_core.inference import compiled_forward
+    from fer_core.compute.forward import compiled_forward
 
     reps, breps = spec["lever_reps"], spec["lever_batch_reps"]
     fwd = m["forward"]

@@ -21,18 +21,18 @@ def section_precision(cfg: dict, tmp: Path) -> dict:
       validation/test accuracy (the bf16-trained weights are evaluated through
       their float32 copy, as the trainer saves them);
     * the frozen backbones' one-off feature pass: images/s of the float32
-      backbone and of its bfloat16 twin (``fer_core.precision.with_precision``),
+      backbone and of its bfloat16 twin (``fer_core.compute.precision.with_precision``),
       timed alternately; then a head trained on the bf16 features (as the
       trainer does) is applied to bf16 and to float32 features of the eval
       images (the saved float32 model): the agreement of those probabilities.
     """
     import keras
 
-    from fer_core.data import load_dataset
-    from fer_core.inference import compiled_forward, predict_batches
+    from fer_core.data.datasets import load_dataset
+    from fer_core.compute.forward import compiled_forward, predict_batches
     from fer_core.models import create_model, split_transfer_model
-    from fer_core.precision import as_float32, cpu_has_native_bf16, dtype_policy, resolve_precision, with_precision
-    from fer_core.train import TrainConfig, _compile, _train_scratch
+    from fer_core.compute.precision import as_float32, cpu_has_native_bf16, dtype_policy, resolve_precision, with_precision
+    from fer_core.fit.train import TrainConfig, _compile, _train_scratch
 
     out = {"cpu_has_native_bf16": cpu_has_native_bf16(), "auto_resolves_to": resolve_precision("auto"),
            "scratch": {}, "feature_pass": {}}
@@ -50,7 +50,7 @@ def section_precision(cfg: dict, tmp: Path) -> dict:
         size = cfg["image_size"] if name == "baseline" else 48
         ds = load_dataset("demo", demo_per_class=cfg["precision_per_class"], demo_image_size=size, seed=3)
         channels = 1 if name == "compact" else 3
-        from fer_core.preprocess import prepare_images
+        from fer_core.data.preprocess import prepare_images
 
         x = {s: prepare_images(xs, size, channels) for s, (xs, _) in ds.splits.items()}
         y1h = {s: ds.training_targets(s) for s in ds.splits}

@@ -62,7 +62,7 @@ def _predictor_models(pred) -> list[dict]:
             break
     if out:
         return out
-    from fer_core.inference import compiled_forward
+    from fer_core.compute.forward import compiled_forward
 
     for run in pred.runs:
         model = run.load_model()
@@ -81,10 +81,10 @@ def worker_predict(spec: dict) -> dict:
     from fer_core._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from fer_core.faces import DETECT_SIDE, detect_faces
-    from fer_core.images import open_image
-    from fer_core.predict import Predictor
-    from fer_core.runs import load_run
+    from fer_core.faces.detect import DETECT_SIDE, detect_faces
+    from fer_core.data.images import open_image
+    from fer_core.inference.predictor import Predictor
+    from fer_core.store.runs import load_run
 
     t_import = time.perf_counter() - t0
     res["rss_after_import"] = rss_mb()

@@ -27,8 +27,8 @@ def worker_runtime(spec: dict) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(int(spec["intra"]))
     if spec.get("inter") is not None:
         tf.config.threading.set_inter_op_parallelism_threads(int(spec["inter"]))
-    from fer_core.inference import compiled_forward
-    from fer_core.runs import load_run
+    from fer_core.compute.forward import compiled_forward
+    from fer_core.store.runs import load_run
 
     images = np.load(spec["agree_images"])
     out = {"tf_import_s": time.perf_counter() - t0, "per_model": {}}

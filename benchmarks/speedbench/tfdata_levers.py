@@ -33,10 +33,10 @@ def section_tfdata_levers(cfg: dict, tmp: Path) -> dict:
     import keras
     import tensorflow as tf
 
-    from fer_core.data import load_dataset
-    from fer_core.inference import compiled_forward, predict_batches
+    from fer_core.data.datasets import load_dataset
+    from fer_core.compute.forward import compiled_forward, predict_batches
     from fer_core.models import create_model
-    from fer_core.train import TrainConfig, _compile, _image_pipeline
+    from fer_core.fit.train import TrainConfig, _compile, _image_pipeline
 
     size, E = cfg["image_size"], cfg["tfdata_epochs"]
     ds = load_dataset("demo", demo_per_class=cfg["tfdata_per_class"], demo_image_size=size, seed=2)

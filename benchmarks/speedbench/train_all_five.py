@@ -33,8 +33,8 @@ def _cli_train(cfg: dict, tmp: Path, tag: str, per_class: int, epochs: int, mode
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"training CLI exited {proc.returncode}: {proc.stderr.strip()[-1500:]}")
-    from fer_core.progress import read_events
-    from fer_core.runs import list_runs
+    from fer_core.fit.progress import read_events
+    from fer_core.store.runs import list_runs
 
     events = read_events(prog)
     start = next((e for e in events if e.get("event") == "run_start"), None)

@@ -1,9 +1,9 @@
-"""Rebuild a published head-only transfer model (the model half of :mod:`fer_core.publish`'s format).
+"""Rebuild a published head-only transfer model (the model half of :mod:`fer_core.store.publish`'s format).
 
 A head-only run folder holds ``head.weights.h5`` (the trained head) and
 ``backbone.json`` (which ``keras.applications`` backbone and which ImageNet
-file, by sha256). :meth:`fer_core.runs.Run.load_model` reads and checks
-``backbone.json`` (:func:`fer_core.runs.read_reference`) and calls
+file, by sha256). :meth:`fer_core.store.runs.Run.load_model` reads and checks
+``backbone.json`` (:func:`fer_core.store.runs.read_reference`) and calls
 :func:`load_head_only` here with it; this module knows models, not run folders,
 so the run store imports it and never the other way round.
 """

@@ -4,7 +4,7 @@ Offline machines cannot download ImageNet weights, and Keras' own failure is a
 long traceback after a network timeout. We check the cache first and fail fast
 with a message that says where Keras looks and what else to do.
 
-Published runs (see :mod:`fer_core.publish`) keep only their head and name the
+Published runs (see :mod:`fer_core.store.publish`) keep only their head and name the
 ImageNet file their frozen backbone needs, with its sha256 digest:
 :func:`verified_imagenet_file` finds that file in the cache (downloading it
 once when online) and refuses it unless the digest matches.

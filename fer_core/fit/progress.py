@@ -12,7 +12,7 @@ A trainer emits plain dicts (JSON-able) to a :class:`ProgressCallback`:
 :class:`JsonlProgress` appends them to a file the Streamlit Train page follows;
 :class:`ConsoleProgress` draws a bar on a TTY and plain lines under CI.
 This module imports no TensorFlow, so the app can follow a job cheaply; the
-Keras bridge (``model.fit`` epochs → events) lives in :mod:`fer_core.train`.
+Keras bridge (``model.fit`` epochs → events) lives in :mod:`fer_core.fit.train`.
 """
 
 from __future__ import annotations

@@ -215,7 +215,7 @@ _COMMAND_IGNORED = ("--seed", "--seeds", "--out")
 def start_key(record, init_from: str):
     """The setting a continued run started from (see the module docstring), JSON-able.
 
-    ``record``: the run's ``metrics.json: init_from`` (:func:`fer_core.train.init_from_record`);
+    ``record``: the run's ``metrics.json: init_from`` (:func:`fer_core.store.runs.init_from_record`);
     ``init_from``: its ``train_config.init_from`` path, the fallback.
     """
     folder = _run_folder_name(init_from)

@@ -5,7 +5,7 @@ Two paths, chosen by the model's kind:
 * scratch models (``baseline``) train end to end with ``model.fit`` on
   ``(B, S, S, C)`` uint8 batches, augmented in the input pipeline;
 * transfer models run their frozen backbone once per image (through the
-  :mod:`~fer_core.features` cache), train the head on ``(B, D)`` features,
+  :mod:`~fer_core.fit.features` cache), train the head on ``(B, D)`` features,
   optionally fine-tune the top backbone layers on pixels, and save the full
   model so it predicts from raw pixels. ``fer_compact`` takes this path too:
   its "backbone" is the conv trunk of a trained ``compact`` run (the bundled
@@ -24,18 +24,18 @@ import keras
 import numpy as np
 
 from . import checkpoints
-from .data import Dataset
-from .errors import ModelError
+from ..data.datasets import Dataset
+from ..errors import ModelError
 from .evaluation import classification_metrics
 from .features import FeatureCache, cache_key, compute_features, weights_digest
-from .inference import compiled_forward, latency_ms, predict_batches
-from .models import create_model, get_spec, split_transfer_model, unfreeze_top
-from .models.from_compact import load_source, source_label, source_record
-from .models.transfer import backbone_layers
-from .precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
-from .preprocess import prepare_images
+from ..compute.forward import compiled_forward, latency_ms, predict_batches
+from ..models import create_model, get_spec, split_transfer_model, unfreeze_top
+from ..models.from_compact import load_source, source_label, source_record
+from ..models.transfer import backbone_layers
+from ..compute.precision import PRECISIONS, as_float32, dtype_policy, resolve_precision, with_precision
+from ..data.preprocess import prepare_images
 from .progress import ProgressCallback
-from .runs import RunWriter, TrainLock, new_run_id
+from ..store.runs import RunWriter, TrainLock, init_from_record, new_run_id, save_inference_model  # noqa: F401  (the last two lived here until 0.9)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 AUGMENT_MODES = ("resample", "photo")
@@ -261,8 +261,8 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
     8 emotions from the FER2013 model): the conv trunk only, by layer name,
     under a new head that trains with it (``trunk_only``).
     """
-    from .models.from_compact import TRUNK_LAYERS
-    from .runs import load_run
+    from ..models.from_compact import TRUNK_LAYERS
+    from ..store.runs import load_run
 
     earlier = load_run(cfg.init_from)
     want = (cfg.model, list(ds.class_names), size)
@@ -282,20 +282,6 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
         model.set_weights(source.get_weights())  # a mirror-TTA model has the same weights
         status(f"continuing from {earlier.id} ({len(earlier.history.get('loss', []))} epochs)")
     return earlier, trunk_only
-
-
-def init_from_record(earlier) -> dict:
-    """What a continued run records of the run it started from (``metrics.json: init_from``).
-
-    Its ``train_config`` and its own ``init_from`` record too, so the whole chain
-    of settings is known without the earlier folders: two chains of the same
-    recipe with other seeds then read as seed repeats (:func:`fer_core.seeds.setting_key`).
-    """
-    m = earlier.metrics
-    cfg = earlier.config.get("train_config") if isinstance(earlier.config, dict) else None
-    return {"run": earlier.id, "epochs": len(earlier.history.get("loss", [])), "command": m.get("command"),
-            "train_seconds": m.get("train_seconds_total", m.get("train_seconds")),
-            "train_config": cfg if isinstance(cfg, dict) else None, "init_from": m.get("init_from")}
 
 
 def _prepend_history(earlier: dict, history: dict) -> dict:
@@ -322,11 +308,6 @@ def with_flip_tta(model, name: str, n_classes: int, image_size: int):
     tta = create_model(name, n_classes, image_size=image_size, weights="none", tta_flip=True)
     tta.set_weights(model.get_weights())
     return tta
-
-
-def save_inference_model(model, path: Path) -> None:
-    """Save architecture + weights only, in float32 (see :func:`~fer_core.precision.as_float32`)."""
-    as_float32(model).save(path)
 
 
 # --------------------------------------------------------------------------- one model

@@ -10,7 +10,7 @@ ImageNet backbone that anyone can fetch from Keras. GitHub refuses files over
                              its sha256, image size, classes… (:func:`backbone_reference`)
     <dest>/metrics.json, history.json, config.json   as in every run
 
-:meth:`fer_core.runs.Run.load_model` rebuilds the full model from these
+:meth:`fer_core.store.runs.Run.load_model` rebuilds the full model from these
 (:func:`fer_core.models.head_only.load_head_only`): the
 backbone architecture from ``keras.applications`` with the ImageNet file from
 Keras' cache (downloaded there once when online), refused unless its sha256 is
@@ -37,12 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FERError, ModelError
+from ..errors import FERError, ModelError
 from .runs import BACKBONE_FILE, FULL_MODEL_FILE, HEAD_FILE, HEAD_ONLY_FORMAT, REPEATS_DIR, Run, load_run
 
 #: GitHub rejects pushes with a file over 100 MiB.
 GITHUB_FILE_LIMIT = 100 * 1024 * 1024
-FORMAT = HEAD_ONLY_FORMAT  # backbone.json's format; read back by fer_core.runs.read_reference
+FORMAT = HEAD_ONLY_FORMAT  # backbone.json's format; read back by fer_core.store.runs.read_reference
 #: Largest allowed difference between the published and the original model's probabilities.
 TOLERANCE = 1e-5
 
@@ -107,8 +107,8 @@ def backbone_reference(run: Run, model) -> dict:
     """The ``backbone.json`` of ``run``: everything that rebuilds its backbone, plus the file's digest."""
     import keras
 
-    from .models import get_spec
-    from .models.weights import IMAGENET_ORIGINS, imagenet_file, sha256_file
+    from ..models import get_spec
+    from ..models.weights import IMAGENET_ORIGINS, imagenet_file, sha256_file
 
     cfg = run.config["model"]
     spec = get_spec(cfg["name"])
@@ -144,10 +144,10 @@ def publish_run(src: str | Path, dest: str | Path, *, full: bool = False) -> Pub
     published model whose outputs differ from the original's; in both cases
     ``dest`` is left as it was.
     """
-    from ._quiet import import_tensorflow_quietly
+    from .._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from .train import save_inference_model
+    from .runs import save_inference_model
 
     run = load_run(src)
     dest = Path(dest)
@@ -158,7 +158,7 @@ def publish_run(src: str | Path, dest: str | Path, *, full: bool = False) -> Pub
     head_only = not full and head_only_reason(run) is None
     with _staging(run, dest) as (staged, metrics):
         if head_only:
-            from .models.transfer import split_transfer_model
+            from ..models.transfer import split_transfer_model
 
             ref = backbone_reference(run, model)
             split_transfer_model(model)[1].save_weights(staged / HEAD_FILE)
@@ -188,7 +188,7 @@ def publish_metrics(src: str | Path, into: str | Path) -> Path:
 
     For the other seeds of a bundled model's recipe: Compare and Home then show
     the bundled model's score as mean ± spread over the seeds
-    (:mod:`fer_core.seeds`) at a few kB per seed instead of a model file each.
+    (:mod:`fer_core.store.seeds`) at a few kB per seed instead of a model file each.
     The run must be complete (a model file included), so only finished
     trainings are shipped; an existing repeat of the same id is replaced.
     """
@@ -269,11 +269,11 @@ def with_complete_init_from(run: Run) -> Run:
 def _complete_init_from(metrics: dict, runs_dir: Path) -> None:
     """Runs continued with --init-from before the trainer recorded all of the earlier run: read the rest
     from that run's folder (beside this one), so the published run states the whole training time and
-    the chain of settings its seed repeats are matched on (:func:`fer_core.seeds.start_key`)."""
+    the chain of settings its seed repeats are matched on (:func:`fer_core.store.seeds.start_key`)."""
     init = metrics.get("init_from")
     if not init or (init.get("train_seconds") is not None and "train_config" in init):
         return
-    from .train import init_from_record
+    from .runs import init_from_record
 
     earlier = runs_dir / init["run"]
     if earlier.is_dir():

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .faces import box_iou, clip_box
+from .detect import box_iou, clip_box
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ MATCH_IOU = 0.3
 
 
 def iou(a, b) -> float:
-    """Intersection over union of two (x, y, w, h) boxes (:func:`fer_core.faces.box_iou`)."""
+    """Intersection over union of two (x, y, w, h) boxes (:func:`fer_core.faces.detect.box_iou`)."""
     return float(box_iou(a, b))
 
 

@@ -36,7 +36,7 @@ __all__ = ["DEMO_CLASSES", "DEMO_FACE_SCALE", "DEMO_IMAGE_SIZE", "DEMO_PER_CLASS
 DEMO_CLASSES = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
 
 #: Faces per class of the default demo set: the CLI's ``--demo-per-class`` and the Train page's
-#: "Faces per class" both read this (via :mod:`fer_core.defaults`).  Why this many: with 60 the
+#: "Faces per class" both read this (via :mod:`fer_core.data.defaults`).  Why this many: with 60 the
 #: baseline made ~30 optimiser steps in 5 epochs and every model ended at chance; it needs a few
 #: hundred steps before its loss leaves ln(8), and the four backbones' one-off feature pass
 #: (~0.04 s per image on 2 cores) must keep the five-model run within about 5 minutes.

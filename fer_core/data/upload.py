@@ -19,14 +19,21 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import stat
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .errors import DatasetError
-from .runs import safe_name
+from ..errors import DatasetError
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    return _SAFE.sub("-", text).strip("-") or "dataset"
+
 
 #: Entries that archivers add and that are never data.
 JUNK_PREFIXES = ("__MACOSX/",)
@@ -182,7 +189,7 @@ def _dataset_root(folder: Path) -> Path:
 def save_upload(name: str, data: bytes, dest_dir: Path) -> Path:
     """Keep an uploaded dataset under ``dest_dir``; returns what to pass to ``--data``.
 
-    * ``.npz``: kept only if :func:`fer_core.data.load_dataset` loads it (no
+    * ``.npz``: kept only if :func:`fer_core.data.datasets.load_dataset` loads it (no
       pickle); written under a temporary name and renamed when valid.
     * ``.zip``: unpacked with :func:`safe_extract_zip` into a new folder;
       returns the dataset folder inside it.
@@ -209,7 +216,7 @@ def save_upload(name: str, data: bytes, dest_dir: Path) -> Path:
 
 
 def _save_npz(name: str, stem: str, data: bytes, digest: str, dest_dir: Path) -> Path:
-    from .data import load_dataset
+    from .datasets import load_dataset
 
     if not data.startswith(b"PK"):
         raise DatasetError(f"{name}: not a npz archive ({_sniff(data)})")

@@ -20,7 +20,7 @@ def gradcam_model(model, layer_name: str):
     """keras.Model: pixels (1, S, S, C) → [feature map (1, h, w, K), probs (1, n_classes)]."""
     import keras
 
-    from .errors import ModelError
+    from ..errors import ModelError
 
     try:
         layer = model.get_layer(layer_name)

@@ -8,7 +8,7 @@ browser.  Pure constants: cheap to import from the UI (no TensorFlow).
 Why these values (issue 11): the earlier page defaults, 60 demo faces per class
 and 5 epochs, gave the baseline about 30 optimiser steps; its loss never left
 ln(8) and all five models ended at chance, so the first curves a newcomer saw
-were flat.  400 faces per class (:data:`fer_core.demo.DEMO_PER_CLASS`) and 15
+were flat.  400 faces per class (:data:`fer_core.data.demo.DEMO_PER_CLASS`) and 15
 epochs at Adam 1e-3, batch 64, give the baseline ~660 steps: it leaves chance
 in the first epoch or two and ends at about 0.8 test accuracy on ``demo``, while the
 five-model run stays within about 5 minutes on 2 CPU cores (the four frozen

@@ -6,7 +6,7 @@ Four layouts end up as one :class:`Dataset` (uint8 images ``(N, H, W, C)`` with
 1. the seed's arrays: an ``.npz`` or a folder of ``.npy`` files;
 2. image folders: ``root/{train,validation|val,test}/<class>/*`` or ``root/<class>/*``;
 3. the FER2013 CSV (``emotion,pixels,Usage``);
-4. ``demo``: the built-in synthetic faces of :mod:`fer_core.demo`.
+4. ``demo``: the built-in synthetic faces of :mod:`fer_core.data.demo`.
 
 Every problem is a :class:`~fer_core.errors.DatasetError` whose message names
 the file/key and what is wrong. Loading never writes to disk.
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from .demo import DEMO_IMAGE_SIZE, DEMO_PER_CLASS  # the demo defaults the CLI and the Train page share
-from .errors import DatasetError, ImageInputError
+from ..errors import DatasetError, ImageInputError
 from .images import open_image, to_array
-from .labels import default_class_names
+from ..labels import default_class_names
 
 SPLITS = ("train", "validation", "test")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -116,7 +116,7 @@ def load_dataset(spec: str | Path, *, seed: int = 0, demo_per_class: int = DEMO_
 
     ``labels``: None → the file's own labels; ``"ferplus"`` (or a path to a
     FER+ votes file) → FER2013's faces with the FER+ crowd's 8-emotion labels
-    (:mod:`fer_core.ferplus`).
+    (:mod:`fer_core.data.ferplus`).
     """
     if labels:
         if str(spec) == "demo":
@@ -283,7 +283,7 @@ _USAGE = {"training": "train", "publictest": "validation", "privatetest": "test"
 
 
 def _load_fer_csv(path: Path) -> Dataset:
-    from .labels import FER2013_7
+    from ..labels import FER2013_7
 
     xs = {s: [] for s in SPLITS}
     ys = {s: [] for s in SPLITS}

@@ -2,14 +2,14 @@
 
 Layered after paz's face classification pipeline:
 detect → square the box → clip to the image → crop → (classify → draw, in
-:mod:`fer_core.predict`). Each step is a small pure function except
+:mod:`fer_core.inference.predictor`). Each step is a small pure function except
 :func:`detect_faces`, which borrows a detector from the process's small pool
 (:data:`DETECTORS`), so concurrent sessions never share one.
 
 The detector is YuNet (OpenCV's ``cv2.FaceDetectorYN``; the 232 KB model ships
 in ``fer_core/assets`` with its MIT notice and is checked against its sha256 on
 load, so detection never touches the network). It returns five landmarks with
-each box (eyes, nose tip, mouth corners), which :mod:`fer_core.align` uses to
+each box (eyes, nose tip, mouth corners), which :mod:`fer_core.faces.align` uses to
 level and frame the face. Why YuNet over the MTCNN it replaced: on real photos
 it found more faces (a crowded group selfie 6 of 7 against 4; 267 of 270
 single-face photos against 255) in a fraction of the time, and it needs no
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 #: The bundled detector and the digest it must have.
-YUNET_PATH = Path(__file__).resolve().parent / "assets" / "face_detection_yunet_2023mar.onnx"
+YUNET_PATH = Path(__file__).resolve().parent.parent / "assets" / "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
 
 #: Faces smaller than this many pixels (the box's longer side, original image) are dropped:
@@ -265,7 +265,7 @@ def clip_box(box, image_shape) -> tuple[int, int, int, int]:
 #: How much the square's side differs from the detector box's longer side
 #: (0.2 = 20 % larger; negative = smaller). The square is what the app draws
 #: and records, and the crop of a face without landmarks (faces with them are
-#: cropped by :mod:`fer_core.align`). YuNet's box on a FER2013-framed face
+#: cropped by :mod:`fer_core.faces.align`). YuNet's box on a FER2013-framed face
 #: measures about 0.76 wide × 0.96 tall of that frame (``benchmarks/framing.py``),
 #: so its longer side with no margin is close to the training framing.
 FACE_MARGIN = 0.0

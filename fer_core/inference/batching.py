@@ -1,7 +1,7 @@
 """A micro-batcher: faces from concurrent callers go through a model in one compiled call.
 
 Why: a Streamlit server runs every visitor's script in its own thread, all
-sharing one :class:`fer_core.predict.Predictor`. Eight visitors uploading at
+sharing one :class:`fer_core.inference.predictor.Predictor`. Eight visitors uploading at
 once used to make eight simultaneous TensorFlow calls of batch 1–3, each
 competing for the same one or two cores (and each paying the per-call
 overhead). Here one worker thread per model takes whatever requests are

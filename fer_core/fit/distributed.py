@@ -5,12 +5,12 @@ parallelism on the TensorFlow backend is broken upstream (keras-team/keras#20585
 ``keras.distribution`` is JAX-only and Horovod is unmaintained. A sweep is
 embarrassingly parallel anyway — every (model, seed) is an independent training —
 so each is one Ray task running exactly the single-process training of the
-``local`` engine (:func:`fer_core.train.train_one`).
+``local`` engine (:func:`fer_core.fit.train.train_one`).
 
 What it assumes of a cluster: the nodes run the same requirements; nothing else.
 In particular no filesystem is shared. A task trains into a temporary folder on
 its own node and returns the finished run folder's files as bytes; the driver
-publishes them under ``--out`` with the same atomic :class:`~fer_core.runs.RunWriter`
+publishes them under ``--out`` with the same atomic :class:`~fer_core.store.runs.RunWriter`
 as a local run. The dataset travels through Ray's object store, and ``fer_core``
 itself through the job's ``py_modules`` when the driver connects to a cluster.
 
@@ -21,7 +21,7 @@ JSON lines keep the one-model-at-a-time shape the Train page follows.
 
 Interruption: Ctrl-C (or SIGTERM) cancels the unfinished tasks (``ray.cancel``);
 runs already published stay, nothing half-written is left. Epoch checkpoints
-(:mod:`fer_core.checkpoints`) are written in the task's temporary folder and,
+(:mod:`fer_core.fit.checkpoints`) are written in the task's temporary folder and,
 after every epoch, shipped through the queue to the driver, which keeps them
 under ``--out/.checkpoints/`` exactly where a local run keeps its own. The same
 command run again sends each unfinished run's checkpoint with its task, which
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FERError
+from ..errors import FERError
 
 RAY_PIP = "pip install -r requirements-ray.txt"
 
@@ -79,7 +79,7 @@ def ray_session(address: str | None = None):
         if address:
             # Nodes of a real cluster need not hold this checkout: ship fer_core with the job.
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
-                     runtime_env={"py_modules": [str(Path(__file__).resolve().parent)]})
+                     runtime_env={"py_modules": [str(Path(__file__).resolve().parent.parent)]})
         else:
             ray.init(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -198,7 +198,7 @@ def publish(out_dir: str | Path, result: dict, feature_info: dict | None = None)
     """Write a task's run folder under ``out_dir`` (atomically, as a local run is written)."""
     import json
 
-    from .runs import RunWriter
+    from ..store.runs import RunWriter
 
     files = dict(result["files"])
     if feature_info:  # the feature pass ran here, on the driver's cache: say so in metrics.json
@@ -258,14 +258,14 @@ class _Forwarder:
 
 def train_models_ray(ds, configs, out_dir: str | Path, *, progress=None, cache=None, command: str | None = None,
                      address: str | None = None, cpus_per_task: int = 1) -> list[Path]:
-    """:func:`fer_core.train.train_models` with one Ray task per config; the driver writes every run folder.
+    """:func:`fer_core.fit.train.train_models` with one Ray task per config; the driver writes every run folder.
 
     Frozen transfer backbones first get their feature cache from :func:`feature_pass`
     (on the driver's cache), shipped to the tasks with the work.
     """
     from . import checkpoints
     from .progress import ProgressCallback
-    from .runs import TrainLock
+    from ..store.runs import TrainLock
 
     progress = progress or ProgressCallback()
     for cfg in configs:
@@ -358,7 +358,7 @@ def _precompute_features(ray, ds, configs, cache, progress, cpus_per_task: int):
     task on its node, exactly as the local engine does.
     """
     from .features import FeatureCache
-    from .models import get_spec
+    from ..models import get_spec
 
     cache = cache or FeatureCache()
     shipped, infos = {}, {}
@@ -377,7 +377,7 @@ def _precompute_features(ray, ds, configs, cache, progress, cpus_per_task: int):
 def feature_cache_ray(ds, cfg, cache, *, progress=None, workers: int | None = None, cpus_per_worker: int = 1):
     """The feature cache entry ``train_one`` would compute for ``cfg`` (no augmentation), computed by Ray Data.
 
-    Same key as :func:`fer_core.train._train_transfer` (the backbone is built
+    Same key as :func:`fer_core.fit.train._train_transfer` (the backbone is built
     under the same seed, so its weights digest is the same), same arrays: the
     evaluated split through the float32 backbone, the others in ``precision``.
     Returns (key, arrays, cache hit, workers used).
@@ -385,9 +385,9 @@ def feature_cache_ray(ds, cfg, cache, *, progress=None, workers: int | None = No
     import keras
 
     from .features import cache_key, weights_digest
-    from .models import create_model, get_spec, split_transfer_model
-    from .precision import resolve_precision
-    from .preprocess import prepare_images
+    from ..models import create_model, get_spec, split_transfer_model
+    from ..compute.precision import resolve_precision
+    from ..data.preprocess import prepare_images
 
     spec = get_spec(cfg.model)
     size = cfg.image_size or spec.default_image_size
@@ -422,9 +422,9 @@ class BackboneActor:
         limit_threads(_assigned_cpus())
         import keras
 
-        from . import models  # noqa: F401  registers the preprocessing layers for deserialisation
-        from .inference import compiled_forward
-        from .precision import with_precision
+        from .. import models  # noqa: F401  registers the preprocessing layers for deserialisation
+        from ..compute.forward import compiled_forward
+        from ..compute.precision import with_precision
 
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "backbone.keras"

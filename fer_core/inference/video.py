@@ -1,7 +1,7 @@
 """Reading expressions through a video: decode → sample → detect → track → classify, streamed.
 
 The pipeline, in the order it runs for each frame (PyAV's cookbook reader,
-then the photo pipeline of :mod:`fer_core.predict` per sampled frame)::
+then the photo pipeline of :mod:`fer_core.inference.predictor` per sampled frame)::
 
     file / bytes → PyAV demux + decode, one frame at a time          _sampled_frames
     → keep the first frame at or after each 1/fps of VIDEO time      (pts × time_base, never a
@@ -37,12 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FERError, ImageInputError
-from . import align as _align
-from .align import align_face, move_landmarks
-from .faces import crop_face, detect_faces, largest_faces, square_box
+from ..errors import FERError, ImageInputError
+from ..faces import align as _align
+from ..faces.align import align_face, move_landmarks
+from ..faces.detect import crop_face, detect_faces, largest_faces, square_box
 from .rows import face_row, no_face_row, write_csv
-from .tracking import IoUTracker
+from ..faces.tracking import IoUTracker
 
 #: Sampling rate of video time when the caller gives none: enough to follow an
 #: expression (they last 0.5–4 s) at a fifth of the work of a 25 fps clip.
@@ -481,7 +481,7 @@ def iter_video_rows(source, predictor, *, fps: float | None = DEFAULT_FPS, file_
                     model: str | None = None, detect_every: int = DEFAULT_DETECT_EVERY,
                     stats: VideoStats | None = None, max_side: int | None = None,
                     max_pixels: int | None = None) -> Iterator[dict]:
-    """Rows (:mod:`fer_core.rows` layout) of a clip, streamed: one per face per sampled frame.
+    """Rows (:mod:`fer_core.inference.rows` layout) of a clip, streamed: one per face per sampled frame.
 
     ``source``: a path or the file's bytes. ``fps``: samples per second of
     video time (None: every frame). ``on_progress(fraction)``: 0..1 of the
@@ -644,7 +644,7 @@ class AnnotatedWriter:
 
     def write(self, frame: FrameFaces, class_names) -> None:
         """One sampled frame with each face's box, id and top emotion drawn (ids keep their colour)."""
-        from .predict import FaceResult, draw_boxes
+        from .predictor import FaceResult, draw_boxes
 
         faces = [FaceResult(index=f.face_id, box=f.box, confidence=None, crop=np.zeros((0, 0, 3), np.uint8),
                             predictions=[], ensemble=f.probs, class_names=list(class_names)) for f in frame.faces]

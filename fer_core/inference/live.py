@@ -4,7 +4,7 @@ The Live page's engine, free of Streamlit and of any transport: whatever
 delivers frames (streamlit-webrtc's callback, ``benchmarks/live.py``, a test)
 calls :meth:`LiveProcessor.offer` with an RGB frame and shows
 :meth:`LiveProcessor.latest`. Per processed frame (the Video page's steps,
-:mod:`fer_core.video`)::
+:mod:`fer_core.inference.video`)::
 
     offer(rgb) → one-frame mailbox: a newer frame replaces one still waiting   (latest frame wins:
                  (counted as dropped); offer never blocks                       no queue, no backlog)
@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import align as _align
-from .align import align_face, move_landmarks
-from .faces import crop_face, detect_faces, largest_faces, square_box
+from ..faces import align as _align
+from ..faces.align import align_face, move_landmarks
+from ..faces.detect import crop_face, detect_faces, largest_faces, square_box
 from .rows import face_row, no_face_row, write_csv
-from .tracking import IoUTracker
+from ..faces.tracking import IoUTracker
 
 #: Detect on every k-th processed frame and track in between. Measured by ``benchmarks/live.py``
 #: ("detect_every": a 640×480 clip of the astronaut photo drifting 0–80 px, read frame by frame with the
@@ -56,7 +56,7 @@ from .tracking import IoUTracker
 #: top) picks 2. At 15 fps a camera's face moves far less between frames than a clip's between 5 fps samples.
 DEFAULT_DETECT_EVERY = 2
 #: Longer side the detector reads a camera frame at: a 640×480 webcam frame as it comes (no
-#: upscale; Predict's 960 is for group photos), plus fer_core.faces' 320 px pass for a face
+#: upscale; Predict's 960 is for group photos), plus fer_core.faces.detect' 320 px pass for a face
 #: that fills the frame.
 DETECT_SIDE = 640
 #: Seconds of each face's probabilities kept for the page's live chart.
@@ -177,7 +177,7 @@ class _Follow:
 class LiveProcessor:
     """One camera stream's reader: offer frames from any thread, read the latest annotated frame and status.
 
-    ``predictor``: a :class:`fer_core.predict.Predictor` (anything with
+    ``predictor``: a :class:`fer_core.inference.predictor.Predictor` (anything with
     ``class_names`` and ``predict_faces(crops)`` → [face][model] with
     ``.probs``); one predictor serves every stream of the process.
     ``detect_every``: run the detector on every k-th processed frame (and
@@ -443,7 +443,7 @@ class LiveProcessor:
     def _annotate(self, rgb: np.ndarray, faces: list[LiveFace]) -> np.ndarray:
         if not faces:
             return rgb
-        from .predict import FaceResult, draw_boxes
+        from .predictor import FaceResult, draw_boxes
 
         shown = [FaceResult(index=f.face_id, box=f.box, confidence=None, crop=np.zeros((0, 0, 3), np.uint8),
                             predictions=[], ensemble=f.probs, class_names=self.class_names) for f in faces]
@@ -496,7 +496,7 @@ class LiveProcessor:
                     for fid, line in sorted(self._history.items())}
 
     def rows(self, file: str = FILE_LABEL) -> list[dict]:
-        """The stream's table (:mod:`fer_core.rows` layout): one row per face per processed frame, in order."""
+        """The stream's table (:mod:`fer_core.inference.rows` layout): one row per face per processed frame, in order."""
         with self._cond:
             return list(self._rows.iter_dicts(self.class_names, file))
 

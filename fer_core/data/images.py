@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageInputError
+from ..errors import ImageInputError
 
 #: Largest image we decode (width × height). 40 MP covers any phone photo;
 #: a 20000×20000 "bomb" (400 MP) is refused from its header alone.

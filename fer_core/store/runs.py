@@ -3,7 +3,7 @@
 Layout of ``<runs>/<run_id>/``::
 
     model.keras    full model, raw 0–255 pixels in, probabilities out; or, in a
-                   published frozen-ImageNet transfer run (fer_core.publish),
+                   published frozen-ImageNet transfer run (fer_core.store.publish),
     head.weights.h5 + backbone.json   the head's weights and which ImageNet
                    backbone file (sha256) rebuilds the rest
     config.json    TrainConfig + model spec: enough to rebuild the model
@@ -17,7 +17,7 @@ Readers skip anything incomplete or hand-broken with a warning.
 **Seed repeats without weights** (``<runs>/seeds/<run_id>/``): the same three
 JSON files and no model. They exist so a deployment can show how much a
 model's score moves between seeds (mean ± spread in Compare and Home,
-:mod:`fer_core.seeds`) without shipping every seed's weights: the bundled
+:mod:`fer_core.store.seeds`) without shipping every seed's weights: the bundled
 model keeps its weights in ``models/<name>/`` and its other seeds ship as
 metrics only (``python -m training.publish --metrics-only``). They are read
 into :attr:`RunListing.repeats`, never into :attr:`RunListing.runs`, so nothing
@@ -29,19 +29,18 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import hooks
-from .errors import RunStoreError
+from .. import hooks
+from ..errors import RunStoreError
 
 FULL_MODEL_FILE = "model.keras"
-HEAD_FILE = "head.weights.h5"  # published head-only runs: the head's weights (fer_core.publish)
+HEAD_FILE = "head.weights.h5"  # published head-only runs: the head's weights (fer_core.store.publish)
 BACKBONE_FILE = "backbone.json"  # ... and the backbone they sit on (keras.applications class, ImageNet file, sha256)
-#: ``backbone.json``'s format, written by :func:`fer_core.publish.backbone_reference`.
+#: ``backbone.json``'s format, written by :func:`fer_core.store.publish.backbone_reference`.
 HEAD_ONLY_FORMAT = "fer-studio/head-only/1"
 #: A run holds these and a model: model.keras, or head.weights.h5 + backbone.json.
 REQUIRED_FILES = ("metrics.json", "history.json", "config.json")
@@ -49,7 +48,7 @@ REQUIRED_METRICS = ("model", "accuracy", "macro_f1", "confusion_matrix", "class_
 TMP_PREFIX = ".tmp-"
 LOCK_NAME = ".train.lock"
 #: Bundled runs shipped with the project (trained on FER2013).
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "models"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 #: Inside a runs root: the folder of seed repeats shipped as metrics only (see the module docstring).
 REPEATS_DIR = "seeds"
 
@@ -154,11 +153,11 @@ class Run:
                                 "it cannot predict")
         import keras
 
-        from . import models  # noqa: F401  registers CaffePreprocess for deserialisation
+        from .. import models  # noqa: F401  registers CaffePreprocess for deserialisation
 
         if self.head_only:
-            from .errors import FERError
-            from .models.head_only import load_head_only
+            from ..errors import FERError
+            from ..models.head_only import load_head_only
 
             try:
                 return load_head_only(read_reference(self.path), self.path / HEAD_FILE, self.id)
@@ -384,11 +383,25 @@ def lock_held(path: Path) -> bool:
         os.close(fd)
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+def init_from_record(earlier) -> dict:
+    """What a continued run records of the run it started from (``metrics.json: init_from``).
+
+    Its ``train_config`` and its own ``init_from`` record too, so the whole chain
+    of settings is known without the earlier folders: two chains of the same
+    recipe with other seeds then read as seed repeats (:func:`fer_core.store.seeds.setting_key`).
+    """
+    m = earlier.metrics
+    cfg = earlier.config.get("train_config") if isinstance(earlier.config, dict) else None
+    return {"run": earlier.id, "epochs": len(earlier.history.get("loss", [])), "command": m.get("command"),
+            "train_seconds": m.get("train_seconds_total", m.get("train_seconds")),
+            "train_config": cfg if isinstance(cfg, dict) else None, "init_from": m.get("init_from")}
 
 
-def safe_name(text: str) -> str:
-    return _SAFE.sub("-", text).strip("-") or "dataset"
+def save_inference_model(model, path: Path) -> None:
+    """Save architecture + weights only, in float32 (see :func:`~fer_core.compute.precision.as_float32`)."""
+    from ..compute.precision import as_float32
+
+    as_float32(model).save(path)
 
 
 # fer_core.models.from_compact builds a model from another run's trunk; it reaches load_run through

@@ -7,13 +7,13 @@ rerun, another page, a reloaded browser, a second user — can find it again
 with :func:`latest_job` and read it with :meth:`Job.state`::
 
     <runs>/.jobs/<job_id>/job.json        pid, arguments, start time, cancel request
-    <runs>/.jobs/<job_id>/progress.jsonl  the CLI's progress events (fer_core.progress)
+    <runs>/.jobs/<job_id>/progress.jsonl  the CLI's progress events (fer_core.fit.progress)
     <runs>/.jobs/<job_id>/stderr.log      the CLI's stderr (console progress, errors)
     <runs>/.jobs/<job_id>/stdout.log      the CLI's stdout
 
 The ``.jobs`` folder starts with a dot, so the run store never mistakes it for
 a run. Two jobs never train into one runs folder: :func:`start_job` refuses
-while a job's process is alive or the folder's :class:`~fer_core.runs.TrainLock`
+while a job's process is alive or the folder's :class:`~fer_core.store.runs.TrainLock`
 is held (also by a CLI started from a shell).
 
 One training job per server, too: a lab machine shared by several people (or
@@ -47,12 +47,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FERError
+from ..errors import FERError
 from .progress import read_events
-from .runs import is_locked, lock_held
+from ..store.runs import is_locked, lock_held
 
 JOBS_DIR = ".jobs"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 SERVER_LOCK = "train.lock"
 SERVER_CURRENT = "current.json"
 #: The trainer's command line before its arguments (tests swap in a stand-in that just sleeps).
@@ -150,7 +150,7 @@ class Job:
         return self.path / "stderr.log"
 
     def events(self) -> list[dict]:
-        """Progress events written so far (see :mod:`fer_core.progress` for the format)."""
+        """Progress events written so far (see :mod:`fer_core.fit.progress` for the format)."""
         return read_events(self.progress_file)
 
     def is_alive(self) -> bool:

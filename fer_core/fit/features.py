@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .inference import compiled_forward, predict_batches
+from ..compute.forward import compiled_forward, predict_batches
 
 CACHE_VERSION = 1
 

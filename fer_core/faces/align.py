@@ -4,7 +4,7 @@ Why: the classifiers learned FER2013's registered 48×48 faces, where the eyes
 sit at a fixed height and the face fills the frame from brow to chin. A square
 around a detector's box is a looser match: its size follows the box, which
 varies with the detector, and a tilted head stays tilted. The detector's five
-landmarks (:mod:`fer_core.faces`) give the eyes and the mouth, so each crop is
+landmarks (:mod:`fer_core.faces.detect`) give the eyes and the mouth, so each crop is
 one similarity transform (rotate, scale, shift) that puts them where FER2013
 has them.
 
@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from .faces import crop_face, square_box
+from .detect import crop_face, square_box
 
 #: FER2013's framing, measured (module docstring; benchmarks/results/framing.json).
 EYE_CENTRE = (0.496, 0.381)
@@ -53,7 +53,7 @@ def alignment_transform(landmarks: dict, scale: float | None = None) -> tuple[np
     """The 2×3 affine matrix taking image pixels to a frame of side 1, and that frame's side in image pixels.
 
     ``landmarks``: ``{left_eye, right_eye, mouth_left, mouth_right: (x, y)}``
-    (image-left before image-right, as :data:`fer_core.faces.LANDMARKS`).
+    (image-left before image-right, as :data:`fer_core.faces.detect.LANDMARKS`).
     """
     scale = ALIGN_SCALE if scale is None else scale
     el, er = _point(landmarks, "left_eye"), _point(landmarks, "right_eye")
@@ -99,7 +99,7 @@ def move_landmarks(landmarks: dict, old_box, new_box) -> dict:
 def face_crops(rgb: np.ndarray, faces: list, *, align: bool | None = None) -> tuple[list[tuple], list[np.ndarray]]:
     """The boxes to draw and the crops to classify for ``faces`` of ``rgb`` (H, W, 3).
 
-    Boxes are the :func:`~fer_core.faces.square_box` of each detection (what
+    Boxes are the :func:`~fer_core.faces.detect.square_box` of each detection (what
     the app draws and the CSVs record). Crops are aligned by the landmarks
     when a face has them (and ``align``, default :data:`ALIGN_FACES`), else
     the plain square crop.

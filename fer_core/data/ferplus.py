@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetError
-from .labels import AFFECTNET_8
+from ..errors import DatasetError
+from ..labels import AFFECTNET_8
 
 #: FER+ vote columns, in the file's order.
 VOTE_NAMES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
@@ -74,7 +74,7 @@ def votes_to_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def attach_ferplus(ds, votes_file: str | Path):
     """The FER+ version of ``ds`` (FER2013 in its canonical splits, 7 classes): 8 classes, majority labels, vote targets."""
-    Dataset = type(ds)  # FER2013 as fer_core.data loaded it (no import back: fer_core.data imports this module)
+    Dataset = type(ds)  # FER2013 as fer_core.data.datasets loaded it (no import back: fer_core.data.datasets imports this module)
 
     try:
         with np.load(votes_file, allow_pickle=False) as npz:
@@ -106,7 +106,7 @@ def agreement(fer2013_labels: np.ndarray, votes: np.ndarray) -> dict:
     ``{"overall": share, "per_class": {fer2013 class: {"n", "agree", "crowd_says": {emotion: count}}}}``
     over the faces the crowd kept (see :func:`votes_to_targets`).
     """
-    from .labels import FER2013_7
+    from ..labels import FER2013_7
 
     keep, majority, _ = votes_to_targets(votes)
     fer = np.asarray(fer2013_labels)[keep]
@@ -138,7 +138,7 @@ def crowd_agreement(ds) -> dict | None:
         return None
     if set(votes) != set(ds.splits) or any(len(votes[s]) != len(ds.splits[s][1]) for s in ds.splits):
         return None
-    from .labels import FER2013_7
+    from ..labels import FER2013_7
 
     if tuple(ds.class_names) != FER2013_7:
         return None

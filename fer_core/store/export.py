@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FERError
+from ..errors import FERError
 from .runs import BUNDLED_DIR, Run, load_run
 
 LABELS_FILE = "labels.json"
@@ -214,7 +214,7 @@ class Faces:
 
 def _own_dataset(run: Run, data: str | None):
     """The dataset to draw faces from: ``data`` when given, else the run's own if it is on this machine."""
-    from .data import load_dataset
+    from ..data.datasets import load_dataset
 
     spec = data or run.metrics["dataset"].get("source")
     if not spec:
@@ -244,7 +244,7 @@ def faces_for(run: Run, shape: tuple[int, int, int], data: str | None = None, *,
     Without it: demo faces for the check only, and no calibration — a model
     trained on photos is not calibrated on drawings.
     """
-    from .preprocess import prepare_images
+    from ..data.preprocess import prepare_images
 
     rng = np.random.default_rng(seed)
 
@@ -261,7 +261,7 @@ def faces_for(run: Run, shape: tuple[int, int, int], data: str | None = None, *,
         same = list(ds.class_names) == list(run.metrics["class_names"])
         return Faces(calib_x, check_x, ds.splits[split][1][idx] if same else None,
                      f"{ds.name} ({calib_x.shape[0]} train faces calibrate, {check_x.shape[0]} {split} faces check)")
-    from .demo import make_demo_arrays
+    from ..data.demo import make_demo_arrays
 
     arrays = make_demo_arrays(per_class=max(2, math.ceil(check / 8)), image_size=128, seed=seed)
     x = np.concatenate([arrays[f"{s}_images"] for s in ("train", "validation", "test")])
@@ -285,7 +285,7 @@ class Runtime:
 def _keras_runtime(path: Path, threads: int | None = None) -> Runtime:
     import keras
 
-    from . import models  # noqa: F401  registers FlipConcat, PairMean, CaffePreprocess
+    from .. import models  # noqa: F401  registers FlipConcat, PairMean, CaffePreprocess
 
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
     return Runtime(lambda x: model(x, training=False), f"keras {_version('keras')}",
@@ -410,9 +410,9 @@ def _write_model(model, run: Run, fmt: str, dest: Path) -> None:
     target = dest / FORMATS[fmt].file
     if fmt == "keras":
         if run.model_path.is_file():
-            shutil.copy2(run.model_path, target)  # already float32, no optimizer state (fer_core.train)
+            shutil.copy2(run.model_path, target)  # already float32, no optimizer state (fer_core.fit.train)
         else:  # a head-only published run: the rebuilt full model
-            from .train import save_inference_model
+            from .runs import save_inference_model
 
             save_inference_model(model, target)
     elif fmt == "tflite":
@@ -422,7 +422,7 @@ def _write_model(model, run: Run, fmt: str, dest: Path) -> None:
 
 
 def _reference(forward, x: np.ndarray) -> np.ndarray:
-    from .inference import predict_batches
+    from ..compute.forward import predict_batches
 
     return predict_batches(forward, x, batch_size=64)  # (N, classes) float32
 
@@ -568,8 +568,8 @@ def export_run(run: Run | str | Path, fmt: str, out: str | Path, *, data: str | 
     out = Path(out)
     if not _replaceable(out):
         raise ExportError(f"{out}: exists and is not an empty folder or an earlier export; choose another --out")
-    from ._quiet import import_tensorflow_quietly
-    from .inference import compiled_forward
+    from .._quiet import import_tensorflow_quietly
+    from ..compute.forward import compiled_forward
 
     import_tensorflow_quietly()
     start = time.perf_counter()
@@ -597,7 +597,7 @@ def export_run(run: Run | str | Path, fmt: str, out: str | Path, *, data: str | 
         (stage / LABELS_FILE).write_text(json.dumps(labels, indent=1, ensure_ascii=False))
         (stage / README_FILE).write_text(readme_text(labels))
         if "keras_custom_layers" in labels:  # the module README.txt imports: model.keras names its layers
-            shutil.copy2(Path(__file__).parent / "models" / "layers.py", stage / LAYERS_FILE)
+            shutil.copy2(Path(__file__).parent.parent / "models" / "layers.py", stage / LAYERS_FILE)
         size = _bytes(stage / FORMATS[fmt].file)
         if out.exists():
             shutil.rmtree(out)

@@ -27,11 +27,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .batching import MicroBatcher
-from .errors import FERError, ImageInputError
-from .align import face_crops
-from .faces import centre_square_box, crop_face, detect_faces, largest_faces, warm_up_detector
-from .images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
-from .runs import Run
+from ..errors import FERError, ImageInputError
+from ..faces.align import face_crops
+from ..faces.detect import centre_square_box, crop_face, detect_faces, largest_faces, warm_up_detector
+from ..data.images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
+from ..store.runs import Run
 
 
 @dataclass
@@ -109,17 +109,17 @@ class Predictor:
     several threads, unlike ``model.predict``); with ``batching`` (default) the
     faces of concurrent callers are gathered by a :class:`MicroBatcher` into
     one call per model. Detection borrows a detector from
-    :mod:`fer_core.faces`' pool; Grad-CAM models are built under a lock.
+    :mod:`fer_core.faces.detect`' pool; Grad-CAM models are built under a lock.
     """
 
     def __init__(self, runs: list[Run], *, batching: bool = True):
         if not runs:
             raise FERError("no model selected: choose at least one trained run")
         self._class_names = self._check_classes(runs)
-        from ._quiet import import_tensorflow_quietly
+        from .._quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
-        from .inference import compiled_forward
+        from ..compute.forward import compiled_forward
 
         labels = _unique_labels(runs)
         self._loaded: list[_Loaded] = []
@@ -151,7 +151,7 @@ class Predictor:
         name, 'angry' = 'anger'): a 7-class FER2013 model beside an 8-class
         FER+ model reads in the 8 classes, its contempt at 0.
         """
-        from .labels import canonical
+        from ..labels import canonical
 
         names = [list(r.metrics["class_names"]) for r in runs]
         sets = [{canonical(n) for n in ns} for ns in names]
@@ -221,14 +221,14 @@ class Predictor:
         """
         if not crops:
             return []
-        from .preprocess import to_channels
+        from ..data.preprocess import to_channels
 
         by_size = {size: _resize_all(crops, size) for size in {m.image_size for m in self._loaded}}
         pending = []
         for m in self._loaded:
             x = to_channels(by_size[m.image_size], m.channels)  # (N, S, S, C) uint8
             pending.append(m.batcher.submit(x) if m.batcher is not None else m.forward(x))  # unbatched: as before
-        from .labels import to_class_set
+        from ..labels import to_class_set
 
         per_model = [to_class_set(np.asarray(p.result() if hasattr(p, "result") else p, dtype=np.float32),
                                   m.run.metrics["class_names"], self._class_names)  # (N, len(class_names))
@@ -271,7 +271,7 @@ class Predictor:
 
     def _own_index(self, m: _Loaded, class_index: int) -> int:
         """A class index in :attr:`class_names` order → the same emotion's index in ``m``'s own output."""
-        from .labels import canonical
+        from ..labels import canonical
 
         own = [canonical(n) for n in m.run.metrics["class_names"]]
         want = canonical(self._class_names[class_index])
@@ -346,13 +346,13 @@ WARM_BATCHES = (1, 2)
 
 def _resize_all(crops: list[np.ndarray], size: int) -> np.ndarray:
     """Crops of any sizes (h, w, 3) → (N, size, size, 3) uint8, antialiased."""
-    from .preprocess import prepare_images
+    from ..data.preprocess import prepare_images
 
     return np.concatenate([prepare_images(c[None], size, 3) for c in crops])
 
 
 def _to_model_input(crop: np.ndarray, size: int, channels: int) -> np.ndarray:
-    from .preprocess import prepare_images
+    from ..data.preprocess import prepare_images
 
     return prepare_images(crop[None], size, channels)[0]
 

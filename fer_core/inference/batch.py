@@ -10,7 +10,7 @@ batch 1) before the next detection starts. Here the pipeline reads::
     → thread pool (read → decode → detect → square → crop)        _prepare, DETECT_WORKERS threads
     → in input order, crops of consecutive photos gathered
       into batches of ≥ BATCH_FACES → Predictor.predict_faces     one compiled call per model
-    → rows in the fer_core.rows layout                            predict_photos, iter_rows
+    → rows in the fer_core.inference.rows layout                            predict_photos, iter_rows
 
 The caller's thread classifies one batch while the pool detects faces in the
 next photos, so detection and classification overlap. The speed this buys
@@ -40,14 +40,14 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .errors import FERError, ImageInputError
-from .align import face_crops
-from .faces import centre_square_box, crop_face, detect_faces, largest_faces
-from .images import MAX_PIXELS, open_image, to_array
+from ..errors import FERError, ImageInputError
+from ..faces.align import face_crops
+from ..faces.detect import centre_square_box, crop_face, detect_faces, largest_faces
+from ..data.images import MAX_PIXELS, open_image, to_array
 from .rows import face_row
-from .runs import BUNDLED_DIR, Run, list_runs, load_run
+from ..store.runs import BUNDLED_DIR, Run, list_runs, load_run
 
-#: Threads that read, decode and detect. 2 = the detector pool's size (:data:`fer_core.faces.DETECTORS`);
+#: Threads that read, decode and detect. 2 = the detector pool's size (:data:`fer_core.faces.detect.DETECTORS`);
 #: a third thread would only wait for a detector.
 DETECT_WORKERS = 2
 #: Photos read ahead of the one being classified, per worker: enough to keep the pool busy while the
@@ -66,7 +66,7 @@ MAX_ZIP_BYTES = 4 * 1024 ** 3
 #: A member this much larger than its compressed size is a bomb: photos are already compressed (≈1:1).
 MAX_RATIO = 100
 _RATIO_MIN_BYTES = 1 << 20  # a small member may compress well (a blank PNG)
-#: Bytes read to judge a file's kind (enough for every signature below and for fer_core.video.is_video,
+#: Bytes read to judge a file's kind (enough for every signature below and for fer_core.inference.video.is_video,
 #: which counts an animated GIF's frames in them). Zip members need only the signatures: GIFs there are photos.
 HEAD_BYTES = 64 * 1024
 ZIP_HEAD_BYTES = 64
@@ -82,8 +82,8 @@ PHOTO_KINDS = "JPEG, PNG, WebP, BMP or GIF"
 def sniff(head: bytes) -> str | None:
     """``"photo"``, ``"zip"``, ``"video"`` or None from a file's first bytes (its magic number).
 
-    Photos: JPEG, PNG, GIF, WebP, BMP (what :func:`fer_core.images.open_image` decodes and the
-    page names). Videos: :func:`fer_core.video.is_video` (MP4/MOV, WebM/MKV, AVI, animated GIF).
+    Photos: JPEG, PNG, GIF, WebP, BMP (what :func:`fer_core.data.images.open_image` decodes and the
+    page names). Videos: :func:`fer_core.inference.video.is_video` (MP4/MOV, WebM/MKV, AVI, animated GIF).
     """
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         return "zip"
@@ -105,7 +105,7 @@ def _is_video(head: bytes) -> bool:
 
 def _not_supported(label: str, head: bytes) -> str:
     """One line for content that is neither a photo, a zip nor a video."""
-    from .images import _sniff_kind
+    from ..data.images import _sniff_kind
 
     if len(head) == 0:
         return f"{label}: the file is empty (0 bytes)"
@@ -436,7 +436,7 @@ def predict_photos(sources: Iterable[Source], predictor, *, max_faces: int | Non
                    workers: int = DETECT_WORKERS, batch_faces: int = BATCH_FACES,
                    on_event: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
                    report: BatchReport | None = None, total: int | None = None) -> Iterator[dict]:
-    """Rows (:mod:`fer_core.rows` layout) of photo sources, in input order: one per face, or one whole-image row.
+    """Rows (:mod:`fer_core.inference.rows` layout) of photo sources, in input order: one per face, or one whole-image row.
 
     Photos are prepared ``workers`` at a time (read, decode, detect, crop)
     while this thread classifies the crops of the photos before them, at
@@ -524,7 +524,7 @@ def iter_rows(sources: list[Source], predictor, *, fps: float | None = 5.0, max_
               on_event: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
               report: BatchReport | None = None, **batch_options) -> Iterator[dict]:
     """Rows of photos and videos in input order: runs of consecutive photos through :func:`predict_photos`,
-    each video through :func:`fer_core.video.iter_video_rows` (sampled at ``fps``).
+    each video through :func:`fer_core.inference.video.iter_video_rows` (sampled at ``fps``).
 
     A video that cannot be read is skipped with one line, like a bad photo.
     ``on_event`` also gets ``{"event": "video", "file", "fraction", "done", "total"}`` while a clip is read.
@@ -565,7 +565,7 @@ def _video_rows(source: Source, predictor, *, fps, max_faces, max_seconds, emit,
     try:
         from .video import iter_video_rows
     except ImportError as exc:
-        msg = f"{source.label}: video support needs fer_core.video ({exc}); skipped"
+        msg = f"{source.label}: video support needs fer_core.inference.video ({exc}); skipped"
         report.skipped.append(msg)
         emit({"event": "skip", "file": source.label, "message": msg, "done": done + 1, "total": total})
         return
@@ -601,7 +601,7 @@ def select_runs(ids: Iterable[str] = (), run_dirs: Iterable[str | Path] = (), *,
     the app shows), else the newest run of it in the runs folder. An unknown
     id raises :class:`FERError` naming what there is.
     """
-    from .defaults import BUNDLED_PREDICT_DEFAULT
+    from ..data.defaults import BUNDLED_PREDICT_DEFAULT
 
     run_dirs, ids = [str(d) for d in run_dirs if str(d).strip()], [i.strip() for i in ids if i.strip()]
     if run_dirs:
