@@ -64,3 +64,20 @@ def fer2013_path() -> Path:
     if not SHARED_FER2013.is_file():
         pytest.skip(f"FER2013 not available at {SHARED_FER2013} (shared data folder absent)")
     return SHARED_FER2013
+
+
+#: Test files left out of the fast path (``python -m pytest -m "not slow"``): each trains models, runs
+#: Ray, starts a server or a browser, or reads all of FER2013; together they are most of the suite's
+#: time (``--durations`` of a full run: 10–70 s per test). The default run keeps every one of them.
+SLOW_FILES = frozenset({
+    "test_benchmarks.py", "test_fer2013_benchmark.py", "test_ray_engine.py", "test_precision.py",
+    "test_jobs.py", "test_train_cli.py", "test_ensemble.py", "test_ensemble_select.py",
+    "test_load_benchmark.py", "test_upload_bounds.py", "test_browser.py", "test_live_browser.py",
+    "test_export.py", "test_app_train.py", "test_init_from_compact.py", "test_ferplus.py",
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
