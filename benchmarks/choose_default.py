@@ -46,7 +46,7 @@ import_tensorflow_quietly()
 from fer_core import bundled_runs, load_run  # noqa: E402
 from fer_core.data.ferplus import VOTES_FILE, votes_to_targets  # noqa: E402
 from fer_core.compute.forward import compiled_forward, predict_batches  # noqa: E402
-from fer_core.labels import AFFECTNET_8, FER2013_7, canonical, to_class_set  # noqa: E402
+from fer_core.labels import AFFECTNET_8, FER2013_7, index_map, to_class_set  # noqa: E402
 from fer_core.data.preprocess import prepare_images  # noqa: E402
 from fer_core.faces.scenes import SceneConfig, make_scene, stratified_indices  # noqa: E402
 
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     x = x[..., None] if x.ndim == 3 else x  # (N, 48, 48) gray as stored → (N, 48, 48, 1)
     with np.load(votes_path) as v:
         keep, majority, _ = votes_to_targets(v["validation_votes"])
-    to8 = np.array([AFFECTNET_8.index(canonical(n)) for n in FER2013_7])
+    to8 = index_map(FER2013_7, AFFECTNET_8)
     fer_y8 = to8[y7]  # FER2013's labels in AFFECTNET_8 indices
     plus_y8 = np.full(len(x), -1)
     plus_y8[keep] = majority

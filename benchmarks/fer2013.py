@@ -513,11 +513,10 @@ def run_pipeline(runs, ds, names, limit: int, seed: int, sweep: bool, direct_tes
 
 def _plus_in(plus, names, n: int) -> np.ndarray:
     """FER+ majority of every test row in ``names`` (FER2013's 7) indices; -1 without a label or for contempt."""
-    from fer_core.labels import AFFECTNET_8, canonical
+    from fer_core.labels import AFFECTNET_8, index_map
 
     keep, majority = plus
-    own = [canonical(c) for c in names]
-    to7 = np.array([own.index(canonical(c)) if canonical(c) in own else -1 for c in AFFECTNET_8])
+    to7 = index_map(AFFECTNET_8, names)
     out = np.full(n, -1)
     out[keep] = to7[majority]
     return out

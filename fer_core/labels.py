@@ -25,6 +25,18 @@ def canonical(name: str) -> str:
     return SYNONYMS.get(name, name)
 
 
+def index_map(source, target):
+    """(len(source),) int array: the index in ``target`` of each ``source`` class, matched by emotion; -1 where absent.
+
+    Why: labels move between the two conventions (FER2013's 7 ↔ the crowd's 8) in the
+    benchmarks and the Dataset page; one mapping keeps them agreeing (contempt → -1 in FER2013's).
+    """
+    import numpy as np
+
+    target = [canonical(n) for n in target]
+    return np.array([target.index(canonical(n)) if canonical(n) in target else -1 for n in source], dtype=np.int64)
+
+
 def to_class_set(probs, names, target):
     """Probabilities (N, len(names)) → (N, len(target)), matched by emotion name.
 

@@ -10,7 +10,7 @@ import pytest
 from fer_core import load_dataset
 from fer_core.errors import DatasetError
 from fer_core.data.ferplus import VOTE_NAMES, agreement, crowd_agreement, votes_to_targets
-from fer_core.labels import AFFECTNET_8, FER2013_7, to_class_set
+from fer_core.labels import AFFECTNET_8, FER2013_7, index_map, to_class_set
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013"
 
@@ -111,6 +111,27 @@ def test_class_sets_map_by_emotion_name():
     back = to_class_set(p7, FER2013_7, AFFECTNET_8)
     assert back[0, AFFECTNET_8.index("contempt")] == 0 and back.sum() == pytest.approx(1.0)
     assert to_class_set(p8, AFFECTNET_8, AFFECTNET_8) is not None
+
+
+def test_index_map_moves_labels_between_the_conventions():
+    to8 = index_map(FER2013_7, AFFECTNET_8)
+    assert [AFFECTNET_8[i] for i in to8] == ["anger", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    to7 = index_map(AFFECTNET_8, FER2013_7)
+    assert to7[AFFECTNET_8.index("contempt")] == -1  # FER2013 has no contempt
+    assert (to7[to8] == np.arange(7)).all()  # there and back
+
+
+def test_mixed_votes_add_fer2013s_label_to_train_rows_only():
+    from benchmarks.mixed_votes import mixed_votes
+
+    v2f = np.array([6, 3, 5, 4, 0, 1, 2, -1, -1, -1])  # the votes file's vote_to_fer2013
+    votes = np.array([[10, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1] * 10, [0, 0, 0, 2, 0, 0, 0, 0, 8, 0]])
+    out = mixed_votes(np.array([2, 2, 4]), votes, v2f, weight=10)  # fear, fear, sad
+    assert out[0].tolist() == [10, 0, 0, 0, 0, 0, 10, 0, 0, 0]  # fear's column is 6
+    assert out[1].tolist() == [-1] * 10  # unmatched stays unmatched
+    assert out[2, 3] == 12 and votes[2, 3] == 2  # sadness; the input is not changed
+    keep, majority, dist = votes_to_targets(out)
+    assert keep.tolist() == [True, False, True] and AFFECTNET_8[majority[1]] == "sad"
 
 
 def test_training_on_soft_targets_is_scored_on_the_majority(tmp_path):

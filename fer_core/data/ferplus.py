@@ -106,19 +106,18 @@ def agreement(fer2013_labels: np.ndarray, votes: np.ndarray) -> dict:
     ``{"overall": share, "per_class": {fer2013 class: {"n", "agree", "crowd_says": {emotion: count}}}}``
     over the faces the crowd kept (see :func:`votes_to_targets`).
     """
-    from ..labels import FER2013_7
+    from ..labels import FER2013_7, index_map
 
     keep, majority, _ = votes_to_targets(votes)
     fer = np.asarray(fer2013_labels)[keep]
-    # FER2013 class name → AFFECTNET_8 index ("angry" is "anger" there)
-    to8 = {n: AFFECTNET_8.index({"angry": "anger"}.get(n, n)) for n in FER2013_7}
+    to8 = index_map(FER2013_7, AFFECTNET_8)  # FER2013 index → AFFECTNET_8 index ("angry" is "anger" there)
     per_class = {}
     for i, name in enumerate(FER2013_7):
         rows = majority[fer == i]
         counts = np.bincount(rows, minlength=8)
-        per_class[name] = {"n": int(len(rows)), "agree": float(np.mean(rows == to8[name])) if len(rows) else float("nan"),
+        per_class[name] = {"n": int(len(rows)), "agree": float(np.mean(rows == to8[i])) if len(rows) else float("nan"),
                            "crowd_says": {c: int(n) for c, n in zip(AFFECTNET_8, counts)}}
-    same = np.array([majority[k] == to8[FER2013_7[c]] for k, c in enumerate(fer)])
+    same = majority == to8[fer]
     return {"overall": float(same.mean()) if len(same) else float("nan"), "n": int(len(same)), "per_class": per_class}
 
 
