@@ -119,7 +119,7 @@ def test_predict_faces_one_call_per_model(predictor):
     for m in predictor._loaded:
         def counting(x, _f=m.forward, _id=m.run.id):
             calls[_id] = calls.get(_id, 0) + 1
-            assert len(x) == 3
+            assert len(x) == 4  # 3 faces padded to the batch size 4 (run_bucketed)
             return _f(x)
         m.forward = counting
     try:
@@ -133,6 +133,24 @@ def test_predict_faces_one_call_per_model(predictor):
     for a, b in zip(out[1], alone):
         np.testing.assert_allclose(a.probs, b.probs, atol=1e-5)  # batching does not change answers
     assert predictor.predict_faces([]) == []
+
+
+def test_serving_calls_only_meet_the_bucket_sizes():
+    """Every call a served model gets has 1, 2, 4 or 8 rows (issue 28: each new size pinned memory)."""
+    from fer_core.compute.forward import BATCH_BUCKETS, run_bucketed
+
+    seen = []
+
+    def forward(x):
+        seen.append(len(x))
+        return x[:, :1].astype(np.float32) * 2  # row i → its own value: padding must not leak into answers
+
+    for n in range(1, 21):
+        x = np.arange(n, dtype=np.uint8)[:, None].repeat(3, axis=1)  # (n, 3)
+        out = run_bucketed(forward, x)
+        assert out.shape == (n, 1) and (out[:, 0] == 2 * np.arange(n)).all()
+    assert set(seen) <= set(BATCH_BUCKETS) and max(seen) == 8
+    assert seen[-3:] == [8, 8, 4]  # 20 rows: 8 + 8 + 4 (the last four rows, unpadded)
 
 
 def test_mismatched_class_names_refused(runs, tmp_path):

@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .batching import MicroBatcher
 from ..errors import FERError, ImageInputError
+from ..compute.forward import BATCH_BUCKETS, run_bucketed
 from ..faces.align import face_crops
 from ..faces.detect import centre_square_box, crop_face, detect_faces, largest_faces, warm_up_detector
 from ..data.images import MAX_PIXELS, MIN_SIDE, open_image, to_array, to_rgb_or_gray
@@ -130,7 +131,7 @@ class Predictor:
             loaded = _Loaded(run=run, model=model, forward=compiled_forward(model), batcher=None, image_size=size,
                              channels=channels, label=label, gradcam_layer=spec.get("gradcam_layer"))
             if batching:  # looks ``forward`` up per call, so a test may wrap it
-                loaded.batcher = MicroBatcher(lambda x, m=loaded: m.forward(x), name=f"fer-batch-{label}")
+                loaded.batcher = MicroBatcher(lambda x, m=loaded: run_bucketed(m.forward, x), name=f"fer-batch-{label}")
             _warm_up(loaded)
             self._loaded.append(loaded)
         warm_up_detector()
@@ -227,7 +228,7 @@ class Predictor:
         pending = []
         for m in self._loaded:
             x = to_channels(by_size[m.image_size], m.channels)  # (N, S, S, C) uint8
-            pending.append(m.batcher.submit(x) if m.batcher is not None else m.forward(x))  # unbatched: as before
+            pending.append(m.batcher.submit(x) if m.batcher is not None else run_bucketed(m.forward, x))
         from ..labels import to_class_set
 
         per_model = [to_class_set(np.asarray(p.result() if hasattr(p, "result") else p, dtype=np.float32),
@@ -329,8 +330,9 @@ def _warm_up(m: _Loaded) -> None:
 
     Tracing once for a batch of unknown size covers photos with 1, 3 or 7
     faces without retracing; the first executions then pay TensorFlow's
-    graph optimisation and oneDNN's per-shape set-up for the commonest batch
-    sizes (one face; two faces or two visitors), so the first users' do not.
+    graph optimisation and oneDNN's per-shape set-up for every batch size a
+    serving call has (1, 2, 4, 8: :func:`~fer_core.compute.forward.run_bucketed`),
+    so no visitor's photo does, and memory after warm-up stays flat.
     """
     import tensorflow as tf
 
@@ -340,8 +342,9 @@ def _warm_up(m: _Loaded) -> None:
         m.forward(np.zeros((b, *shape), np.uint8))
 
 
-#: Batch sizes run once at load time (each new size costs oneDNN a one-off set-up).
-WARM_BATCHES = (1, 2)
+#: Batch sizes run once at load time (each new size costs oneDNN a one-off set-up): every size a
+#: serving call may have (:data:`fer_core.compute.forward.BATCH_BUCKETS`).
+WARM_BATCHES = BATCH_BUCKETS
 
 
 def _resize_all(crops: list[np.ndarray], size: int) -> np.ndarray:
