@@ -10,11 +10,13 @@ file only sets the layout and the navigation.
 import streamlit as st
 
 from fer_core import __version__, memory
+from fer_core.faces.detect import release_idle_detectors
 from ui import access, settings, training, widgets
 
 # Memory that comes back (issue 28): few malloc arenas; every minute, ended sessions released (their state and
-# uploads) and freed pages returned to the kernel (fer_core.memory says why; no-op off glibc). Once per process.
-memory.configure_server(hooks=[access.release_ended_sessions])
+# uploads), face detectors idle for a minute let go (their buffers), and freed pages returned to the kernel
+# (fer_core.memory says why; no-op off glibc). Once per process.
+memory.configure_server(hooks=[access.release_ended_sessions, release_idle_detectors])
 # First, before anything slower: the server's upload limit for this mode (.streamlit/config.toml holds the
 # public cap from the server's start; a lab machine raises it) and the bound on what one session's uploads
 # may hold (installed process-wide by the first script run).

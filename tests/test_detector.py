@@ -138,3 +138,21 @@ def test_landmarks_move_with_the_tracked_box():
     marks = {"left_eye": (20.0, 30.0), "right_eye": (60.0, 30.0)}
     moved = move_landmarks(marks, (10, 10, 80, 80), (110, 60, 160, 160))
     assert moved == {"left_eye": (130.0, 100.0), "right_eye": (210.0, 100.0)}
+
+
+def test_an_idle_pool_is_let_go_and_rebuilt_on_the_next_photo(photo, monkeypatch):
+    """A server's detectors keep buffers sized for their last input (issue 28): let go after an idle minute."""
+    clock = [1000.0]
+    monkeypatch.setattr(faces.time, "monotonic", lambda: clock[0])
+    faces.configure_detectors(2)
+    first = faces.detect_faces(photo)
+    assert faces._pool_size == 1 and faces.release_idle_detectors(60) == 0  # used just now
+    pool, lent = faces._borrow()
+    clock[0] += 120
+    assert faces.release_idle_detectors(60) == 0  # one is lent: a detection is running
+    faces._give_back(pool, lent)
+    clock[0] += 120
+    assert faces.release_idle_detectors(60) == 1 and faces._pool is None
+    assert faces.release_idle_detectors(60) == 0  # nothing left to let go
+    assert [f.box for f in faces.detect_faces(photo)] == [f.box for f in first]  # built again on demand
+    assert faces._pool_size == 1
