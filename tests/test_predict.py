@@ -216,3 +216,22 @@ def test_square_box_is_square_enlarged_and_inside():
 def test_detect_faces_on_blank_and_tiny_images():
     assert detect_faces(np.full((12, 12, 3), 255, np.uint8)) == []
     assert detect_faces(np.full((200, 300, 3), 255, np.uint8)) == []
+
+
+def test_a_result_kept_for_display_is_at_most_2048_px_with_its_boxes_scaled():
+    """What a page keeps per visitor (issue 28): not a 24 MP photo's 72 MB, and boxes that still fit the faces."""
+    from fer_core.inference.predictor import DISPLAY_SIDE, FaceResult, PredictionResult
+
+    image = np.zeros((3000, 4000, 3), np.uint8)
+    image[1000:1400, 2000:2400] = 255  # the "face"
+    face = FaceResult(index=1, box=(2000, 1000, 400, 400), confidence=0.9, crop=np.zeros((48, 48, 3), np.uint8),
+                      predictions=[], ensemble=np.array([1.0], np.float32), class_names=["happy"])
+    result = PredictionResult(image=image, faces=[face], whole_image=False, class_names=["happy"], timings={})
+    small = result.for_display()
+    assert small.image.shape == (1536, DISPLAY_SIDE, 3) and result.image.shape == (3000, 4000, 3)
+    x, y, w, h = small.faces[0].box
+    assert (x, y, w, h) == (1024, 512, 205, 205)
+    assert small.image[y + 5:y + h - 5, x + 5:x + w - 5].min() > 200 and small.image[:y - 5].max() == 0
+    assert small.faces[0].crop is face.crop and result.faces[0].box == (2000, 1000, 400, 400)
+    little = PredictionResult(image=image[:600, :800], faces=[], whole_image=True, class_names=[], timings={})
+    assert little.for_display() is little  # small photos are kept as they are

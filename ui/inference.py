@@ -101,7 +101,7 @@ def predict(runs, data: bytes, name: str):
         predictor = predictor_for(runs)
         with st.spinner("Finding faces and classifying them…"):
             # The Predictor classifies only the K largest faces (a crowd photo is a hundred crops per model).
-            result = predictor.predict(data, max_faces=limits.faces or None)
+            result = predictor.predict(data, max_faces=limits.faces or None).for_display()  # kept: ≤ 2,048 px
         note = result.cap_note
     except ImageInputError as exc:
         # Messages name "image" for raw bytes; the user knows the file by its name.
