@@ -503,7 +503,7 @@ def plot(samples: list[dict], log: Log, summary: dict, path: Path, minutes: floa
     if bad:
         ax1.plot(bad, [summary["peak_rss_mb"]] * len(bad), "rx", label="failed health check")
     ax1.set_ylabel("MB")
-    ax1.legend(loc="upper left", fontsize=8)
+    ax1.legend(loc="lower right", fontsize=8)
     ax1.set_title(f"Public server on one core, {minutes:g} min of scripted visitors (benchmarks/soak.py)", fontsize=10)
     ax2.plot([a / 60 for a, _ in log.answers], [b for _, b in log.answers], ".", color="tab:orange", ms=4,
              label="photo answer (s)")
