@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     scene_idx = stratified_indices(y7, args.scenes, args.seed) if args.scenes else np.array([], int)
     scenes = [make_scene(x[i], args.seed, int(i), SceneConfig()) for i in scene_idx]
     for run in runs:
-        name = run.model_name
+        name = run.model_name if run.model_name not in result["candidates"] else run.id  # two runs of one model
         size, ch = run.config["model"]["image_size"], run.config["model"]["channels"]
         raw = predict_batches(compiled_forward(run.load_model()), prepare_images(x, size, ch), 256)
         p8 = to_class_set(raw, run.metrics["class_names"], AFFECTNET_8)
