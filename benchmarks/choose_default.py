@@ -69,6 +69,56 @@ def scores(probs8: np.ndarray, y8: np.ndarray) -> dict:
             "neutral_share": round(float(np.mean(pred == AFFECTNET_8.index("neutral"))), 4)}
 
 
+def load_validation(data_path) -> tuple:
+    """FER2013 validation faces (N, 48, 48, 1) uint8, FER2013's 7 labels, both label sets in AFFECTNET_8 indices
+    (the crowd's majority is -1 where it has none) and the mask of faces with a crowd majority."""
+    data = np.load(data_path)
+    x, y7 = data["validation_images"], data["validation_labels"]
+    x = x[..., None] if x.ndim == 3 else x  # (N, 48, 48) gray as stored → (N, 48, 48, 1)
+    with np.load(Path(data_path).parent / VOTES_FILE) as v:
+        keep, majority, _ = votes_to_targets(v["validation_votes"])
+    fer_y8 = index_map(FER2013_7, AFFECTNET_8)[y7]  # FER2013's labels in AFFECTNET_8 indices
+    plus_y8 = np.full(len(x), -1)
+    plus_y8[keep] = majority
+    return x, y7, fer_y8, plus_y8, keep
+
+
+def candidate_probs(run, x: np.ndarray, scenes: list) -> tuple[np.ndarray, np.ndarray]:
+    """A run's probabilities in AFFECTNET_8 order: on the crops ``x`` (N, 8) and through ``Predictor.predict``
+    on the scenes' photos (S, 8), the photo's one pasted face (the largest box)."""
+    size, ch = run.config["model"]["image_size"], run.config["model"]["channels"]
+    raw = predict_batches(compiled_forward(run.load_model()), prepare_images(x, size, ch), 256)
+    p8 = to_class_set(raw, run.metrics["class_names"], AFFECTNET_8)
+    pipe = np.zeros((len(scenes), 8), np.float32)
+    if scenes:
+        from fer_core.inference.predictor import Predictor
+
+        predictor = Predictor([run])
+        for k, sc in enumerate(scenes):
+            res = predictor.predict(sc.jpeg)
+            face = max(res.faces, key=lambda f: f.box[2] * f.box[3])  # the pasted face is the photo's one face
+            pipe[k] = to_class_set(face.ensemble[None], predictor.class_names, AFFECTNET_8)[0]
+        predictor.close()
+    return p8, pipe
+
+
+def judge(p8: np.ndarray, fer_y8: np.ndarray, plus_y8: np.ndarray, keep: np.ndarray,
+          pipe: np.ndarray | None = None, scene_idx: np.ndarray | None = None) -> dict:
+    """The rule on one candidate: crops (N, 8) and, when given, photos (S, 8) of the faces ``scene_idx``
+    → the four scores, their mean macro recall and eligibility (every class recall ≥ MIN_RECALL through photos)."""
+    row = {"crops": {"fer2013": scores(p8, fer_y8), "ferplus": scores(p8[keep], plus_y8[keep])}}
+    parts = [row["crops"]["fer2013"], row["crops"]["ferplus"]]
+    if pipe is not None:
+        kept = keep[scene_idx]
+        row["photos"] = {"n": len(pipe), "fer2013": scores(pipe, fer_y8[scene_idx]),
+                         "ferplus": scores(pipe[kept], plus_y8[scene_idx][kept])}
+        parts += [row["photos"]["fer2013"], row["photos"]["ferplus"]]
+    row["score"] = round(float(np.mean([s["macro_recall"] for s in parts])), 4)
+    gate = parts[2:] or parts
+    row["eligible"] = all(s["min_recall"] >= MIN_RECALL for s in gate)
+    return row
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(DEFAULT_DATA))
@@ -81,15 +131,7 @@ def main(argv=None) -> int:
     if not Path(args.data).is_file() or not votes_path.is_file():
         print(f"error: needs {args.data} and {VOTES_FILE} beside it", file=sys.stderr)
         return 2
-    data = np.load(args.data)
-    x, y7 = data["validation_images"], data["validation_labels"]
-    x = x[..., None] if x.ndim == 3 else x  # (N, 48, 48) gray as stored → (N, 48, 48, 1)
-    with np.load(votes_path) as v:
-        keep, majority, _ = votes_to_targets(v["validation_votes"])
-    to8 = index_map(FER2013_7, AFFECTNET_8)
-    fer_y8 = to8[y7]  # FER2013's labels in AFFECTNET_8 indices
-    plus_y8 = np.full(len(x), -1)
-    plus_y8[keep] = majority
+    x, y7, fer_y8, plus_y8, keep = load_validation(args.data)
     runs = [load_run(r) for r in args.runs] if args.runs else bundled_runs().runs
     result = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "data": str(args.data), "split": "validation (PublicTest)",
               "rule": __doc__.split("**Rule (fixed before the numbers were looked at):**")[1].split("\n\n")[0].strip(),
@@ -98,29 +140,9 @@ def main(argv=None) -> int:
     scenes = [make_scene(x[i], args.seed, int(i), SceneConfig()) for i in scene_idx]
     for run in runs:
         name = run.model_name if run.model_name not in result["candidates"] else run.id  # two runs of one model
-        size, ch = run.config["model"]["image_size"], run.config["model"]["channels"]
-        raw = predict_batches(compiled_forward(run.load_model()), prepare_images(x, size, ch), 256)
-        p8 = to_class_set(raw, run.metrics["class_names"], AFFECTNET_8)
+        p8, pipe = candidate_probs(run, x, scenes)
         row = {"run": run.id, "labels": run.metrics.get("dataset", {}).get("labels") or "fer2013",
-               "crops": {"fer2013": scores(p8, fer_y8), "ferplus": scores(p8[keep], plus_y8[keep])}}
-        if scenes:
-            from fer_core.inference.predictor import Predictor
-
-            predictor = Predictor([run])
-            pipe = np.zeros((len(scenes), 8), np.float32)
-            for k, sc in enumerate(scenes):
-                res = predictor.predict(sc.jpeg)
-                face = max(res.faces, key=lambda f: f.box[2] * f.box[3])  # the pasted face is the photo's one face
-                pipe[k] = to_class_set(face.ensemble[None], predictor.class_names, AFFECTNET_8)[0]
-            predictor.close()
-            kept = keep[scene_idx]
-            row["photos"] = {"n": len(scenes), "fer2013": scores(pipe, fer_y8[scene_idx]),
-                             "ferplus": scores(pipe[kept], plus_y8[scene_idx][kept])}
-        parts = [row["crops"]["fer2013"], row["crops"]["ferplus"]] + (
-            [row["photos"]["fer2013"], row["photos"]["ferplus"]] if scenes else [])
-        row["score"] = round(float(np.mean([s["macro_recall"] for s in parts])), 4)
-        gate = [row["photos"]["fer2013"], row["photos"]["ferplus"]] if scenes else parts
-        row["eligible"] = all(s["min_recall"] >= MIN_RECALL for s in gate)
+               **judge(p8, fer_y8, plus_y8, keep, pipe if scenes else None, scene_idx)}
         result["candidates"][name] = row
         print(f"{name}: score {row['score']:.4f} eligible={row['eligible']} | "
               + " | ".join(f"{k} {v['macro_recall']:.3f}/{v['accuracy']:.3f}" for k, v in
