@@ -143,7 +143,7 @@ def test_landmarks_move_with_the_tracked_box():
 def test_an_idle_pool_is_let_go_and_rebuilt_on_the_next_photo(photo, monkeypatch):
     """A server's detectors keep buffers sized for their last input (issue 28): let go after an idle minute."""
     clock = [1000.0]
-    monkeypatch.setattr(faces.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(faces, "_clock", lambda: clock[0])
     faces.configure_detectors(2)
     first = faces.detect_faces(photo)
     assert faces._pool_size == 1 and faces.release_idle_detectors(60) == 0  # used just now

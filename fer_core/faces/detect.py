@@ -65,7 +65,8 @@ LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 _pool: "queue.SimpleQueue | None" = None
 _pool_size = 0
 _pool_lock = threading.Lock()  # guards building/resizing the pool, never a detection
-_last_use = 0.0  # time.monotonic() when a detector last went back to the pool
+_clock = time.monotonic  # the pool's clock (a test moves it, not the process's time.monotonic)
+_last_use = 0.0  # _clock() when a detector last went back to the pool
 _verified = False
 #: A pool unused this long is let go by :func:`release_idle_detectors` (a long-lived server's hook).
 IDLE_RELEASE_S = 60.0
@@ -140,7 +141,7 @@ def _borrow():
 
 def _give_back(pool, detector) -> None:
     global _last_use
-    _last_use = time.monotonic()
+    _last_use = _clock()
     pool.put(detector)
 
 
@@ -159,7 +160,7 @@ def release_idle_detectors(idle_s: float = IDLE_RELEASE_S) -> int:
     with _pool_lock:
         if _pool is None or _pool_size == 0 or _pool.qsize() < _pool_size:
             return 0  # nothing built, or a detection is running
-        if time.monotonic() - _last_use < idle_s:
+        if _clock() - _last_use < idle_s:
             return 0
         released = _pool_size
         _pool, _pool_size = None, 0
