@@ -65,11 +65,16 @@ def adjust(probs: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
     return out / out.sum(1, keepdims=True)
 
 
-def pick_tau(p8, pipe, labels, crop_mask, scene_mask, prior) -> tuple[float | None, dict | None]:
-    """The τ of TAUS with the best rule score among the eligible ones, judged on the faces of the masks."""
+def sweep_taus(p8, pipe, labels, crop_mask, scene_mask, prior) -> dict[float, dict]:
+    """τ → the rule's row for the adjusted model, for every τ of TAUS, judged on the faces of the masks."""
+    return {tau: judge_on(adjust(p8, prior, tau), adjust(pipe, prior, tau), labels, crop_mask, scene_mask)
+            for tau in TAUS}
+
+
+def pick_tau(rows: dict[float, dict]) -> tuple[float | None, dict | None]:
+    """The τ of a :func:`sweep_taus` with the best rule score among the eligible ones (the first on a tie)."""
     best = (None, None)
-    for tau in TAUS:
-        row = judge_on(adjust(p8, prior, tau), adjust(pipe, prior, tau), labels, crop_mask, scene_mask)
+    for tau, row in rows.items():
         if row["eligible"] and (best[1] is None or row["score"] > best[1]["score"]):
             best = (tau, row)
     return best
@@ -117,9 +122,9 @@ def main(argv=None) -> int:
     labels = (fer_y8, plus_y8, keep, scene_idx)
     every, all_scenes = np.ones(len(x), bool), np.ones(len(scene_idx), bool)
 
-    sweep = {str(t): brief(judge_on(adjust(p8, prior, t), adjust(pipe, prior, t), labels, every, all_scenes))
-             for t in TAUS}
-    tau, row = pick_tau(p8, pipe, labels, every, all_scenes, prior)
+    rows = sweep_taus(p8, pipe, labels, every, all_scenes, prior)
+    sweep = {str(t): brief(r) for t, r in rows.items()}
+    tau, row = pick_tau(rows)
     reference = brief(judge_on(r8, rpipe, labels, every, all_scenes))
     print(f"whole validation: best eligible tau {tau}: {row and row['score']} vs {ref.model_name} "
           f"{reference['score']}", file=sys.stderr)
@@ -130,7 +135,7 @@ def main(argv=None) -> int:
         pick = rng.random(len(x)) < 0.5
         for a in (pick, ~pick):
             b = ~a
-            t, _ = pick_tau(p8, pipe, labels, a, a[scene_idx], prior)
+            t, _ = pick_tau(sweep_taus(p8, pipe, labels, a, a[scene_idx], prior))
             if t is None:
                 halves.append({"tau": None})
                 continue
