@@ -84,9 +84,13 @@ def build_scenes(x: np.ndarray, n: int, seed: int, config: GroupSceneConfig):
     return scenes
 
 
-def detections(rgb: np.ndarray, side: int) -> list:
-    """The app's detector at ``side`` (large-face pass included) down to the lowest swept threshold."""
-    return F.detect_faces(rgb, max_side=side, min_confidence=min(THRESHOLDS))
+def detections(rgb: np.ndarray, side: int, threshold: float, second_look: bool = True) -> list:
+    """The app's detector at ``side`` and ``threshold`` (large-face pass and second looks included).
+
+    Run once per threshold: which boxes get a second look depends on it (those
+    scored under it), so filtering one low-threshold run would not be the app.
+    """
+    return F.detect_faces(rgb, max_side=side, min_confidence=threshold, second_look=second_look)
 
 
 def score(scenes, dets, threshold: float) -> dict:
@@ -118,12 +122,12 @@ def false_alarms(backs, dets, threshold: float) -> dict:
             "images": len(backs)}
 
 
-def sweep(scenes, backs, rgbs, back_rgbs) -> dict:
+def sweep(scenes, backs, rgbs, back_rgbs, sides=SIDES) -> dict:
     out = {}
-    for side in SIDES:
-        dets = [detections(r, side) for r in rgbs]
-        bdets = [detections(r, side) for r in back_rgbs]
+    for side in sides:
         for t in THRESHOLDS:
+            dets = [detections(r, side, t) for r in rgbs]
+            bdets = [detections(r, side, t) for r in back_rgbs]
             out[f"side={side} threshold={t}"] = {"side": side, "threshold": t, **score(scenes, dets, t),
                                                  "backgrounds": false_alarms(backs, bdets, t)}
     return out
@@ -167,8 +171,8 @@ def crop_sweep(scenes, rgbs, y, classifier) -> dict:
 
 
 def timing(rgbs, side: int, bare_side: int = 960) -> dict:
-    """Median ms per photo: ``detect_faces`` at ``side`` vs a bare YuNet pass (cv2 resize to ``bare_side`` + one
-    detect), and a bare pass at the photo's own size."""
+    """Median ms per photo: ``detect_faces`` at ``side`` (with and without second looks) vs a bare YuNet pass
+    (cv2 resize to ``bare_side`` + one detect), and a bare pass at the photo's own size."""
     import cv2
 
     det = F._new_detector()  # a detector of its own, outside the app's pool
@@ -183,7 +187,7 @@ def timing(rgbs, side: int, bare_side: int = 960) -> dict:
     for r in rgbs[:3]:  # warm both
         bare(r)
         F.detect_faces(r, max_side=side)
-    ours, base, native = [], [], []
+    ours, base, native, no_look = [], [], [], []
     for r in rgbs:  # interleaved, so all see the same machine load
         t = time.perf_counter()
         bare(r)
@@ -192,12 +196,17 @@ def timing(rgbs, side: int, bare_side: int = 960) -> dict:
         F.detect_faces(r, max_side=side)
         ours.append(time.perf_counter() - t)
         t = time.perf_counter()
+        F.detect_faces(r, max_side=side, second_look=False)
+        no_look.append(time.perf_counter() - t)
+        t = time.perf_counter()
         bare(r, max(r.shape[:2]))
         native.append(time.perf_counter() - t)
     return {"photos": len(rgbs), "size": list(rgbs[0].shape[1::-1]), "side": side,
             "detect_faces_ms_median": round(1000 * float(np.median(ours)), 2),
             "bare_side": bare_side, "bare_yunet_ms_median": round(1000 * float(np.median(base)), 2),
             "ratio": round(float(np.median(ours) / np.median(base)), 3),
+            "ratio_max": round(float(np.max(np.array(ours) / np.array(base))), 3),
+            "without_second_look_ms_median": round(1000 * float(np.median(no_look)), 2),
             "bare_native_ms_median": round(1000 * float(np.median(native)), 2),
             "ratio_to_native": round(float(np.median(ours) / np.median(native)), 3), "cv_threads": F.CV_THREADS}
 
@@ -233,26 +242,33 @@ def main(argv=None) -> int:
         splits[name] = (scenes, backs, [_rgb(s.jpeg) for s in scenes], [_rgb(b) for b in backs])
     print(f"built {args.scenes} scenes and {args.backgrounds} backgrounds per split in {time.time() - t0:.0f} s",
           file=sys.stderr)
-    val = sweep(*splits["validation"])
     costs, allowed = {}, set(SIDES)
     if not args.quick:  # the cost rule: detect_faces within MAX_COST × a bare 960 px pass on 1080p photos
         hd_val = [r for s, r in zip(splits["validation"][0], splits["validation"][2]) if s.size == (1920, 1080)]
         costs = {str(side): timing(hd_val or splits["validation"][2], side) for side in SIDES}
         allowed = {side for side in SIDES if costs[str(side)]["ratio"] <= MAX_COST}
         print("cost per side: " + ", ".join(f"{k}: ×{v['ratio']}" for k, v in costs.items()), file=sys.stderr)
+    val = sweep(*splits["validation"], sides=sorted(allowed) or SIDES[:1])  # only sides the cost rule allows
     chosen = choose(val, allowed)
     side, threshold = val[chosen]["side"], val[chosen]["threshold"]
     scenes, backs, rgbs, back_rgbs = splits["test"]
-    test_dets = [detections(r, side) for r in rgbs]
+    test_dets = [detections(r, side, threshold) for r in rgbs]
     test = {"setting": chosen, **score(scenes, test_dets, threshold),
-            "backgrounds": false_alarms(backs, [detections(r, side) for r in back_rgbs], threshold)}
+            "backgrounds": false_alarms(backs, [detections(r, side, threshold) for r in back_rgbs], threshold)}
+    # the same setting without second looks: what they add, on the same test scenes
+    test_no_look = {"setting": chosen + " second_look=False",
+                    **score(scenes, [detections(r, side, threshold, False) for r in rgbs], threshold),
+                    "backgrounds": false_alarms(backs, [detections(r, side, threshold, False) for r in back_rgbs],
+                                                threshold)}
     current = f"side={F.DETECT_SIDE} threshold={F.SCORE_THRESHOLD}"
     result = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "command": "python benchmarks/detect.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {"cpu": cpu_model(), "cores": __import__("os").cpu_count()},
         "detector": {"model": F.YUNET_PATH.name, "sha256": F.YUNET_SHA256, "large_face_side": F.LARGE_FACE_SIDE,
-                     "merge_iou": F.MERGE_IOU, "min_face_px": F.MIN_FACE_SIZE, "app_defaults": current},
+                     "merge_iou": F.MERGE_IOU, "min_face_px": F.MIN_FACE_SIZE, "app_defaults": current,
+                     "second_look": {k: getattr(F, k) for k in ("LOOK_FLOOR", "LOOK_MAX_PX", "LOOK_FACE_PX",
+                                                                "LOOK_CONTEXT", "LOOK_MAX_UP", "LOOK_BUDGET")}},
         "scenes": {"config": config.to_dict(), "per_split": args.scenes, "backgrounds_per_split": args.backgrounds,
                    "faces": {k: int(sum(len(s.boxes) for s in v[0])) for k, v in splits.items()},
                    "data": str(args.data), "match_iou": MATCH_IOU},
@@ -260,12 +276,12 @@ def main(argv=None) -> int:
                 f"validation backgrounds given a box, among sides whose detect_faces costs ≤ {MAX_COST}× a bare "
                 "960 px YuNet pass on validation 1080p scenes; ties to the smaller side, then the higher threshold",
         "validation_cost_by_side": costs,
-        "validation": val, "chosen": chosen, "test": test,
+        "validation": val, "chosen": chosen, "test": test, "test_without_second_look": test_no_look,
         "app_defaults_on_test": None,
     }
     if current != chosen and current in val:
         cur_side = F.DETECT_SIDE
-        dets = test_dets if cur_side == side else [detections(r, cur_side) for r in rgbs]
+        dets = [detections(r, cur_side, F.SCORE_THRESHOLD) for r in rgbs]
         result["app_defaults_on_test"] = {"setting": current, **score(scenes, dets, F.SCORE_THRESHOLD)}
     print(f"chosen on validation: {chosen} (recall {val[chosen]['recall_30px']}); test: recall "
           f"{test['recall_30px']}, false boxes/scene {test['false_boxes_per_scene']}, backgrounds with a box "

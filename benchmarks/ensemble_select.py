@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+", help="candidate run folders (one: choose only its input blur)")
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"),
                    help="the dataset the runs were trained on ('demo': rebuilt from the first run's record)")
+    p.add_argument("--labels", default=None, metavar="ferplus|PATH",
+                   help="the label set the runs were trained on (as python -m training --labels): 'ferplus' "
+                        "scores every split against the FER+ crowd's majority")
     p.add_argument("--max-members", type=int, default=4, help="largest subset tried (cost per face grows with it)")
     p.add_argument("--current", nargs="+", metavar="RUN", default=None,
                    help="members of the ensemble bundled now (among the candidates): the choice is compared with "
@@ -158,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     runs = [load_run(r) for r in args.runs]
-    ds = load_dataset("demo", **runs[0].demo_params()) if args.data == "demo" else load_dataset(args.data)
+    ds = (load_dataset("demo", **runs[0].demo_params()) if args.data == "demo"
+          else load_dataset(args.data, labels=args.labels))
     if any(r.fingerprint != ds.fingerprint for r in runs):
         print(f"error: the runs were not all trained on {args.data} (dataset fingerprints differ)", file=sys.stderr)
         return 2
@@ -222,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         current = {"members": wanted, "smooth": args.current_smooth,
                    **{s: paired([ids_of[c] for c in wanted], choice_ids, subsets[0]["smooth"], s) for s in splits}}
     result = {"command": "python benchmarks/ensemble_select.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "dataset_fingerprint": ds.fingerprint,
+              "dataset_fingerprint": ds.fingerprint, "labels": args.labels or "the dataset's own",
               "chosen_on": "validation (PublicTest)" + (": the mean of its crops' and its photos' accuracy"
                                                         if photos is not None else ""),
               "photos": {"scenes": args.photos, "seed": PHOTO_SEED, "found": int(len(photos[1]))} if photos is not None else None,

@@ -254,6 +254,8 @@ def raw_detections(rgb: np.ndarray) -> list[dict]:
 
     ``faces.detect_faces`` at the lowest swept threshold: a box kept at a
     higher threshold is the same box (YuNet's NMS keeps the higher score).
+    Second looks make the higher thresholds approximate: the app at 0.9 would
+    also look at boxes scored 0.5–0.9; here they keep their main-pass score.
     """
     from fer_core.faces.detect import detect_faces
 

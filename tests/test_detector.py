@@ -69,6 +69,42 @@ def test_a_face_that_fills_the_photo_is_found_by_the_small_copy(photo):
     assert len(found) == 1 and found[0].box[3] > 600
 
 
+def _small_face_in_a_large_photo(photo, face_px: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The astronaut's head, its face ``face_px`` wide, in a 3000×2000 photo: (photo, the pasted head's box)."""
+    x, y, w, h = faces.detect_faces(photo)[0].box
+    head = Image.fromarray(photo[max(0, y - h // 2):y + h + h // 2, max(0, x - w // 2):x + w + w // 2])
+    head = head.resize((head.width * face_px // w, head.height * face_px // w), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (3000, 2000), (120, 130, 140))
+    canvas.paste(head, (1500, 900))
+    return np.asarray(canvas), (1500, 900, head.width, head.height)
+
+
+def test_a_second_look_confirms_a_small_face_the_main_pass_scored_low(photo):
+    """40 px in a 3,000 px photo is 13 px of the 960 px pass: scored under 0.9 there, over it read closer."""
+    big, (hx, hy, hw, hh) = _small_face_in_a_large_photo(photo, 40)
+    assert faces.detect_faces(big, min_confidence=0.9, second_look=False) == []
+    found = faces.detect_faces(big, min_confidence=0.9)
+    assert len(found) == 1 and found[0].confidence >= 0.9
+    x, y, w, h = found[0].box
+    assert hx <= x and x + w <= hx + hw and hy <= y and y + h <= hy + hh and 25 <= w <= 60  # the face, full pixels
+    lm = found[0].landmarks
+    assert all(x <= px <= x + w and y <= py <= y + h for px, py in lm.values())  # landmarks in the same pixels
+    assert lm["left_eye"][1] < lm["nose"][1] < lm["mouth_left"][1]
+
+
+def test_second_looks_stay_within_their_pixel_budget(photo, monkeypatch):
+    big, _ = _small_face_in_a_large_photo(photo, 40)
+    monkeypatch.setattr(faces, "LOOK_BUDGET", 0.0)  # no pixels for a look: the main pass's answer stands
+    assert faces.detect_faces(big, min_confidence=0.9) == []
+
+
+def test_a_closer_look_inside_a_found_face_is_not_a_second_face():
+    big = faces.Face((100, 100, 400, 400), 0.95)
+    assert faces._overlaps_any((200, 180, 120, 120), [big])  # a part of the face (an eye and a nostril)
+    assert faces._overlaps_any((110, 105, 390, 400), [big])  # the same face
+    assert not faces._overlaps_any((520, 100, 120, 120), [big])  # beside it
+
+
 def test_merge_keeps_the_higher_score_of_overlapping_boxes():
     a = faces.Face((10, 10, 100, 100), 0.8)
     b = faces.Face((15, 12, 100, 100), 0.95)

@@ -52,6 +52,19 @@ LARGE_FACE_SIDE = 320
 SCORE_THRESHOLD = 0.5
 #: Two boxes of the two passes overlapping more than this (IoU) are one face: the higher score stays.
 MERGE_IOU = 0.3
+#: A second, closer look at the faces the main pass almost found (issue 25): a box scored between
+#: LOOK_FLOOR and the threshold, smaller than LOOK_MAX_PX of the main pass's input (where YuNet is
+#: short of pixels, not of evidence), is read again from the original photo in a region LOOK_CONTEXT ×
+#: its side, scaled so the box is LOOK_FACE_PX (at most LOOK_MAX_UP×); it is a face when that look
+#: scores it over the threshold. Looks go most promising first until their pixels reach LOOK_BUDGET ×
+#: the main pass's, so a cluttered photo costs at most that much more. Chosen on validation scenes
+#: (``python benchmarks/detect.py``, benchmarks/results/detect.json).
+LOOK_FLOOR = 0.02
+LOOK_MAX_PX = 160
+LOOK_FACE_PX = 160
+LOOK_CONTEXT = 1.6
+LOOK_MAX_UP = 4.0
+LOOK_BUDGET = 0.5
 #: Detectors in the pool: concurrent sessions each borrow one. 2 = the cores of the machines this app
 #: targets (Community Cloud).
 DETECTORS = 2
@@ -199,36 +212,97 @@ def detection_copy(rgb: np.ndarray, side: int, max_up: float = 1.0) -> tuple[np.
 
 
 def detect_faces(rgb: np.ndarray, *, max_side: int = DETECT_SIDE, min_confidence: float = SCORE_THRESHOLD,
-                 large_face_side: int | None = LARGE_FACE_SIDE) -> list[Face]:
+                 large_face_side: int | None = LARGE_FACE_SIDE, second_look: bool = True) -> list[Face]:
     """Faces in an upright RGB uint8 image (H, W, 3), sorted left → right, with their landmarks.
 
     Detection runs on a copy whose longer side is ``max_side`` (a smaller
-    photo is upscaled, at most :data:`UPSCALE_MAX`×), and, when that copy is
-    larger than 1.5 × ``large_face_side``, on a second copy of that side,
-    which finds faces too large for the first; boxes of the two that overlap
-    are one face. Boxes are scaled back to the original image and clipped to
-    it. An image too small to hold a face gives ``[]``.
+    photo is upscaled, at most :data:`UPSCALE_MAX`×). With ``second_look``,
+    the boxes that pass almost found (small, scored from :data:`LOOK_FLOOR`)
+    are read again closer, from the original pixels (:func:`second_looks`).
+    When the main copy is larger than 1.5 × ``large_face_side``, a copy of that
+    side finds faces too large for it. Overlapping boxes are one face. Boxes
+    are scaled back to the original image and clipped to it. An image too
+    small to hold a face gives ``[]``.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"detect_faces expects an (H, W, 3) RGB image, got shape {rgb.shape}")
     if min(rgb.shape[:2]) < MIN_FACE_SIZE // 2:
         return []  # nothing a face could be read from
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    faces = _detect(rgb, max_side, min_confidence, UPSCALE_MAX)
-    main_side = max(rgb.shape[:2]) * min(max_side / max(rgb.shape[:2]), UPSCALE_MAX)
-    if large_face_side and main_side > 1.5 * large_face_side:
-        faces = merge_faces(faces, _detect(rgb, large_face_side, min_confidence))
+    floor = min(min_confidence, LOOK_FLOOR) if second_look else min_confidence
+    found, main_scale, main_shape = _detect(rgb, max_side, floor, UPSCALE_MAX)
+    faces = merge_faces([f for f in found if f.confidence >= min_confidence], [])
+    if large_face_side and max(main_shape) > 1.5 * large_face_side:
+        faces = merge_faces(faces, _detect(rgb, large_face_side, min_confidence)[0])
+    if second_look:  # after the large-face pass, so no look reads a part of a large face as a face
+        near = [f for f in found if f.confidence < min_confidence]
+        faces += second_looks(rgb, near, faces, main_scale, LOOK_BUDGET * main_shape[0] * main_shape[1],
+                              min_confidence)
     faces = [f for f in faces if max(f.box[2], f.box[3]) >= MIN_FACE_SIZE]
     return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
 
 
-def _detect(rgb: np.ndarray, side: int, min_confidence: float, max_up: float = 1.0) -> list[Face]:
+def second_looks(rgb: np.ndarray, near: list[Face], found: list[Face], main_scale: float, budget_px: float,
+                 min_confidence: float) -> list[Face]:
+    """The faces a closer look confirms among ``near`` (the main pass's boxes under the threshold).
+
+    Why: on a 1080p photo read at 960 px a 60 px face is 30 px for YuNet,
+    where it scores a real face low for lack of pixels. Reading its region
+    again from the original, scaled so the box is :data:`LOOK_FACE_PX`, costs
+    a small pass (a 320 px square ≈ a fifth of a 960×540 one) and gives the
+    face its score at a size YuNet reads well, with landmarks to match.
+    ``main_scale``: the main copy's size over the original's; ``found``: faces
+    already kept (a box overlapping one is not looked at again); ``budget_px``:
+    the looks' pixels stop there, most promising first.
+    """
+    out: list[Face] = []
+    spent = 0.0
+    H, W = rgb.shape[:2]
+    for cand in sorted(near, key=lambda f: -f.confidence):
+        side = max(cand.box[2], cand.box[3])  # original pixels
+        if side * main_scale >= LOOK_MAX_PX or side < 1:
+            continue  # the main pass saw it large enough: a low score there is no lack of pixels
+        if _overlaps_any(cand.box, [*found, *out]):
+            continue
+        region = square_box(cand.box, (H, W), margin=LOOK_CONTEXT - 1.0)  # (x, y, s, s), inside the photo
+        scale = min(LOOK_FACE_PX / side, LOOK_MAX_UP)
+        cost = (region[2] * scale) * (region[3] * scale)
+        if spent + cost > budget_px:
+            continue  # a smaller region further down may still fit
+        spent += cost
+        x0, y0, rw, rh = region
+        faces, _, _ = _detect(rgb[y0:y0 + rh, x0:x0 + rw], round(max(rw, rh) * scale), min_confidence, LOOK_MAX_UP)
+        best = None
+        for f in faces:
+            moved = Face(box=(f.box[0] + x0, f.box[1] + y0, f.box[2], f.box[3]), confidence=f.confidence,
+                         landmarks={n: (px + x0, py + y0) for n, (px, py) in f.landmarks.items()})
+            if box_iou(moved.box, cand.box) >= MERGE_IOU and (best is None or moved.confidence > best.confidence):
+                best = moved
+        if best is not None and not _overlaps_any(best.box, [*found, *out]):
+            out.append(best)
+    return out
+
+
+def _overlaps_any(box, faces: list[Face]) -> bool:
+    """Whether ``box`` is one of ``faces`` (IoU > :data:`MERGE_IOU`) or lies mostly (> half its area) inside one:
+    a closer look at part of a large face finds a 'face' in it (an eye and a nostril), which is not a second face."""
+    area = max(1, box[2] * box[3])
+    for g in faces:
+        iw = min(box[0] + box[2], g.box[0] + g.box[2]) - max(box[0], g.box[0])
+        ih = min(box[1] + box[3], g.box[1] + g.box[3]) - max(box[1], g.box[1])
+        if box_iou(box, g.box) > MERGE_IOU or (iw > 0 and ih > 0 and iw * ih > 0.5 * area):
+            return True
+    return False
+
+
+def _detect(rgb: np.ndarray, side: int, min_confidence: float,
+            max_up: float = 1.0) -> tuple[list[Face], float, tuple[int, int]]:
     """One YuNet pass on a copy of ``rgb`` (H, W, 3) of longer side ``side`` (see :func:`detection_copy`)
-    → its faces, in original pixels."""
-    small, scale = detection_copy(rgb, side, max_up)
+    → (its faces in original pixels, the copy's scale, the copy's (h, w))."""
+    small, scale = detection_copy(np.ascontiguousarray(rgb), side, max_up)
     h, w = small.shape[:2]
     if min(h, w) < 10:
-        return []  # nothing a face could be read from
+        return [], scale, (h, w)  # nothing a face could be read from
     bgr = np.ascontiguousarray(small[:, :, ::-1])  # YuNet expects BGR
     pool, detector = _borrow()
     try:
@@ -247,7 +321,7 @@ def _detect(rgb: np.ndarray, side: int, min_confidence: float, max_up: float = 1
         pts = row[4:14].reshape(5, 2) / scale  # subject's right eye, left eye, nose, right/left mouth corner
         faces.append(Face(box=box, confidence=float(row[14]),
                           landmarks={n: (float(px), float(py)) for n, (px, py) in zip(LANDMARKS, pts)}))
-    return faces
+    return faces, scale, (h, w)
 
 
 def box_iou(a, b) -> float:

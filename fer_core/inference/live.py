@@ -210,7 +210,8 @@ class LiveProcessor:
         self.clock = clock
         self.draw = draw
         self.on_processed = on_processed
-        self._detect = detect or (lambda rgb: detect_faces(rgb, max_side=detect_side))
+        # no second looks on camera frames: each would add up to half a pass to a frame's latency
+        self._detect = detect or (lambda rgb: detect_faces(rgb, max_side=detect_side, second_look=False))
         self._rows = _Rows(len(self.class_names), max_rows)
         self._cond = threading.Condition()
         self._pending: tuple | None = None  # (rgb, index, t_offered, time_s) waiting in the mailbox

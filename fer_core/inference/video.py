@@ -430,7 +430,9 @@ def iter_video_frames(source, predictor, *, fps: float | None = DEFAULT_FPS, fil
                 t0 = time.perf_counter()
                 detect = n % detect_every == 0 or not any(t.missed == 0 for t in tracker.tracks)
                 if detect:
-                    found = largest_faces(detect_faces(rgb), max_faces)
+                    # no second looks on frames: they can add half a pass per frame, and the public
+                    # bound on a clip's CPU (benchmarks/video.py --public-worst) was measured without them
+                    found = largest_faces(detect_faces(rgb, second_look=False), max_faces)
                     stats.detections += 1
                     t1 = time.perf_counter()
                     ids = tracker.update([f.box for f in found])
