@@ -22,8 +22,8 @@ With ONE run this picks the blur for it alone (``training.ensemble RUN --smooth`
 classifies. With this option, that many validation faces are also pasted
 into synthetic photos (:mod:`fer_core.faces.scenes`: the validation scenes of
 ``benchmarks/fer2013.py --sweep``, faces drawn with seed 0, scenes with seed 1)
-and cropped by the app's own detector and crop (``faces.detect_faces`` → ``square_box`` → ``crop_face`` → antialiased
-resize), once, cached. Each candidate is scored on the crops of the faces
+and cropped by the app's own detector and crop (``faces.detect_faces`` → ``face_crops``, aligned by the
+landmarks → antialiased resize), once, cached. Each candidate is scored on the crops of the faces
 found, and the choice is the best **mean of the two validation accuracies**
 (crops and photos), so a blur that helps one and hurts the other is weighed.
 
@@ -56,17 +56,18 @@ PHOTO_SEED = 1  # the validation scenes' seed in benchmarks/fer2013.py --sweep
 
 
 def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` validation faces (stratified) pasted into photos and cropped by the app's detector and crop.
+    """``n`` validation faces (stratified) pasted into photos and cropped by the app's detector and aligned crop.
 
     Returns the crops of the faces found, (M, size, size, channels) uint8 as the app resizes them,
     and their labels (M,). A scene where the pasted face is not found is left out: detection does
     not depend on the classifier, so it cannot tell candidates apart. Cached under ``CACHE``.
     """
-    path = CACHE / f"photos-{ds.fingerprint}-{n}-{PHOTO_SEED}-{size}x{channels}.npz"
+    path = CACHE / f"photos-aligned-{ds.fingerprint}-{n}-{PHOTO_SEED}-{size}x{channels}.npz"
     if path.is_file():
         cached = np.load(path)
         return cached["x"], cached["y"]
-    from fer_core.faces.detect import crop_face, detect_faces, square_box
+    from fer_core.faces.align import face_crops
+    from fer_core.faces.detect import detect_faces
     from fer_core.inference.predictor import to_rgb_array
     from fer_core.data.preprocess import prepare_images, to_channels
     from fer_core.faces.scenes import MATCH_IOU, iou, make_scene, stratified_indices
@@ -76,10 +77,10 @@ def photo_crops(ds, n: int, size: int, channels: int) -> tuple[np.ndarray, np.nd
     for i in stratified_indices(y_val, n, 0):
         scene = make_scene(x_val[i], PHOTO_SEED, int(i))
         rgb = to_rgb_array(scene.jpeg)  # decoded JPEG, (H, W, 3)
-        boxes = [f.box for f in detect_faces(rgb)]
-        overlaps = [iou(b, scene.box) for b in boxes]
+        found = detect_faces(rgb)
+        overlaps = [iou(f.box, scene.box) for f in found]
         if overlaps and max(overlaps) >= MATCH_IOU:
-            crop = crop_face(rgb, square_box(boxes[int(np.argmax(overlaps))], rgb.shape))
+            crop = face_crops(rgb, [found[int(np.argmax(overlaps))]])[1][0]  # aligned by its landmarks, as the app
             rgb_s = prepare_images(crop[None], size, 3)  # (1, S, S, 3): resized, then matched to the
             crops.append(to_channels(rgb_s, channels)[0])  # model's channels, in the Predictor's order
             labels.append(int(y_val[i]))
