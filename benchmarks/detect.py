@@ -170,6 +170,54 @@ def crop_sweep(scenes, rgbs, y, classifier) -> dict:
     return res
 
 
+def real_photos() -> list[tuple[str, np.ndarray, int]]:
+    """Real photos with known face counts, as (name, RGB, faces): what the synthetic backgrounds lack (clutter).
+
+    The astronaut (``ui/assets``) in the 40 crops and sizes the load benchmark uploads, one face each;
+    Matplotlib's Grace Hopper (one face) and scikit-learn's two sample photos (a temple, a flower; none)
+    at 640–3200 px. A library that is not installed is left out.
+    """
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import load
+
+    out = [(f"astronaut variant {i}", _rgb(data), 1) for i, data in enumerate(load.photo_variants(40))]
+    others = []
+    try:
+        import matplotlib
+
+        others.append(("grace_hopper", np.asarray(Image.open(Path(matplotlib.get_data_path()) / "sample_data" /
+                                                            "grace_hopper.jpg").convert("RGB")), 1))
+    except (ImportError, OSError):
+        pass
+    try:
+        from sklearn.datasets import load_sample_image
+
+        others += [(name, load_sample_image(f"{name}.jpg"), 0) for name in ("china", "flower")]
+    except (ImportError, OSError):
+        pass
+    for name, rgb, n in others:
+        img = Image.fromarray(rgb)
+        for side in (640, 1024, 1600, 2400, 3200):
+            out.append((f"{name} {side} px", np.asarray(img.resize((side, round(img.height * side / img.width)),
+                                                                    Image.Resampling.LANCZOS)), n))
+    return out
+
+
+def real_photo_boxes(photos, side: int, threshold: float, second_look: bool) -> dict:
+    """Boxes beyond each real photo's known faces (a face not found counts in ``missed``)."""
+    extra, missed, named = 0, 0, []
+    for name, rgb, n in photos:
+        k = len(detections(rgb, side, threshold, second_look))
+        extra += max(0, k - n)
+        missed += max(0, n - k)
+        if k != n:
+            named.append(f"{name}: {k} of {n}")
+    return {"photos": len(photos), "faces": int(sum(n for *_, n in photos)), "extra_boxes": extra,
+            "missed": missed, "photos_off": named}
+
+
 def timing(rgbs, side: int, bare_side: int = 960) -> dict:
     """Median ms per photo: ``detect_faces`` at ``side`` (with and without second looks) vs a bare YuNet pass
     (cv2 resize to ``bare_side`` + one detect), and a bare pass at the photo's own size."""
@@ -260,6 +308,12 @@ def main(argv=None) -> int:
                     **score(scenes, [detections(r, side, threshold, False) for r in rgbs], threshold),
                     "backgrounds": false_alarms(backs, [detections(r, side, threshold, False) for r in back_rgbs],
                                                 threshold)}
+    if not args.quick:  # clutter the synthetic backgrounds lack: real photos with known face counts
+        photos = real_photos()
+        test["real_photos"] = real_photo_boxes(photos, side, threshold, True)
+        test_no_look["real_photos"] = real_photo_boxes(photos, side, threshold, False)
+        print(f"real photos: {test['real_photos']['extra_boxes']} extra boxes with looks, "
+              f"{test_no_look['real_photos']['extra_boxes']} without", file=sys.stderr)
     current = f"side={F.DETECT_SIDE} threshold={F.SCORE_THRESHOLD}"
     result = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -268,7 +322,8 @@ def main(argv=None) -> int:
         "detector": {"model": F.YUNET_PATH.name, "sha256": F.YUNET_SHA256, "large_face_side": F.LARGE_FACE_SIDE,
                      "merge_iou": F.MERGE_IOU, "min_face_px": F.MIN_FACE_SIZE, "app_defaults": current,
                      "second_look": {k: getattr(F, k) for k in ("LOOK_FLOOR", "LOOK_MAX_PX", "LOOK_FACE_PX",
-                                                                "LOOK_CONTEXT", "LOOK_MAX_UP", "LOOK_BUDGET")}},
+                                                                "LOOK_CONTEXT", "LOOK_MAX_UP", "LOOK_BUDGET",
+                                                                "LOOK_ACCEPT", "LOOK_MATCH_IOU")}},
         "scenes": {"config": config.to_dict(), "per_split": args.scenes, "backgrounds_per_split": args.backgrounds,
                    "faces": {k: int(sum(len(s.boxes) for s in v[0])) for k, v in splits.items()},
                    "data": str(args.data), "match_iou": MATCH_IOU},
