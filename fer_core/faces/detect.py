@@ -56,7 +56,7 @@ MERGE_IOU = 0.3
 #: LOOK_FLOOR and the threshold, smaller than LOOK_MAX_PX of the main pass's input (where YuNet is
 #: short of pixels, not of evidence), is read again from the original photo in a region LOOK_CONTEXT ×
 #: its side, scaled so the box is LOOK_FACE_PX (at most LOOK_MAX_UP×); it is a face when that look
-#: scores it over the threshold. Looks go most promising first until their pixels reach LOOK_BUDGET ×
+#: confirms it (LOOK_ACCEPT, below). Looks go most promising first until their pixels reach LOOK_BUDGET ×
 #: the main pass's, so a cluttered photo costs at most that much more. Chosen on validation scenes
 #: (``python benchmarks/detect.py``, benchmarks/results/detect.json).
 LOOK_FLOOR = 0.02
@@ -255,8 +255,9 @@ def second_looks(rgb: np.ndarray, near: list[Face], found: list[Face], main_scal
     Why: on a 1080p photo read at 960 px a 60 px face is 30 px for YuNet,
     where it scores a real face low for lack of pixels. Reading its region
     again from the original, scaled so the box is :data:`LOOK_FACE_PX`, costs
-    a small pass (a 320 px square ≈ a fifth of a 960×540 one) and gives the
-    face its score at a size YuNet reads well, with landmarks to match.
+    a small pass (a 256 px square ≈ an eighth of a 960×540 one) and gives the
+    face its score at a size YuNet reads well, with landmarks to match. A look
+    counts only at :data:`LOOK_ACCEPT` on a box matching the candidate's.
     ``main_scale``: the main copy's size over the original's; ``found``: faces
     already kept (a box overlapping one is not looked at again); ``budget_px``:
     the looks' pixels stop there, most promising first.
