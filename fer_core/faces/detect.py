@@ -237,7 +237,7 @@ def detect_faces(rgb: np.ndarray, *, max_side: int = DETECT_SIDE, min_confidence
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     floor = min(min_confidence, LOOK_FLOOR) if second_look else min_confidence
     found, main_scale, main_shape = _detect(rgb, max_side, floor, UPSCALE_MAX)
-    faces = merge_faces([f for f in found if f.confidence >= min_confidence], [])
+    faces = [f for f in found if f.confidence >= min_confidence]  # YuNet's own NMS already kept them apart
     if large_face_side and max(main_shape) > 1.5 * large_face_side:
         faces = merge_faces(faces, _detect(rgb, large_face_side, min_confidence)[0])
     if second_look:  # after the large-face pass, so no look reads a part of a large face as a face
