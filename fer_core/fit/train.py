@@ -38,7 +38,10 @@ from .progress import ProgressCallback
 from ..store.runs import RunWriter, TrainLock, init_from_record, new_run_id, save_inference_model  # noqa: F401  (the last two lived here until 0.9)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-AUGMENT_MODES = ("resample", "photo")
+AUGMENT_MODES = ("resample", "photo", "aligned")
+#: ``--augment-mode aligned``: the share of training faces shown as the app's own crop of them
+#: (:mod:`fer_core.faces.training_crops`) in each epoch, drawn per face; all then get the photo augmentation.
+APP_CROP_SHARE = 0.5
 
 
 @dataclass
@@ -86,6 +89,8 @@ class TrainConfig:
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.augment_copies >= 0, "augment copies must be ≥ 0"),
             (self.augment_mode in AUGMENT_MODES, f"augment mode must be one of {', '.join(AUGMENT_MODES)}"),
+            (self.augment_mode != "aligned" or not spec.is_transfer,
+             f"{self.model}: augment mode 'aligned' is for models trained on pixels (not a frozen backbone)"),
             (self.fine_tune_layers >= 0, "fine-tune layers must be ≥ 0"),
             (self.fine_tune_layers == 0 or spec.is_transfer, f"{self.model} has no backbone to fine-tune"),
             (not self.tta_flip or spec.supports_tta, f"{self.model} has no mirror test-time augmentation (--tta-flip)"),
@@ -189,10 +194,42 @@ def pipeline_augmenter(cfg: "TrainConfig"):
     """The training augmentation of ``cfg`` as ``f(x) -> x`` on (B, S, S, C) float batches, or None."""
     if not cfg.augment:
         return None
-    if cfg.augment_mode == "photo":
+    if cfg.augment_mode in ("photo", "aligned"):  # aligned: the app crops are swapped in first (_image_pipeline)
         return make_photo_augmenter(cfg.seed)
     layers = make_augmenter(cfg.seed)
     return lambda x: layers(x, training=True)
+
+
+def train_app_crops(ds: Dataset, status=None, cache: FeatureCache | None = None) -> np.ndarray:
+    """The app's crop of every training face (:func:`fer_core.faces.training_crops.app_crops`), cached on disk.
+
+    Computing them takes about 90 ms per face per core (a scene, YuNet, the
+    aligned crop), so they are made once per dataset and recipe, on every core,
+    and kept beside the feature cache. Keyed by the training images
+    themselves, not the labels: FER2013 and its FER+ votes share them.
+    """
+    import hashlib
+    import os
+
+    from ..faces import training_crops as tc
+
+    images = np.ascontiguousarray(ds.splits["train"][0])
+    digest = hashlib.sha256(images.data).hexdigest()[:16]
+    key = f"app-crops-v{tc.VERSION}-seed{tc.TRAIN_SCENE_SEED}-{digest}"
+    cache = cache or FeatureCache()
+    hit = cache.get(key)
+    if hit is not None and hit["crops"].shape[0] == len(images):
+        return hit["crops"]
+    if status is not None:
+        status(f"cutting the app's crops of {len(images):,} training faces (once; cached as {cache.path(key)})",
+               final=False)
+    crops, found = tc.app_crops(images, workers=os.cpu_count() or 1,
+                                on_chunk=None if status is None else
+                                lambda done, n: status(f"app crops: {done:,}/{n:,}", final=False))
+    cache.put(key, {"crops": crops, "found": found})
+    if status is not None:
+        status(f"app crops: YuNet found {found.mean():.1%} of the training faces (the rest keep their own crop)")
+    return crops
 
 
 def balanced_class_weights(labels: np.ndarray, n_classes: int, power: float = 1.0) -> dict[int, float]:
@@ -230,14 +267,28 @@ def _compile(model, cfg: TrainConfig, lr: float, steps: int, epochs: int):
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
 
-def _image_pipeline(x: np.ndarray, y: np.ndarray, batch: int, *, shuffle_seed: int | None, augmenter=None):
-    """uint8 (N, S, S, C) + one-hot (N, K) → batched float32 tf.data, augmented in the pipeline."""
+def _image_pipeline(x: np.ndarray, y: np.ndarray, batch: int, *, shuffle_seed: int | None, augmenter=None,
+                    alt: np.ndarray | None = None, alt_share: float = APP_CROP_SHARE, alt_seed: int = 0):
+    """uint8 (N, S, S, C) + one-hot (N, K) → batched float32 tf.data, augmented in the pipeline.
+
+    ``alt`` (N, S, S, C): another view of each face (the app's crop of it); each
+    epoch a fresh ``alt_share`` of the faces, drawn per face, is shown as that view.
+    """
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if alt is None else (x, alt, y))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch).map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
+    if alt is None:
+        ds = ds.batch(batch).map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        gen = tf.random.Generator.from_seed(alt_seed)
+
+        def swap(a, c, b):  # (B, S, S, C) ×2 → one view per face
+            drawn = gen.uniform(tf.stack([tf.shape(a)[0], 1, 1, 1])) < alt_share
+            return tf.cast(tf.where(drawn, c, a), tf.float32), b
+
+        ds = ds.batch(batch).map(swap)  # one map call at a time: the generator's state is not shared
     if augmenter is not None:
         ds = ds.map(lambda a, b: (augmenter(a), b), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -331,6 +382,8 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     status(f"preparing images at {size}×{size}×{spec.channels}")
     eval_split = ds.eval_split
     x = {s: prepare_images(xs, size, spec.channels) for s, (xs, _) in ds.splits.items()}  # uint8 (N, S, S, C)
+    if cfg.augment and cfg.augment_mode == "aligned" and not spec.is_transfer:
+        x["train_app_crops"] = prepare_images(train_app_crops(ds, status, cache), size, spec.channels)
     y = {s: ys for s, (_, ys) in ds.splits.items()}
     y1h = {s: ds.training_targets(s) for s in ds.splits}  # (N, C): one-hot, or FER+'s vote distributions
     class_weight = (None if cfg.class_weight == "none" else
@@ -418,7 +471,9 @@ def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir
     ``ckpt_dir=None``: no checkpoints (benchmarks timing the bare epochs).
     """
     augmenter = pipeline_augmenter(cfg)
-    train = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter)
+    alt = x.get("train_app_crops") if cfg.augment and cfg.augment_mode == "aligned" else None
+    train = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter,
+                            alt=alt, alt_seed=cfg.seed + 7)
     val = _image_pipeline(x["validation"], y1h["validation"], cfg.batch_size, shuffle_seed=None)
     resumed = checkpoints.find(ckpt_dir) if ckpt_dir is not None else None
     if resumed is not None and resumed.epochs == cfg.epochs:
