@@ -85,7 +85,8 @@ def test_aligned_mode_is_for_models_trained_on_pixels():
 def test_training_with_app_crops_cuts_them_once(tmp_path, face48, monkeypatch):
     from fer_core import load_dataset
     from fer_core.fit.features import FeatureCache
-    from fer_core.fit.train import TrainConfig, train_app_crops, train_one
+    from fer_core.fit.app_crops import train_app_crops
+    from fer_core.fit.train import TrainConfig, train_one
     from fer_core.store.runs import load_run
 
     arrays = {}
@@ -101,10 +102,22 @@ def test_training_with_app_crops_cuts_them_once(tmp_path, face48, monkeypatch):
     assert run.metrics["config"]["augment_mode"] == "aligned"
     (stored,) = list((tmp_path / "cache").glob("app-crops-*.npz"))
     with np.load(stored) as z:
-        assert z["crops"].shape == (8, 48, 48, 1) and z["found"].all()
+        assert z["crops"].shape == (8, 48, 48, 1) and z["found"].all() and len(set(z["keys"])) == 1
+        assert (z["crops"] == z["crops"][0]).all()  # one face, one scene: seeded by its pixels
 
-    def no_second_cut(*a, **k):
-        raise AssertionError("the cached crops were cut again")
+    cut = []
+    real = tc.app_crops
 
-    monkeypatch.setattr(tc, "app_crops", no_second_cut)
-    assert train_app_crops(ds, cache=cache).shape == (8, 48, 48, 1)
+    def counting(faces, *a, **k):
+        cut.append(len(faces))
+        return real(faces, *a, **k)
+
+    monkeypatch.setattr(tc, "app_crops", counting)
+    assert train_app_crops(ds, cache=cache).shape == (8, 48, 48, 1) and cut == []  # all cached
+    blank = np.full((48, 48), 128, np.uint8)
+    arrays["train_images"] = np.stack([face48] * 8 + [blank])  # another dataset sharing 8 faces
+    arrays["train_labels"] = np.arange(9) % 7
+    np.savez(tmp_path / "more.npz", **arrays)
+    more = train_app_crops(load_dataset(tmp_path / "more.npz"), cache=cache)
+    assert cut == [1] and more.shape == (9, 48, 48, 1)  # only the new face was cut
+    assert np.array_equal(more[:8], train_app_crops(ds, cache=cache)) and np.array_equal(more[8, ..., 0], blank)

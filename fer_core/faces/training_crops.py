@@ -13,14 +13,17 @@ training can show a model the very crops it will be asked to read
 (``--augment-mode aligned``). One function for the app and for training, as
 issue 25 asks.
 
-The scenes here are seeded per face with :data:`TRAIN_SCENE_SEED`, not the
-benchmarks' scene seeds (0: test, 1: validation), and their faces span 40–300
-px (group photos too, not only the benchmark's 120–300 px portraits). A face
-the detector misses keeps its own crop (``found`` False).
+Each face's scene is seeded by :data:`TRAIN_SCENE_SEED` (not the benchmarks'
+scene seeds, 0 for test and 1 for validation) and by the face's own pixels
+(:func:`face_key`), so a face gets the same crop in any dataset that holds
+it: FER2013 and its FER+ subset share the work. Faces span 40–300 px (group
+photos too, not only the benchmark's 120–300 px portraits). A face the
+detector misses keeps its own crop (``found`` False).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -35,7 +38,13 @@ TRAIN_SCENE_SEED = 25
 #: Faces 40–300 px in 640×480 and 800×600 photos.
 TRAIN_SCENES = SceneConfig(face_px=(40, 300), scene_sizes=((640, 480), (800, 600)))
 #: Bump when the recipe changes: cached crops of another version are not reused.
-VERSION = 1
+VERSION = 2
+
+
+def face_key(face: np.ndarray) -> int:
+    """A 63-bit key of a face's pixels: it seeds the face's scene and finds its crop in a cache."""
+    digest = hashlib.sha256(np.ascontiguousarray(face, np.uint8).tobytes()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def app_crop(face: np.ndarray, index: int, seed: int = TRAIN_SCENE_SEED,
@@ -69,15 +78,15 @@ def app_crops(faces: np.ndarray, indices: np.ndarray | None = None, *, seed: int
               workers: int = 1, chunk: int = 256, on_chunk=None) -> tuple[np.ndarray, np.ndarray]:
     """(N, S, S[, 1]) gray uint8 → (crops (N, S, S, 1) uint8, found (N,) bool); see :func:`app_crop`.
 
-    ``indices`` seed each face's scene (default 0…N−1; pass dataset row
-    numbers so a face's crop does not depend on which subset it came with).
+    ``indices`` seed each face's scene (default: :func:`face_key` of each face,
+    so a face's crop does not depend on which dataset or subset it came with).
     ``workers`` > 1 spreads chunks over processes. ``on_chunk(done, total)``
     reports progress.
     """
     faces = np.asarray(faces, np.uint8)
     if faces.ndim == 4:
         faces = faces[..., 0]
-    indices = np.arange(len(faces)) if indices is None else np.asarray(indices)
+    indices = np.array([face_key(f) for f in faces], np.uint64) if indices is None else np.asarray(indices)
     jobs = [(faces[i:i + chunk], indices[i:i + chunk], seed) for i in range(0, len(faces), chunk)]
     crops, found, done = [], [], 0
 

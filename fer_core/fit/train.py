@@ -27,6 +27,7 @@ from . import checkpoints
 from ..data.datasets import Dataset
 from ..errors import ModelError
 from .evaluation import classification_metrics
+from .app_crops import train_app_crops
 from .features import FeatureCache, cache_key, compute_features, weights_digest
 from ..compute.forward import compiled_forward, latency_ms, predict_batches
 from ..models import create_model, get_spec, split_transfer_model, unfreeze_top
@@ -198,38 +199,6 @@ def pipeline_augmenter(cfg: "TrainConfig"):
         return make_photo_augmenter(cfg.seed)
     layers = make_augmenter(cfg.seed)
     return lambda x: layers(x, training=True)
-
-
-def train_app_crops(ds: Dataset, status=None, cache: FeatureCache | None = None) -> np.ndarray:
-    """The app's crop of every training face (:func:`fer_core.faces.training_crops.app_crops`), cached on disk.
-
-    Computing them takes about 90 ms per face per core (a scene, YuNet, the
-    aligned crop), so they are made once per dataset and recipe, on every core,
-    and kept beside the feature cache. Keyed by the training images
-    themselves, not the labels: FER2013 and its FER+ votes share them.
-    """
-    import hashlib
-    import os
-
-    from ..faces import training_crops as tc
-
-    images = np.ascontiguousarray(ds.splits["train"][0])
-    digest = hashlib.sha256(images.data).hexdigest()[:16]
-    key = f"app-crops-v{tc.VERSION}-seed{tc.TRAIN_SCENE_SEED}-{digest}"
-    cache = cache or FeatureCache()
-    hit = cache.get(key)
-    if hit is not None and hit["crops"].shape[0] == len(images):
-        return hit["crops"]
-    if status is not None:
-        status(f"cutting the app's crops of {len(images):,} training faces (once; cached as {cache.path(key)})",
-               final=False)
-    crops, found = tc.app_crops(images, workers=os.cpu_count() or 1,
-                                on_chunk=None if status is None else
-                                lambda done, n: status(f"app crops: {done:,}/{n:,}", final=False))
-    cache.put(key, {"crops": crops, "found": found})
-    if status is not None:
-        status(f"app crops: YuNet found {found.mean():.1%} of the training faces (the rest keep their own crop)")
-    return crops
 
 
 def balanced_class_weights(labels: np.ndarray, n_classes: int, power: float = 1.0) -> dict[int, float]:
