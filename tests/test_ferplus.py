@@ -145,7 +145,19 @@ def test_training_on_soft_targets_is_scored_on_the_majority(tmp_path):
                                              augment=True, augment_mode="photo"), tmp_path / "runs"))
     assert run.metrics["class_names"] == list(AFFECTNET_8)
     assert run.metrics["dataset"]["labels"] == "ferplus"
+    assert run.metrics["dataset"]["labels_file"]["file"] == "ferplus_votes.npz"
     assert sum(sum(r) for r in run.metrics["confusion_matrix"]) == len(ds.splits["test"][1])
+
+
+def test_runs_record_which_votes_file_they_read(tmp_path):
+    path, _ = _fer2013_like(tmp_path, n=16)
+    _write_votes(tmp_path, 16)
+    other = tmp_path / "my_votes.npz"
+    other.write_bytes((tmp_path / "ferplus_votes.npz").read_bytes())
+    a = load_dataset(path, labels="ferplus").describe()["labels_file"]
+    b = load_dataset(path, labels=str(other)).describe()["labels_file"]
+    assert a["file"] == "ferplus_votes.npz" and b["file"] == "my_votes.npz"
+    assert a["sha256"] == b["sha256"] and len(a["sha256"]) == 16  # the same votes, whatever the name
 
 
 @pytest.mark.skipif(not (SHARED / "ferplus_votes.npz").is_file(),

@@ -50,6 +50,8 @@ class Dataset:
     targets: dict[str, np.ndarray] | None = None
     #: which label set the labels are when not the file's own (``"ferplus"``), recorded with runs
     labels: str | None = None
+    #: where those labels came from: ``{"file": name, "sha256": first 16 hex}`` (any votes file is FER+-shaped)
+    labels_file: dict | None = None
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -98,6 +100,7 @@ class Dataset:
             "split_sizes": {s: int(len(y)) for s, (_, y) in self.splits.items()},
             **({"data_seed": self.data_seed} if self.data_seed is not None else {}),
             **({"labels": self.labels} if self.labels else {}),
+            **({"labels_file": self.labels_file} if self.labels_file else {}),
         }
 
     def training_targets(self, split: str) -> np.ndarray:
