@@ -244,8 +244,14 @@ def pipeline_predict(predictor, scenes, y, direct: dict[str, np.ndarray], class_
         if y_plus is not None and (y_plus >= 0).any():
             k = y_plus >= 0
             acc, dacc = float(np.mean(pr[k].argmax(1) == y_plus[k])), float(np.mean(direct[m][k].argmax(1) == y_plus[k]))
+            kd = k & detected  # the gap on faces the detector found: what the crop costs, misses aside
+            acc_d = float(np.mean(pr[kd].argmax(1) == y_plus[kd])) if kd.any() else None
+            dacc_d = float(np.mean(direct[m][kd].argmax(1) == y_plus[kd])) if kd.any() else None
             out["models"][m]["ferplus"] = {"n": int(k.sum()), "accuracy": round(acc, 4),
-                                           "direct_accuracy": round(dacc, 4), "gap": round(dacc - acc, 4)}
+                                           "direct_accuracy": round(dacc, 4), "gap": round(dacc - acc, 4),
+                                           "n_detected": int(kd.sum()),
+                                           "accuracy_detected": None if acc_d is None else round(acc_d, 4),
+                                           "direct_accuracy_detected": None if dacc_d is None else round(dacc_d, 4)}
     return out
 
 

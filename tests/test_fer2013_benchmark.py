@@ -55,6 +55,9 @@ def test_pipeline_sweep_smoke_on_fer2013(fer2013_path, tmp_path):
     pipe = json.loads(out.read_text())["pipeline"]
     assert pipe["config"]["n"] == 14 and pipe["config"]["seed"] == 0
     assert pipe["predict"]["detection_rate"] >= 0.5  # ≈ 0.85 on 600 scenes
+    plus = pipe["predict"]["models"]["compact"].get("ferplus")
+    if plus is not None:  # votes beside the data: the crowd's gap also on the faces found
+        assert 0 < plus["n_detected"] <= plus["n"] and 0 <= plus["accuracy_detected"] <= 1
     sweep = pipe["sweep"]
     assert abs(sweep["validation"]["n"] - 14) <= 2 and set(sweep["validation"]["detection_rate"]) == {"0.5", "0.6", "0.7", "0.8", "0.9"}
     chosen = sweep["selection"]["chosen"]
