@@ -29,7 +29,7 @@ MAY_IMPORT = {
     "compute": {"base"},
     "faces": {"base", "data"},
     "store": {"base", "data", "models", "compute"},
-    "fit": {"base", "data", "models", "compute", "store"},
+    "fit": {"base", "data", "models", "compute", "faces", "store"},  # faces: training on the app's own crops
     "inference": {"base", "data", "models", "compute", "faces", "store"},
 }
 
