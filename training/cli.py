@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --augment: 'resample' turns/zooms/shifts every face (a sub-pixel resample: a blur); "
                         "'photo' keeps half the faces sharp and gives some what photo crops get (fewer pixels, "
                         "blur, JPEG); 'aligned' is 'photo' where half the faces, drawn each epoch, are the app's "
-                        "own crop of them (put in a photo, found by YuNet, levelled; cut once, about 90 ms per "
+                        "own crop of them (put in a photo, found by YuNet, levelled; cut once, about 0.1 s per "
                         "face per core, then cached). Scratch models only")
     p.add_argument("--augment-copies", type=int, default=2,
                    help="with --augment, frozen backbones cache this many augmented copies of the train split")
