@@ -11,7 +11,9 @@ goes through the whole of it once — :func:`~fer_core.faces.scenes.make_scene`,
 :func:`~fer_core.faces.align.face_crops` and the predictor's resize — so
 training can show a model the very crops it will be asked to read
 (``--augment-mode aligned``). One function for the app and for training, as
-issue 25 asks.
+issue 25 asks. Measured on four bundled networks, it helps little: up to a
+point on validation photos, and the FER+ model still loses 2.8 points on the
+crops of the faces it finds (docs/benchmarks.md, "Training on the app's crops").
 
 Each face's scene is seeded by :data:`TRAIN_SCENE_SEED` (not the benchmarks'
 scene seeds, 0 for test and 1 for validation) and by the face's own pixels
