@@ -21,7 +21,7 @@ PKG = ROOT / "fer_core"
 FORBIDDEN = ("streamlit", "ui", "pages", "training", "predict")
 
 #: fer_core's rooms, bottom up, and the rooms each may import (docs/architecture.md).  "base" is the
-#: small modules at the package top (errors, labels, hooks, _quiet, _moved); fit and inference are siblings.
+#: small modules at the package top (errors, labels, hooks, digest, _quiet, _moved); fit and inference are siblings.
 MAY_IMPORT = {
     "base": set(),
     "data": {"base"},

@@ -23,12 +23,11 @@ the FER+ one:
 
 from __future__ import annotations
 
-import hashlib
-
 from pathlib import Path
 
 import numpy as np
 
+from ..digest import sha256_file
 from ..errors import DatasetError
 from ..labels import AFFECTNET_8
 
@@ -74,15 +73,6 @@ def votes_to_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return keep, kept.argmax(axis=1).astype(np.int64), dist.astype(np.float32)
 
 
-def _digest(path: str | Path) -> str:
-    """First 16 hex of the file's SHA-256: which votes a run was trained on, whatever the file is called."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
 def attach_ferplus(ds, votes_file: str | Path):
     """The FER+ version of ``ds`` (FER2013 in its canonical splits, 7 classes): 8 classes, majority labels, vote targets."""
     Dataset = type(ds)  # FER2013 as fer_core.data.datasets loaded it (no import back: fer_core.data.datasets imports this module)
@@ -105,7 +95,7 @@ def attach_ferplus(ds, votes_file: str | Path):
         dropped[split] = int((~keep).sum())
     out = Dataset(name=f"{ds.name}+ferplus", source=ds.source, class_names=AFFECTNET_8, splits=splits,
                   warnings=list(ds.warnings), targets=targets, labels="ferplus",
-                  labels_file={"file": Path(votes_file).name, "sha256": _digest(votes_file)})
+                  labels_file={"file": Path(votes_file).name, "sha256": sha256_file(votes_file)[:16]})
     out.warnings.append("FER+ labels: left out faces without a FER+ match or voted unknown / not a face ("
                         + ", ".join(f"{s} {n}" for s, n in dropped.items()) + ")")
     return out

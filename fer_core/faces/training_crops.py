@@ -60,8 +60,8 @@ def app_crop(face: np.ndarray, index: int, seed: int = TRAIN_SCENE_SEED,
     scene = make_scene(face, seed, index, config)
     rgb = np.asarray(Image.open(io.BytesIO(scene.jpeg)).convert("RGB"))  # (H, W, 3), as the app decodes it
     faces = detect_faces(rgb)
-    best = max(faces, key=lambda f: iou(f.box, scene.box), default=None)
-    if best is None or iou(best.box, scene.box) < MATCH_IOU:
+    overlap, best = max(((iou(f.box, scene.box), f) for f in faces), key=lambda t: t[0], default=(0.0, None))
+    if overlap < MATCH_IOU:
         return face, False
     _, (crop,) = face_crops(rgb, [best])  # (h, w, 3), levelled by the eyes
     side = face.shape[0]

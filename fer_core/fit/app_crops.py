@@ -20,9 +20,10 @@ def train_app_crops(ds: Dataset, status=None, cache: FeatureCache | None = None)
     """The app's crop of every training face (:func:`fer_core.faces.training_crops.app_crops`), cached on disk.
 
     Cutting them takes about 0.1 s per face per core (a scene, YuNet, the
-    aligned crop; FER2013's 28,709 training faces: 1,512 s on 2 cores), so each face is cut once, on every core, and kept beside
-    the feature cache under its pixels' key: a later training set that shares
-    faces (FER2013 and its FER+ subset) cuts only the faces not cut before.
+    aligned crop; FER2013's 28,709 training faces: 1,512 s on 2 cores), so
+    each face is cut once, on every core, and kept beside the feature cache
+    under its pixels' key: a later training set that shares faces (FER2013
+    and its FER+ subset) cuts only the faces not cut before.
     """
     from ..faces import training_crops as tc
 
@@ -44,10 +45,11 @@ def train_app_crops(ds: Dataset, status=None, cache: FeatureCache | None = None)
                                     on_chunk=None if status is None else
                                     lambda done, n: status(f"app crops: {done:,}/{n:,}", final=False))
         known.update({int(keys[i]): (c, bool(f)) for i, c, f in zip(todo, crops, found)})
-        cache.put(f"{prefix}-{hashlib.sha256(keys.tobytes()).hexdigest()[:16]}",
-                  {"keys": keys, "crops": np.stack([known[int(k)][0] for k in keys]),
-                   "found": np.array([known[int(k)][1] for k in keys])})
+    crops = np.stack([known[int(k)][0] for k in keys])  # (N, S, S, 1), in the training set's order
     found = np.array([known[int(k)][1] for k in keys])
+    if len(todo):
+        cache.put(f"{prefix}-{hashlib.sha256(keys.tobytes()).hexdigest()[:16]}",
+                  {"keys": keys, "crops": crops, "found": found})
     if status is not None:
         status(f"app crops: YuNet found {found.mean():.1%} of the training faces (the rest keep their own crop)")
-    return np.stack([known[int(k)][0] for k in keys])  # (N, S, S, 1)
+    return crops

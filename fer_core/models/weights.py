@@ -12,11 +12,11 @@ once when online) and refuses it unless the digest matches.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 from pathlib import Path
 
+from ..digest import sha256_file  # noqa: F401  (publish and the tests read it here)
 from ..errors import ModelError, WeightsUnavailableError
 
 WEIGHTS_HOST = "storage.googleapis.com"
@@ -80,23 +80,6 @@ def cached_imagenet_file(weights_file: str) -> Path | None:
     means failing on a file that is right there (our published runs check their own sha256)."""
     path = keras_cache_dir() / weights_file
     return path if path.is_file() else None
-
-
-_DIGESTS: dict[tuple, str] = {}
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, memoised per (path, size, mtime): a 215 MB backbone is hashed once per process."""
-    path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
 
 
 def imagenet_file(model_name: str, backbone: str, weights_file: str) -> Path:
