@@ -104,6 +104,11 @@ class TrainConfig:
             if not ok:
                 raise ModelError(f"{self.model}: {message}")
 
+    @property
+    def uses_app_crops(self) -> bool:
+        """Whether training shows the app's own crops of the faces (``--augment --augment-mode aligned``)."""
+        return self.augment and self.augment_mode == "aligned"
+
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
@@ -351,7 +356,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     status(f"preparing images at {size}×{size}×{spec.channels}")
     eval_split = ds.eval_split
     x = {s: prepare_images(xs, size, spec.channels) for s, (xs, _) in ds.splits.items()}  # uint8 (N, S, S, C)
-    if cfg.augment and cfg.augment_mode == "aligned" and not spec.is_transfer:
+    if cfg.uses_app_crops:  # validate() kept it to models trained on pixels
         x["train_app_crops"] = prepare_images(train_app_crops(ds, status, cache), size, spec.channels)
     y = {s: ys for s, (_, ys) in ds.splits.items()}
     y1h = {s: ds.training_targets(s) for s in ds.splits}  # (N, C): one-hot, or FER+'s vote distributions
@@ -440,9 +445,8 @@ def _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir
     ``ckpt_dir=None``: no checkpoints (benchmarks timing the bare epochs).
     """
     augmenter = pipeline_augmenter(cfg)
-    alt = x.get("train_app_crops") if cfg.augment and cfg.augment_mode == "aligned" else None
     train = _image_pipeline(x["train"], y1h["train"], cfg.batch_size, shuffle_seed=cfg.seed, augmenter=augmenter,
-                            alt=alt, alt_seed=cfg.seed + 7)
+                            alt=x.get("train_app_crops"), alt_seed=cfg.seed + 7)  # present only with uses_app_crops
     val = _image_pipeline(x["validation"], y1h["validation"], cfg.batch_size, shuffle_seed=None)
     resumed = checkpoints.find(ckpt_dir) if ckpt_dir is not None else None
     if resumed is not None and resumed.epochs == cfg.epochs:
