@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
@@ -43,11 +44,25 @@ def run_cli(*args: str, timeout: int = 600, env: dict | None = None) -> subproce
 
 
 @pytest.fixture(scope="session")
-def tiny_runs_dir(tmp_path_factory) -> Path:
-    """A runs folder holding one complete run of each of the five models (tiny demo data)."""
-    out = tmp_path_factory.mktemp("runs")
-    proc = run_cli(*TINY_ARGS, "--models", "all", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def tiny_runs_dir(tmp_path_factory, worker_id) -> Path:
+    """A runs folder holding one complete run of each of the five models (tiny demo data).
+
+    Built once per test run, not once per xdist worker (after pytest-xdist's
+    "making session-scoped fixtures execute only once"): the first worker to
+    get the lock trains the five models (≈ 1 min on 2 cores), the others read
+    the same folder. Tests that damage runs take ``tiny_runs_copy``.
+    """
+    if worker_id == "master":  # not distributed: this session's own folder
+        root = tmp_path_factory.getbasetemp()
+    else:  # the folder all workers of this run share (…/pytest-N/, beside popen-gw0, popen-gw1)
+        root = tmp_path_factory.getbasetemp().parent
+    out = root / "tiny-runs"
+    with FileLock(str(root / "tiny-runs.lock")):
+        if not (root / "tiny-runs.complete").is_file():
+            shutil.rmtree(out, ignore_errors=True)  # a worker that failed half-way
+            proc = run_cli(*TINY_ARGS, "--models", "all", "--out", str(out))
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            (root / "tiny-runs.complete").touch()
     return out
 
 

@@ -124,3 +124,31 @@ def test_compact_on_another_class_set_starts_from_the_trunk_only(demo48, source_
     assert new.output_shape == (None, 3)
     for a, b in zip(src.get_layer("block1a_conv").get_weights(), new.get_layer("block1a_conv").get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)  # a vanishing learning rate keeps the copied trunk
+
+
+def test_compact_wide_starts_as_its_widened_source_and_trains_on(demo48, source_run, tmp_path):
+    """``compact_wide --init-from`` a compact run: twice the filters, the same predictions at the start."""
+    from fer_core.models import create_model
+    from fer_core.models.widen import widen_into
+
+    source = source_run.load_model()
+    wide = create_model("compact_wide", 8, image_size=48, weights="none")
+    widen_into(source, wide, noise=0.0)
+    assert wide.get_layer("block4b_conv").get_weights()[0].shape == (3, 3, 512, 512)  # compact's: (3, 3, 256, 256)
+    faces = demo48.splits["test"][0][..., :1].astype(np.float32)  # (N, 48, 48, 1) gray
+    np.testing.assert_allclose(wide(faces, training=False), source(faces, training=False), atol=1e-5)
+    # The trainer does the same, then trains on: the run says where it started and its curves continue.
+    run = load_run(train_one(demo48, TrainConfig(model="compact_wide", init_from=str(source_run.path), **TINY),
+                             tmp_path))
+    assert run.model_name == "compact_wide" and run.metrics["init_from"]["widened"] is True
+    assert run.metrics["init_from"]["run"] == source_run.id
+    assert len(run.history["loss"]) == len(source_run.history["loss"]) + 1
+
+
+def test_widening_refuses_shapes_that_are_not_whole_multiples():
+    from fer_core.models.widen import widen_array
+
+    kernel = np.ones((3, 3, 4, 6), np.float32)
+    assert widen_array(kernel, (3, 3, 8, 12), is_kernel=True).sum() == pytest.approx(kernel.sum() * 2)  # inputs halved
+    with pytest.raises(ModelError, match="not whole multiples"):
+        widen_array(kernel, (3, 3, 6, 12), is_kernel=True)

@@ -284,7 +284,9 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
     of a finished one, a warm restart of the learning-rate schedule, is cheaper
     than one longer run from scratch). ``compact`` on another class set (FER+'s
     8 emotions from the FER2013 model): the conv trunk only, by layer name,
-    under a new head that trains with it (``trunk_only``).
+    under a new head that trains with it (``trunk_only``). ``compact_wide`` from
+    a ``compact`` run on the same classes: widened (:mod:`..models.widen`), the
+    same predictions at the start, so its curves continue the earlier run's.
     """
     from ..models.from_compact import TRUNK_LAYERS
     from ..store.runs import load_run
@@ -294,7 +296,8 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
     have = (earlier.model_name, list(earlier.metrics["class_names"]), earlier.config.get("model", {}).get("image_size"))
     trunk_only = (want[0] == "compact" and have[0] in ("compact", "fer_compact") and have[2] == want[2]
                   and have[1] != want[1])
-    if have != want and not trunk_only:
+    widened = want[0] == "compact_wide" and have[0] == "compact" and have[1:] == want[1:]
+    if have != want and not (trunk_only or widened):
         raise ModelError(f"--init-from {earlier.id}: it is {have[0]} on {len(have[1])} classes at {have[2]} px; "
                          f"this run is {want[0]} on {len(want[1])} classes at {want[2]} px")
     source = earlier.load_model()
@@ -303,6 +306,12 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
             model.get_layer(name).set_weights(source.get_layer(name).get_weights())
         status(f"starting from the conv trunk of {earlier.id} ({len(have[1])} classes) under a new "
                f"{len(want[1])}-class head")
+    elif widened:
+        from ..models.widen import widen_into
+
+        widen_into(source, model, seed=cfg.seed)
+        status(f"widened from {earlier.id} ({len(earlier.history.get('loss', []))} epochs of compact): "
+               "the same predictions at the start")
     else:
         model.set_weights(source.get_weights())  # a mirror-TTA model has the same weights
         status(f"continuing from {earlier.id} ({len(earlier.history.get('loss', []))} epochs)")
@@ -409,7 +418,8 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             "dataset": ds.describe(),
             "config": asdict(cfg),
             "feature_cache": cache_info,
-            "init_from": None if earlier is None else {**init_from_record(earlier), "trunk_only": trunk_only},
+            "init_from": None if earlier is None else {**init_from_record(earlier), "trunk_only": trunk_only,
+                                                                     "widened": earlier.model_name != cfg.model and not trunk_only},
             "trunk_from": trunk_from,  # fer_compact: the run its trunk came from (id, path, dataset fingerprint)
             "resumed_after_epoch": resumed.epoch if resumed else None,  # continued from an interrupted training's checkpoint
             "command": command,

@@ -11,6 +11,8 @@ Graph: pixels (B, 48, 48, 1) 0–255 → [-1, 1] → 4 × (conv-bn-relu ×2, poo
 GAP (B, 8w) → dropout → dense softmax (B, C).
 """
 
+from functools import partial
+
 import keras
 from keras import layers
 
@@ -19,6 +21,9 @@ from .registry import ModelSpec, register_model
 
 #: Base width of the first stage; stages use w, 2w, 4w, 8w filters.
 WIDTH = 32
+#: ``compact_wide``: twice the filters (4× the compute and weights), the width of the
+#: VGG-style nets that lead FER2013 at 48 px; started from a trained ``compact`` by widening.
+WIDE_WIDTH = 64
 
 
 def _conv_bn_relu(x, filters: int, name: str):
@@ -58,12 +63,20 @@ def build_compact(spec: ModelSpec, n_classes: int, image_size: int, weights, dro
     outputs = layers.Dense(n_classes, activation="softmax", name="probs", dtype="float32")(x)
     if tta_flip:
         outputs = PairMean(name="tta_mean", dtype="float32")(outputs)  # (2B, C) → (B, C)
-    return keras.Model(inputs, outputs, name="compact")
+    return keras.Model(inputs, outputs, name=spec.name)
 
 
 register_model(ModelSpec(
     name="compact",
     description="Compact FER CNN (VGG-style, 48 px gray, BN, GAP head), from scratch; bundled FER2013 model",
     builder=build_compact, kind="scratch", default_image_size=48, channels=1,
+    gradcam_layer="block4b_relu", min_image_size=32, in_all=False, supports_tta=True,
+))
+
+register_model(ModelSpec(
+    name="compact_wide",
+    description=f"compact at twice the width ({WIDE_WIDTH}-{8 * WIDE_WIDTH} filters, 4× the compute); "
+                "--init-from a compact run widens it (Net2Net, same function at the start)",
+    builder=partial(build_compact, width=WIDE_WIDTH), kind="scratch", default_image_size=48, channels=1,
     gradcam_layer="block4b_relu", min_image_size=32, in_all=False, supports_tta=True,
 ))
