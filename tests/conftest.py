@@ -89,7 +89,7 @@ SLOW_FILES = frozenset({
     "test_jobs.py", "test_train_cli.py", "test_ensemble.py", "test_ensemble_select.py",
     "test_load_benchmark.py", "test_upload_bounds.py", "test_browser.py", "test_live_browser.py",
     "test_export.py", "test_app_train.py", "test_init_from_compact.py", "test_ferplus.py",
-    "test_training_crops.py",
+    "test_training_crops.py", "test_bundled_scores.py",
 })
 
 

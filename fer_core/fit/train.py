@@ -278,7 +278,9 @@ def _merge_history(history: dict, new: dict, stage: int) -> None:
 
 
 def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
-    """Start ``model`` from the weights of the run ``cfg.init_from``; returns (that run, trunk_only).
+    """Start ``model`` from the weights of the run ``cfg.init_from``; returns (that run, how).
+
+    ``how``: "continued", "trunk_only" or "widened" (recorded with the run).
 
     Same model, classes and input: all weights (a second training cycle on top
     of a finished one, a warm restart of the learning-rate schedule, is cheaper
@@ -315,7 +317,7 @@ def _continue_from(model, cfg: TrainConfig, ds: Dataset, size: int, status):
     else:
         model.set_weights(source.get_weights())  # a mirror-TTA model has the same weights
         status(f"continuing from {earlier.id} ({len(earlier.history.get('loss', []))} epochs)")
-    return earlier, trunk_only
+    return earlier, "trunk_only" if trunk_only else "widened" if widened else "continued"
 
 
 def _prepend_history(earlier: dict, history: dict) -> dict:
@@ -373,7 +375,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
                     balanced_class_weights(y["train"], ds.n_classes, power=1.0 if cfg.class_weight == "balanced" else 0.5))
 
     history: dict = {}
-    cache_info, earlier, ckpt_dir, resumed, trunk_only = None, None, None, None, False
+    cache_info, earlier, ckpt_dir, resumed, how = None, None, None, None, None
     precision = resolve_precision(cfg.precision)
     if spec.is_transfer:
         model = create_model(cfg.model, ds.n_classes, image_size=size, weights=str(source.path) if source else cfg.weights,
@@ -385,9 +387,9 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
         ckpt_dir = checkpoints.checkpoint_dir(out_dir, asdict(cfg), ds.fingerprint)
         with dtype_policy(precision):
             model = create_model(cfg.model, ds.n_classes, image_size=size, weights=cfg.weights, dropout=cfg.dropout)
-            earlier, trunk_only = _continue_from(model, cfg, ds, size, status) if cfg.init_from else (None, False)
+            earlier, how = _continue_from(model, cfg, ds, size, status) if cfg.init_from else (None, None)
             model, resumed = _train_scratch(model, cfg, x, y1h, class_weight, progress, history, ckpt_dir, status)
-        if earlier is not None and not trunk_only:  # a trunk from another class set: its curves are another task's
+        if earlier is not None and how != "trunk_only":  # a trunk from another class set: its curves are another task's
             history = _prepend_history(earlier.history, history)
         model = as_float32(model)  # what is saved is what is evaluated
         if cfg.tta_flip:
@@ -399,7 +401,7 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
     status("evaluating")
     metrics = classification_metrics(y[eval_split], probs, ds.class_names)
     # Best epoch of this run (early stopping restored it); epochs of an --init-from run come first.
-    skip = len(earlier.history.get("loss", [])) if earlier is not None and not trunk_only else 0
+    skip = len(earlier.history.get("loss", [])) if earlier is not None and how != "trunk_only" else 0
     own = history.get("val_accuracy", [])[skip:]
     best = skip + int(np.nanargmax(own)) + 1 if own and not np.all(np.isnan(own)) else None
     with RunWriter(out_dir, new_run_id(cfg.model, ds.fingerprint)) as run:
@@ -418,8 +420,8 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
             "dataset": ds.describe(),
             "config": asdict(cfg),
             "feature_cache": cache_info,
-            "init_from": None if earlier is None else {**init_from_record(earlier), "trunk_only": trunk_only,
-                                                                     "widened": earlier.model_name != cfg.model and not trunk_only},
+            "init_from": None if earlier is None else {**init_from_record(earlier), "trunk_only": how == "trunk_only",
+                                                       "widened": how == "widened"},
             "trunk_from": trunk_from,  # fer_compact: the run its trunk came from (id, path, dataset fingerprint)
             "resumed_after_epoch": resumed.epoch if resumed else None,  # continued from an interrupted training's checkpoint
             "command": command,
