@@ -33,8 +33,8 @@ def widen_array(narrow: np.ndarray, shape: tuple[int, ...], *, is_kernel: bool) 
     return wide.astype(narrow.dtype)
 
 
-def widen_into(source, target, *, noise: float = 0.01, seed: int = 0) -> list[str]:
-    """Copy ``source``'s weights into the wider ``target``, layer by layer by name; returns the layers copied.
+def widen_into(source, target, *, noise: float = 0.01, seed: int = 0) -> None:
+    """Copy ``source``'s weights into the wider ``target``, layer by layer by name.
 
     ``noise``: kernels get Gaussian noise of ``noise`` × that kernel's own
     standard deviation (0 keeps the function exactly). Raises
@@ -43,7 +43,6 @@ def widen_into(source, target, *, noise: float = 0.01, seed: int = 0) -> list[st
     """
     rng = np.random.default_rng(seed)
     names = {layer.name for layer in source.layers}
-    copied = []
     for layer in target.layers:
         if not layer.weights:
             continue
@@ -57,5 +56,3 @@ def widen_into(source, target, *, noise: float = 0.01, seed: int = 0) -> list[st
                 wide = wide + rng.normal(0.0, noise * float(narrow.std()), wide.shape).astype(wide.dtype)
             new.append(wide)
         layer.set_weights(new)
-        copied.append(layer.name)
-    return copied
