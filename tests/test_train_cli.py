@@ -124,6 +124,19 @@ def test_second_trainer_on_the_same_folder_is_refused(tmp_path):
     assert f"another training process (pid {os.getpid()})" in proc.stderr
 
 
+def cli_in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """``training.cli.main`` in this process: (exit code, stdout, stderr).
+
+    For the bad-input checks, which fail before any training: a subprocess would spend ~6 s importing
+    TensorFlow for each. The subprocess path itself is what the tests above and ``tiny_runs_dir`` run.
+    """
+    from training.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--data", "demo", "--models", "resnet"], "unknown model 'resnet'"),
     (["--data", "missing.npz"], "missing.npz: no such file"),
@@ -133,25 +146,25 @@ def test_second_trainer_on_the_same_folder_is_refused(tmp_path):
     (["--data", "demo", "--models", "baseline", "--fine-tune-layers", "3"], None),  # ignored for baseline: trains
     (["--models", "baseline"], "--data is required"),
 ])
-def test_bad_cli_input_is_one_line_exit_2(tmp_path, args, needle):
+def test_bad_cli_input_is_one_line_exit_2(tmp_path, capsys, args, needle):
     if needle is None:
         args = args + ["--demo-per-class", "3", "--demo-size", "36", "--image-size", "36", "--epochs", "1"]
-    proc = run_cli(*args, "--out", str(tmp_path))
+    code, _, err = cli_in_process(capsys, *args, "--out", str(tmp_path))
     if needle is None:
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert code == 0, err[-2000:]
         return
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
+    assert code == 2
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
     assert needle in last
 
 
-def test_bad_dataset_file_message(tmp_path):
+def test_bad_dataset_file_message(tmp_path, capsys):
     p = tmp_path / "bad.npz"
     np.savez(p, train_images=np.zeros((4, 8, 8), np.uint8))
-    proc = run_cli("--data", str(p), "--models", "baseline", "--out", str(tmp_path / "runs"))
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == f"error: {p}: has 'train_images' but no 'train_labels'"
+    code, _, err = cli_in_process(capsys, "--data", str(p), "--models", "baseline", "--out", str(tmp_path / "runs"))
+    assert code == 2
+    assert err.strip().splitlines()[-1] == f"error: {p}: has 'train_images' but no 'train_labels'"
 
 
 def test_list_models_and_help():
