@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def build_parser() -> argparse.ArgumentParser:
     # The defaults live in fer_core.data.defaults so the Train page offers the same ones (issue 11).
+    from fer_core.compute.precision import PRECISIONS  # imports TensorFlow only when used
     from fer_core.data import defaults as D
 
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0],
@@ -63,10 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-cpus-per-task", type=int, default=1,
                    help="--engine ray: CPUs (TensorFlow threads) per training task and per feature-pass worker")
     p.add_argument("--patience", type=int, default=D.PATIENCE, help="early stopping patience on val_accuracy, best weights restored; 0 = off")
-    p.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default="none",
+    p.add_argument("--class-weight", choices=D.CLASS_WEIGHTS, default="none",
                    help="'balanced' weights classes by inverse frequency (skewed data such as FER2013); 'sqrt' by its square root")
     p.add_argument("--augment", action="store_true", help="augment training images (flip, small rotation/zoom/contrast)")
-    p.add_argument("--augment-mode", choices=("resample", "photo", "aligned"), default="resample",
+    p.add_argument("--augment-mode", choices=D.AUGMENT_MODES, default="resample",
                    help="with --augment: 'resample' turns/zooms/shifts every face (a sub-pixel resample: a blur); "
                         "'photo' keeps half the faces sharp and gives some what photo crops get (fewer pixels, "
                         "blur, JPEG); 'aligned' is 'photo' where half the faces, drawn each epoch, are the app's "
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "face per core, then cached). Scratch models only")
     p.add_argument("--augment-copies", type=int, default=2,
                    help="with --augment, frozen backbones cache this many augmented copies of the train split")
-    p.add_argument("--lr-schedule", choices=("none", "plateau", "cosine"), default="plateau", help="learning-rate schedule")
+    p.add_argument("--lr-schedule", choices=D.LR_SCHEDULES, default="plateau", help="learning-rate schedule")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the cross-entropy loss")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout of the transfer models' head")
     p.add_argument("--fine-tune-layers", type=int, default=0,
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "fer_compact: K of its 8 conv layers, 8 = the whole trunk")
     p.add_argument("--fine-tune-epochs", type=int, default=5, help="epochs of the fine-tuning stage")
     p.add_argument("--fine-tune-learning-rate", type=float, default=1e-5, help="learning rate of the fine-tuning stage")
-    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="compute dtype of scratch-model training and of the frozen backbones' feature pass: mixed "
                         "bfloat16 (float32 weights; faster on CPUs with AVX-512 BF16/AMX) or float32; 'auto' picks "
                         "bfloat16 only where the CPU has it natively. Heads, fine-tuning and saved models are float32")

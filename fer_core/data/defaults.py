@@ -30,6 +30,13 @@ LEARNING_RATE = 1e-3
 #: Early-stopping patience on validation accuracy (0 = off).
 PATIENCE = 5
 
+#: Choices of ``python -m training`` that ``TrainConfig.validate`` also checks: here, so the CLI's
+#: argparse lists them without importing TensorFlow (``--help`` stays instant). The precisions are
+#: ``fer_core.compute.precision.PRECISIONS``.
+CLASS_WEIGHTS = ("none", "balanced", "sqrt")
+AUGMENT_MODES = ("resample", "photo", "aligned")
+LR_SCHEDULES = ("none", "plateau", "cosine")
+
 #: The bundled model that prediction starts with: the Predict page's preselection on the bundled
 #: FER2013 runs and ``python -m predict``'s default when neither --models nor --runs is given.
 #: ``compact_x2_blur`` = the mean of two of compact's seeds (seeds 10/11 and 12/13 of the bundled

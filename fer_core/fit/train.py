@@ -25,6 +25,7 @@ import numpy as np
 
 from . import checkpoints
 from ..data.datasets import Dataset
+from ..data.defaults import AUGMENT_MODES, CLASS_WEIGHTS, LR_SCHEDULES
 from ..errors import ModelError
 from .evaluation import classification_metrics
 from .app_crops import train_app_crops
@@ -39,7 +40,6 @@ from .progress import ProgressCallback
 from ..store.runs import RunWriter, TrainLock, init_from_record, new_run_id, save_inference_model  # noqa: F401  (the last two lived here until 0.9)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-AUGMENT_MODES = ("resample", "photo", "aligned")
 #: ``--augment-mode aligned``: the share of training faces shown as the app's own crop of them
 #: (:mod:`fer_core.faces.training_crops`) in each epoch, drawn per face; all then get the photo augmentation.
 APP_CROP_SHARE = 0.5
@@ -83,8 +83,8 @@ class TrainConfig:
             (self.batch_size >= 1, "batch size must be ≥ 1"),
             (self.learning_rate > 0, "learning rate must be > 0"),
             (self.patience >= 0, "patience must be ≥ 0"),
-            (self.class_weight in ("none", "balanced", "sqrt"), "class weight must be 'none', 'balanced' or 'sqrt'"),
-            (self.lr_schedule in ("none", "plateau", "cosine"), "lr schedule must be none, plateau or cosine"),
+            (self.class_weight in CLASS_WEIGHTS, f"class weight must be one of {', '.join(CLASS_WEIGHTS)}"),
+            (self.lr_schedule in LR_SCHEDULES, f"lr schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
