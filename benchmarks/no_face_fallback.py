@@ -1,0 +1,112 @@
+"""When YuNet finds no face: read the centred square (what Predict does) or the detector's best candidate?
+
+Predict classifies the centred square of a photo in which no face passes the detector's threshold: a
+tight face photo often has too little context for the detector, and its face *is* the centre. In a wider
+photo the face can be anywhere, and the detector's best box under the threshold is often on it. This
+measures both readings of the same photos, on **validation** faces only, with Predict's default model:
+
+- ``scene``: each face pasted into a synthetic photo (``fer_core.faces.scenes.make_scene``, seed 0, as
+  the pipeline section of ``benchmarks/fer2013.py`` builds them from test faces);
+- ``tight``: each face alone, upscaled to 150–400 px and saved as JPEG (a cropped face photo).
+
+For the photos without a face, each candidate floor says how many would read the candidate instead
+(boxes ≥ 20 px from the main pass, scored from 0.02), how many of those lie on the face (IoU ≥ 0.3),
+and how many faces each reading gets right.
+
+    python benchmarks/no_face_fallback.py --faces 1500   # → benchmarks/results/no_face_fallback.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fer_core import bundled_runs, load_dataset  # noqa: E402
+from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT  # noqa: E402
+from fer_core.faces import detect as D  # noqa: E402
+from fer_core.faces.align import face_crops  # noqa: E402
+from fer_core.faces.scenes import MATCH_IOU, SceneConfig, iou, make_scene, stratified_indices  # noqa: E402
+from fer_core.inference.predictor import Predictor  # noqa: E402
+
+FLOORS = (0.02, 0.05, 0.1, 0.2, 0.3)
+
+
+def tight_photo(face: np.ndarray, index: int) -> np.ndarray:
+    """The face alone, upscaled to 150–400 px (seeded by its index), through JPEG → (H, W, 3) uint8."""
+    rng = np.random.default_rng([7, int(index)])
+    side = int(rng.integers(150, 401))
+    im = Image.fromarray(np.asarray(face).squeeze()).resize((side, side), Image.Resampling.LANCZOS).convert("RGB")
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=int(rng.integers(70, 96)))
+    return np.asarray(Image.open(out).convert("RGB"))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared/datasets/fer2013/fer2013.npz"))
+    p.add_argument("--faces", type=int, default=1500, help="validation faces (stratified, seed 0)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks/results/no_face_fallback.json"))
+    args = p.parse_args(argv)
+
+    ds = load_dataset(args.data)
+    x, y = ds.splits["validation"]
+    idx = stratified_indices(y, args.faces, 0)
+    run = {r.model_name: r for r in bundled_runs().runs}[BUNDLED_PREDICT_DEFAULT]
+    predictor = Predictor([run])
+    assert list(predictor.class_names) == list(ds.class_names)
+
+    def read(rgb, box=None, face=None) -> int:
+        crops = face_crops(rgb, [face])[1] if face is not None else [D.crop_face(rgb, box)]
+        return int(predictor.predict_faces(crops)[0][0].probs.argmax())
+
+    result = {"command": "python benchmarks/no_face_fallback.py " + " ".join(sys.argv[1:]),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "dataset_fingerprint": ds.fingerprint,
+              "split": "validation", "model": run.model_name, "faces": int(len(idx)), "kinds": {}}
+    for kind in ("scene", "tight"):
+        rows = []
+        for i in idx:
+            if kind == "scene":
+                scene = make_scene(x[i], 0, int(i), SceneConfig())
+                rgb, truth = np.asarray(Image.open(io.BytesIO(scene.jpeg)).convert("RGB")), scene.box
+            else:
+                rgb = tight_photo(x[i], int(i))
+                truth = (0, 0, rgb.shape[1], rgb.shape[0])
+            if D.detect_faces(rgb):
+                continue  # a face passed: the fallback does not apply
+            found = [f for f in D._detect(rgb, D.DETECT_SIDE, D.LOOK_FLOOR, D.UPSCALE_MAX)[0]
+                     if max(f.box[2], f.box[3]) >= D.MIN_FACE_SIZE]
+            row = {"index": int(i), "label": int(y[i]), "centre": read(rgb, box=D.centre_square_box(rgb.shape))}
+            if found:
+                best = max(found, key=lambda f: f.confidence)
+                row.update(candidate=round(best.confidence, 3), on_face=bool(iou(best.box, truth) >= MATCH_IOU),
+                           candidate_read=read(rgb, face=best))
+            rows.append(row)
+        per_floor = {}
+        for floor in FLOORS:
+            use = [r for r in rows if r.get("candidate", -1.0) >= floor]
+            right = sum((r["candidate_read"] if r.get("candidate", -1.0) >= floor else r["centre"]) == r["label"]
+                        for r in rows)
+            per_floor[str(floor)] = {"candidate_read": len(use), "on_face": sum(r["on_face"] for r in use),
+                                     "right": int(right)}
+        result["kinds"][kind] = {"no_face": len(rows), "centre_right": sum(r["centre"] == r["label"] for r in rows),
+                                 "per_floor": per_floor, "rows": rows}
+        print(f"{kind}: no face in {len(rows)} of {len(idx)}; centred square right {result['kinds'][kind]['centre_right']}; "
+              + "; ".join(f"floor {f}: {v['candidate_read']} read the candidate ({v['on_face']} on the face), "
+                          f"{v['right']} right" for f, v in per_floor.items()))
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
