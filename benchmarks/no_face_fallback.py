@@ -83,8 +83,8 @@ def main(argv=None) -> int:
                 truth = (0, 0, rgb.shape[1], rgb.shape[0])
             if D.detect_faces(rgb):
                 continue  # a face passed: the fallback does not apply
-            found = [f for f in D._detect(rgb, D.DETECT_SIDE, D.LOOK_FLOOR, D.UPSCALE_MAX)[0]
-                     if max(f.box[2], f.box[3]) >= D.MIN_FACE_SIZE]
+            # the main pass's boxes from the looks' floor up (≥ MIN_FACE_SIZE), without looks or the large-face pass
+            found = D.detect_faces(rgb, min_confidence=D.LOOK_FLOOR, large_face_side=None, second_look=False)
             row = {"index": int(i), "label": int(y[i]), "centre": read(rgb, box=D.centre_square_box(rgb.shape))}
             if found:
                 best = max(found, key=lambda f: f.confidence)
