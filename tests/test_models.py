@@ -23,6 +23,27 @@ def test_registry_lists_the_five_in_seed_order_and_rejects_unknown():
         parse_model_list("resnet")
 
 
+def test_the_zoo_lists_and_validates_without_importing_keras():
+    """The CLI and the app list models and reject a mistyped one before TensorFlow's ~6 s import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from fer_core.models import get_spec, list_models, parse_model_list\n"
+            "names = parse_model_list('all') + ['compact_wide']\n"
+            "print(len(list_models()), get_spec('compact_wide').supports_tta, 'keras' in sys.modules, "
+            "'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(len(list_models())), "True", "False", "False"]
+
+
+def test_every_registered_builder_resolves_and_compact_wide_is_twice_compact():
+    for name in list_models():
+        assert callable(get_spec(name).build_function()), name
+    narrow, wide = create_model("compact", 7), create_model("compact_wide", 7)
+    assert wide.get_layer("block1a_conv").filters == 2 * narrow.get_layer("block1a_conv").filters == 64
+    assert create_model("compact_wide", 7, tta_flip=True).get_layer("tta_flip") is not None
+
+
 def test_baseline_is_exactly_the_seed_stack():
     m = create_model("baseline", 8)
     kinds = [(type(l).__name__, getattr(l, "filters", None) or getattr(l, "units", None) or getattr(l, "pool_size", None)

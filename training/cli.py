@@ -167,11 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    from fer_core._quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
     from fer_core.errors import FERError
-    from fer_core.models import get_spec, list_models, parse_model_list
+    from fer_core.models import get_spec, list_models, parse_model_list  # the zoo as data: no TensorFlow yet
 
     if args.list_models:
         for name in list_models():
@@ -182,6 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data:
         print("error: --data is required (e.g. --data demo)", file=sys.stderr)
         return 2
+    try:
+        names = parse_model_list(args.models)  # a mistyped name is told at once, not after TensorFlow's import
+    except FERError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from fer_core._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
 
     from fer_core.fit.progress import ConsoleProgress, JsonlProgress, MultiProgress
 
@@ -195,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
         from fer_core.fit.features import FeatureCache
         from fer_core.fit.train import train_models
 
-        names = parse_model_list(args.models)
         if args.demo_per_class < 2 or args.demo_size < 16:
             raise FERError("--demo-per-class must be ≥ 2 and --demo-size ≥ 16")
         configs = train_configs(args, names, seeds)

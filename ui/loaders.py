@@ -280,12 +280,9 @@ def default_predict_models(group: DatasetGroup) -> list[str]:
 # --------------------------------------------------------------------------- model registry
 
 
-@st.cache_resource(show_spinner="Loading the model registry…")
+@st.cache_resource(show_spinner=False)
 def _catalog() -> dict[str, dict]:
-    from fer_core._quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    from fer_core.models import get_spec, list_models
+    from fer_core.models import get_spec, list_models  # the zoo as data: no TensorFlow import
 
     return {n: {"description": get_spec(n).description, "kind": get_spec(n).kind,
                 "default_image_size": get_spec(n).default_image_size, "min_image_size": get_spec(n).min_image_size,

@@ -49,6 +49,8 @@ class Checkpoint:
 
     def load_model(self):
         """The training model, compiled, with its optimizer state (safe mode: no code is deserialised)."""
+        from ..models import layers  # noqa: F401  registers FER Studio's Keras layers for deserialisation
+
         return keras.models.load_model(self.folder / MODEL_FILE)
 
 

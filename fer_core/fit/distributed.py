@@ -422,7 +422,7 @@ class BackboneActor:
         limit_threads(_assigned_cpus())
         import keras
 
-        from .. import models  # noqa: F401  registers the preprocessing layers for deserialisation
+        from ..models import layers  # noqa: F401  registers the preprocessing layers for deserialisation
         from ..compute.forward import compiled_forward
         from ..compute.precision import with_precision
 

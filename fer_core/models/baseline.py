@@ -13,7 +13,7 @@ Convolutions are Keras' defaults (3×3, stride 1, "valid" padding) with ReLU.
 import keras
 from keras import layers
 
-from .registry import ModelSpec, register_model
+from .registry import ModelSpec
 
 
 def build_baseline(spec: ModelSpec, n_classes: int, image_size: int, weights, dropout: float) -> keras.Model:
@@ -31,11 +31,3 @@ def build_baseline(spec: ModelSpec, n_classes: int, image_size: int, weights, dr
     # float32 softmax even when the convolutions train in mixed bfloat16
     outputs = layers.Dense(n_classes, activation="softmax", name="probs", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="baseline")
-
-
-register_model(ModelSpec(
-    name="baseline",
-    description="Seed baseline CNN: Conv64-MaxPool4-Conv32-MaxPool2-Conv16-Dense64-Dropout0.2, from scratch",
-    builder=build_baseline, kind="scratch", default_image_size=128, channels=3,
-    gradcam_layer="conv3", min_image_size=36,  # below 36 px the third conv has nothing left to see
-))

@@ -11,13 +11,11 @@ Graph: pixels (B, 48, 48, 1) 0–255 → [-1, 1] → 4 × (conv-bn-relu ×2, poo
 GAP (B, 8w) → dropout → dense softmax (B, C).
 """
 
-from functools import partial
-
 import keras
 from keras import layers
 
 from .layers import FlipConcat, PairMean
-from .registry import ModelSpec, register_model
+from .registry import ModelSpec
 
 #: Base width of the first stage; stages use w, 2w, 4w, 8w filters.
 WIDTH = 32
@@ -66,17 +64,7 @@ def build_compact(spec: ModelSpec, n_classes: int, image_size: int, weights, dro
     return keras.Model(inputs, outputs, name=spec.name)
 
 
-register_model(ModelSpec(
-    name="compact",
-    description="Compact FER CNN (VGG-style, 48 px gray, BN, GAP head), from scratch; bundled FER2013 model",
-    builder=build_compact, kind="scratch", default_image_size=48, channels=1,
-    gradcam_layer="block4b_relu", min_image_size=32, in_all=False, supports_tta=True,
-))
-
-register_model(ModelSpec(
-    name="compact_wide",
-    description=f"compact at twice the width ({WIDE_WIDTH}-{8 * WIDE_WIDTH} filters, 4× the compute); "
-                "--init-from a compact run widens it (Net2Net, same function at the start)",
-    builder=partial(build_compact, width=WIDE_WIDTH), kind="scratch", default_image_size=48, channels=1,
-    gradcam_layer="block4b_relu", min_image_size=32, in_all=False, supports_tta=True,
-))
+def build_compact_wide(spec: ModelSpec, n_classes: int, image_size: int, weights, dropout: float,
+                       tta_flip: bool = False) -> keras.Model:
+    """``compact_wide``: :func:`build_compact` at :data:`WIDE_WIDTH`."""
+    return build_compact(spec, n_classes, image_size, weights, dropout, width=WIDE_WIDTH, tta_flip=tta_flip)

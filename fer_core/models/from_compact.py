@@ -40,7 +40,7 @@ from keras import layers
 
 from ..errors import FERError, ModelError
 from .compact import WIDTH, compact_trunk
-from .registry import ModelSpec, register_model
+from .registry import ModelSpec
 from .transfer import HEAD_LAYERS
 
 #: The trunk a source run must have: compact's conv/BN layers, by name.
@@ -119,12 +119,3 @@ def build_fer_compact(spec: ModelSpec, n_classes: int, image_size: int, weights,
     h = layers.Dropout(dropout, name=HEAD_LAYERS[1])(h)
     outputs = layers.Dense(n_classes, activation="softmax", name=HEAD_LAYERS[2], dtype="float32")(h)
     return keras.Model(inputs, outputs, name="fer_compact")
-
-
-register_model(ModelSpec(
-    name="fer_compact",
-    description="compact's FER2013 trunk (bundled models/compact, or --init-from RUN) + a new head for any class "
-                "set; 48 px gray, trunk frozen (--fine-tune-layers K: top K of its 8 convs)",
-    builder=build_fer_compact, kind="transfer", default_image_size=48, channels=1,
-    gradcam_layer="block4b_relu", min_image_size=32, in_all=False, backbone="compact", trunk_from_run=True,
-))

@@ -18,7 +18,7 @@ from keras import layers
 
 from ..errors import ModelError
 from .layers import CaffePreprocess, tf_mode_preprocess
-from .registry import ModelSpec, register_model
+from .registry import ModelSpec
 from .weights import cached_imagenet_file, resolve_weights
 
 HEAD_LAYERS = ("head_bn", "head_dropout", "head_dense")
@@ -83,21 +83,3 @@ def unfreeze_top(model: keras.Model, k: int) -> int:
     for layer in chosen:
         layer.trainable = True
     return len(chosen)
-
-
-def _register(name, backbone, description, gradcam_layer, weights_file, min_size):
-    register_model(ModelSpec(
-        name=name, description=description, builder=build_transfer, kind="transfer",
-        default_image_size=128, channels=3, gradcam_layer=gradcam_layer,
-        min_image_size=min_size, backbone=backbone, weights_file=weights_file,
-    ))
-
-
-_register("resnet50v2", "ResNet50V2", "ResNet50V2 ImageNet backbone (frozen, 23.6M) + BN-Dropout-softmax head",
-          "post_relu", "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5", 32)
-_register("inception_resnet_v2", "InceptionResNetV2", "InceptionResNetV2 ImageNet backbone (frozen, 54.3M) + BN-Dropout-softmax head",
-          "conv_7b_ac", "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5", 75)
-_register("inception_v3", "InceptionV3", "InceptionV3 ImageNet backbone (frozen, 21.8M) + BN-Dropout-softmax head",
-          "mixed10", "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", 75)
-_register("vgg19", "VGG19", "VGG19 ImageNet backbone (frozen, 20.0M) + BN-Dropout-softmax head",
-          "block5_conv4", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", 32)

@@ -285,7 +285,7 @@ class Runtime:
 def _keras_runtime(path: Path, threads: int | None = None) -> Runtime:
     import keras
 
-    from .. import models  # noqa: F401  registers FlipConcat, PairMean, CaffePreprocess
+    from ..models import layers  # noqa: F401  registers FlipConcat, PairMean, CaffePreprocess
 
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
     return Runtime(lambda x: model(x, training=False), f"keras {_version('keras')}",

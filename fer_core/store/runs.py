@@ -153,7 +153,7 @@ class Run:
                                 "it cannot predict")
         import keras
 
-        from .. import models  # noqa: F401  registers CaffePreprocess for deserialisation
+        from ..models import layers  # noqa: F401  registers FER Studio's Keras layers for deserialisation
 
         if self.head_only:
             from ..errors import FERError
