@@ -193,6 +193,26 @@ def test_listing_skips_broken_runs_with_warnings(tiny_runs_copy):
     assert any("confusion_matrix is not 8×8" in w for w in listing.warnings)
 
 
+def test_listing_reads_folders_of_runs_and_skips_trainings_without_a_run_yet(tiny_runs_copy):
+    """``--out runs/experiment`` puts runs one level down: the app's runs folder must still show them."""
+    import shutil
+
+    runs = sorted(p for p in tiny_runs_copy.iterdir() if p.is_dir())
+    experiment = tiny_runs_copy / "experiment"
+    (experiment / "deeper").mkdir(parents=True)
+    shutil.move(str(runs[0]), experiment / runs[0].name)
+    shutil.move(str(runs[1]), experiment / "deeper" / runs[1].name)
+    training = tiny_runs_copy / "still_training"
+    (training / ".checkpoints" / "compact_x").mkdir(parents=True)
+    (training / ".train.lock").write_text("123")
+    listing = list_runs(tiny_runs_copy)
+    assert sorted(r.id for r in listing.runs) == sorted(p.name for p in runs)
+    assert listing.warnings == []
+    (runs[2] / "metrics.json").unlink()  # a broken run is still told, wherever it is
+    shutil.move(str(runs[2]), experiment / runs[2].name)
+    assert len(list_runs(tiny_runs_copy).warnings) == 1
+
+
 def test_unsafe_keras_file_is_refused(tiny_runs_copy):
     import keras
 

@@ -255,29 +255,65 @@ def _model_files(path: Path) -> tuple[str, ...]:
     return (FULL_MODEL_FILE,)
 
 
+#: How deep below a root :func:`list_runs` looks for folders of runs (``--out runs/experiment`` is one level).
+MAX_NESTING = 2
+
+
 def list_runs(*roots: str | Path, bundled_roots: tuple = ()) -> RunListing:
     """Every complete run under ``roots`` (and ``bundled_roots``); broken ones become warnings.
 
     A root's ``seeds/`` folder holds metrics-only seed repeats: they go to
-    :attr:`RunListing.repeats`.
+    :attr:`RunListing.repeats`. A subfolder that holds runs instead of being one
+    (``python -m training --out runs/experiment``) is read like a root, up to
+    :data:`MAX_NESTING` levels down; a folder with nothing but dot-entries (a
+    training that has not finished its first run: ``.train.lock``,
+    ``.checkpoints/``) is no run yet and no warning.
     """
     listing = RunListing()
     for root, bundled in [(r, False) for r in roots] + [(r, True) for r in bundled_roots]:
-        _read_runs(Path(root), listing.runs, listing.warnings, bundled=bundled)
-        _read_runs(Path(root) / REPEATS_DIR, listing.repeats, listing.warnings, bundled=bundled, metrics_only=True)
+        _read_root(Path(root), listing, bundled=bundled, depth=0)
     return listing
 
 
-def _read_runs(root: Path, into: list[Run], warnings: list[str], *, bundled: bool, metrics_only: bool = False) -> None:
+def _read_root(root: Path, listing: RunListing, *, bundled: bool, depth: int) -> None:
+    _read_runs(root, listing, bundled=bundled, depth=depth)
+    _read_runs(root / REPEATS_DIR, listing, bundled=bundled, depth=depth, metrics_only=True)
+
+
+def _holds_runs(folder: Path) -> bool:
+    """A folder of runs rather than a run: none of a run's files, and visible subfolders."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return False
+    names = {e.name for e in entries}
+    return not any(n in names for n in REQUIRED_FILES) and any(e.is_dir() and not e.name.startswith(".") for e in entries)
+
+
+def _not_started(folder: Path) -> bool:
+    """Only dot-entries (a lock, checkpoints, a run being written): a training's output folder, no run yet."""
+    try:
+        return all(e.name.startswith(".") for e in folder.iterdir())
+    except OSError:
+        return False
+
+
+def _read_runs(root: Path, listing: RunListing, *, bundled: bool, depth: int, metrics_only: bool = False) -> None:
     if not root.is_dir():
         return
+    into = listing.repeats if metrics_only else listing.runs
     for child in sorted(root.iterdir()):
         if not child.is_dir() or child.name.startswith(".") or (child.name == REPEATS_DIR and not metrics_only):
             continue  # .tmp-* (in progress / interrupted), .cache, ...; seeds/ is read on its own
+        if not metrics_only and depth < MAX_NESTING and _holds_runs(child):
+            _read_root(child, listing, bundled=bundled, depth=depth + 1)
+            continue
+        if not metrics_only and _not_started(child):
+            continue
         try:
             into.append(load_run(child, bundled=bundled, metrics_only=metrics_only))
         except RunStoreError as exc:
-            warnings.append(f"skipped {'seed repeat' if metrics_only else 'run'} {exc}")
+            listing.warnings.append(f"skipped {'seed repeat' if metrics_only else 'run'} {exc}")
 
 
 def bundled_runs() -> RunListing:
