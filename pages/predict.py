@@ -32,6 +32,7 @@ with top[0]:
     group = widgets.pick_group(groups, key=state.PREDICT_DATASET, label="Models trained on", narrow=False)
     with st.container():  # directly in a column the chosen models' chips scroll out of sight; here they wrap
         runs = widgets.pick_models(group, key=f"{state.PREDICT_MODELS}_{group.fingerprint}")
+        runs += widgets.pick_other_models(groups, group, key=f"{state.PREDICT_OTHER_MODELS}_{group.fingerprint}")
     if group.source == "demo" and any(g.source != "demo" for g in groups):
         st.caption(":material/info: These models learned from the synthetic *demo* faces; on real photos they "
                    "mostly guess. For real faces choose a dataset of real ones above (e.g. the bundled FER2013 models).")

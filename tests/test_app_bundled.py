@@ -109,6 +109,17 @@ def test_predict_starts_with_the_best_bundled_model_and_can_add_the_others(fresh
     table = next(d.value for d in at.dataframe if "Top emotion" in d.value.columns)
     assert list(table["Model"]) == ["baseline (bundled)", "compact (bundled)", "ensemble (mean)"]
     assert plotly_figures(at, "predict_models_") and not at.get("html")  # several models: the Plotly panels
+    # the 8-emotion FER+ model is its own dataset group, offered beside these (none by default)
+    other = at.multiselect(key=f"predict_other_models_{fresh_install}")
+    assert other.value == [] and [o.split(" · ")[:2] for o in other.options] == [["ferplus_x2 (bundled)", "fer2013+ferplus"]]
+    picker.set_value([BUNDLED_PREDICT_DEFAULT]).run(timeout=180)
+    other.set_value(["ferplus_x2"]).run(timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = next(d.value for d in at.dataframe if "Top emotion" in d.value.columns)
+    assert list(table["Model"]) == [f"{BUNDLED_PREDICT_DEFAULT} (bundled)", "ferplus_x2 (bundled)", "ensemble (mean)"]
+    row = table.set_index("Model")
+    assert "contempt" in row.columns and row.loc[f"{BUNDLED_PREDICT_DEFAULT} (bundled)", "contempt"] == 0  # 7 classes
+    assert np.allclose(row.drop(columns="Top emotion").sum(axis=1), 100, atol=0.1)  # every row in the 8 emotions
 
 
 def test_home_on_a_fresh_install_shows_the_bundled_models_and_points_to_training(fresh_install):

@@ -52,6 +52,7 @@ COMPARE_DOWNLOAD_PREFIX = "compare_download_"  # + kind + run id
 # --------------------------------------------------------------------------- Predict
 PREDICT_DATASET = "predict_dataset"
 PREDICT_MODELS = "predict_models"          # multiselect, + dataset fingerprint
+PREDICT_OTHER_MODELS = "predict_other_models"  # multiselect of other datasets' runs, + dataset fingerprint
 PREDICT_SOURCE = "predict_source"        # upload | camera | sample
 PREDICT_UPLOAD = "predict_upload"
 PREDICT_CAMERA = "predict_camera"

@@ -96,6 +96,44 @@ def pick_models(group: DatasetGroup, key: str) -> list:
     return [by_key[k] for k in chosen]
 
 
+def nesting_groups(groups: list[DatasetGroup], group: DatasetGroup) -> list[DatasetGroup]:
+    """The other groups whose emotions include ``group``'s or lie within them (a 7-class FER2013 model beside
+    an 8-class FER+ one): the Predictor reads such models together, in the wider class set."""
+    from fer_core.labels import canonical
+
+    mine = {canonical(n) for n in group.class_names}
+    out = []
+    for g in groups:
+        theirs = {canonical(n) for n in g.class_names}
+        if g.fingerprint != group.fingerprint and (theirs <= mine or mine <= theirs):
+            out.append(g)
+    return out
+
+
+def pick_other_models(groups: list[DatasetGroup], group: DatasetGroup, key: str) -> list:
+    """Multiselect over the newest runs of other datasets whose emotions nest with ``group``'s; none by default.
+
+    Why: models trained on different labels of the same faces (FER2013's 7 and the FER+ crowd's 8) are
+    worth reading side by side on one photo, although Compare keeps them apart (their test sets differ).
+    """
+    others = nesting_groups(groups, group)
+    if not others:
+        return []
+    by_id = {r.id: (g, r) for g in others for r in g.runs}
+
+    def label(run_id: str) -> str:
+        g, run = by_id[run_id]
+        return f"{tables.model_label(run)} · {g.name} · {tables.pct_text(run.metrics['accuracy'])}"
+
+    chosen = st.multiselect(
+        "Beside them, models trained on other data", list(by_id), default=[], key=key, format_func=label,
+        placeholder="None", help="Models of another dataset whose emotions include these models' or lie within "
+                                 "them (FER2013's 7 and the FER+ crowd's 8): they read the same faces, in the wider "
+                                 "set of emotions (a class a model lacks reads 0 %). The percentage is the model's "
+                                 "accuracy on its own dataset's test split.")
+    return [by_id[k][1] for k in chosen]
+
+
 def dataset_caption(group: DatasetGroup) -> None:
     sizes = group.runs[0].metrics["dataset"].get("split_sizes", {})
     split_text = " · ".join(f"{k} {v:,}" for k, v in sizes.items())
