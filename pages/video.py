@@ -20,6 +20,7 @@ with top[0]:
     group = widgets.pick_group(groups, key=state.VIDEO_DATASET, label="Models trained on", narrow=False)
     with st.container():
         runs = widgets.pick_models(group, key=f"{state.VIDEO_MODELS}_{group.fingerprint}")
+        runs += widgets.pick_other_models(groups, group, key=f"{state.VIDEO_OTHER_MODELS}_{group.fingerprint}")
 with top[1]:
     source = st.segmented_control("Video", ["upload", "sample"], default="upload", required=True,
                                   key=state.VIDEO_SOURCE, format_func={"upload": "Upload", "sample": "Sample"}.get,

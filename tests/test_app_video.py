@@ -53,6 +53,13 @@ def test_sample_clip_gives_timelines_shares_and_csv(bundled):
     assert "moving average of 5 samples" in smoothed["layout"]["title"]["text"]
     assert not np.allclose([y for y in arr(smoothed["data"][0]["y"]) if y is not None],
                            [y for y in arr(timeline["data"][0]["y"]) if y is not None])
+    # the 8-emotion FER+ model beside the default: the clip is read in the wider set of emotions
+    fingerprint = at.session_state["video_dataset"]
+    at.multiselect(key=f"video_other_models_{fingerprint}").set_value(["ferplus_x2"]).run(timeout=TIMEOUT)
+    at.button(key="video_analyse").click().run(timeout=TIMEOUT)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    mixed = at.session_state["video_result"]["result"]
+    assert len(mixed.class_names) == 8 and "contempt" in mixed.class_names and len(result.class_names) == 7
 
 
 def test_corrupt_upload_and_public_seconds_limit(bundled, monkeypatch):

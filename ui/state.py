@@ -69,6 +69,7 @@ PREDICT_BATCH_DOWNLOAD = "predict_batch_download"  # download button: the table 
 # --------------------------------------------------------------------------- Video
 VIDEO_DATASET = "video_dataset"
 VIDEO_MODELS = "video_models"            # multiselect, + dataset fingerprint
+VIDEO_OTHER_MODELS = "video_other_models"  # multiselect of other datasets' runs, + dataset fingerprint
 VIDEO_SOURCE = "video_source"            # upload | sample
 VIDEO_UPLOAD = "video_upload"
 VIDEO_FPS = "video_fps"                  # samples per second of video time
