@@ -113,6 +113,21 @@ def test_merge_keeps_the_higher_score_of_overlapping_boxes():
     assert sorted(f.confidence for f in merged) == [0.9, 0.95]
 
 
+def test_loading_the_detector_after_cv2_is_imported_prints_no_opencv_warning():
+    """OpenCV 5 warned "Targets are not supported by the new graph engine" on each detector load, in the
+    CLI's output, whenever cv2 was imported before the first detector (its log-level variable was late)."""
+    import subprocess
+    import sys
+
+    code = ("import cv2, numpy as np\nfrom fer_core.faces import detect\nbefore = cv2.utils.logging.getLogLevel()\n"
+            f"detect.detect_faces(np.asarray(__import__('PIL.Image').Image.open(r'{PHOTO}').convert('RGB')))\n"
+            "print(cv2.utils.logging.getLogLevel() == before)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={k: v for k, v in __import__("os").environ.items() if k != "OPENCV_LOG_LEVEL"})
+    assert "WARN" not in proc.stderr, proc.stderr[-500:]
+    assert proc.stdout.split() == ["True"]  # the process's own log level is left as it was
+
+
 def test_altered_model_file_is_refused(tmp_path, monkeypatch):
     bad = tmp_path / "yunet.onnx"
     bad.write_bytes(faces.YUNET_PATH.read_bytes()[:-1] + b"\0")

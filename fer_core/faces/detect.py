@@ -127,7 +127,17 @@ def _new_detector():
                                 f"{YUNET_SHA256[:12]}…: restore it from the repository")
         _verified = True
     cv2.setNumThreads(CV_THREADS)
-    return cv2.FaceDetectorYN.create(str(YUNET_PATH), "", (320, 320), 0.5, 0.3, 5000)
+    # OpenCV 5's DNN warns "Targets are not supported by the new graph engine" on every model load; the
+    # environment variable above only counts before cv2's first import, which image decoding often did
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    previous = log.getLogLevel() if log is not None else None
+    if log is not None:
+        log.setLogLevel(log.LOG_LEVEL_ERROR)
+    try:
+        return cv2.FaceDetectorYN.create(str(YUNET_PATH), "", (320, 320), 0.5, 0.3, 5000)
+    finally:
+        if log is not None:
+            log.setLogLevel(previous)
 
 
 def configure_detectors(n: int = DETECTORS) -> None:
