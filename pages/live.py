@@ -19,6 +19,7 @@ with top[0]:
     group = widgets.pick_group(groups, key=live.DATASET, label="Models trained on", narrow=False)
     with st.container():
         runs = widgets.pick_models(group, key=f"{live.MODELS}_{group.fingerprint}")
+        runs += widgets.pick_other_models(groups, group, key=f"{live.OTHER_MODELS}_{group.fingerprint}")
 with top[1]:
     st.markdown("Press **Start** and allow the camera: each frame's faces are found, followed and read by the "
                 "chosen models, and the picture comes back with numbered boxes and each face's top emotion. "

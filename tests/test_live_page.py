@@ -114,6 +114,12 @@ def test_renders_locally_and_reads_frames_sent_through_its_callback(bundled):
     assert list(table.columns) == columns(proc.class_names)
     assert table["time_s"].is_monotonic_increasing and table["time_s"].iloc[0] == 0.0
     assert (table["face_id"] == 1).all() and table["top"].isin(proc.class_names).all()
+    # the 8-emotion FER+ model beside the default: a new processor that reads the 8 emotions
+    fingerprint = at.selectbox(key=live.DATASET).value
+    at.multiselect(key=f"{live.OTHER_MODELS}_{fingerprint}").set_value(["ferplus_x2"]).run()
+    assert_clean(at)
+    mixed = at.session_state[live.PROCESSOR]["proc"]
+    assert mixed is not proc and "contempt" in mixed.class_names and "contempt" not in proc.class_names
 
 
 def test_non_local_address_without_turn_offers_the_still_camera(bundled):

@@ -77,6 +77,7 @@ _load_srtp_apart()
 # session_state keys of this page
 DATASET = "live_dataset"
 MODELS = "live_models"              # multiselect, + dataset fingerprint
+OTHER_MODELS = "live_other_models"  # multiselect of other datasets' runs, + dataset fingerprint
 STREAM = "live_stream"              # the webrtc_streamer's key
 PROCESSOR = "live_processor"        # {"key": settings key, "proc": LiveProcessor}
 SNAPSHOT = "live_snapshot"          # PNG bytes of the last snapshot
