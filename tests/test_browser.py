@@ -7,6 +7,7 @@ screenshots (and the time to the first prediction) under ``tests/artifacts/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -38,14 +39,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def app_server(tiny_runs_dir, tmp_path):
-    """``streamlit run app.py`` on a free port over the tiny runs; yields its URL."""
+@contextlib.contextmanager
+def streamlit_server(runs: Path, data: Path, log_path: Path, env_drop: tuple[str, ...] = ()):
+    """``streamlit run app.py`` on a free port over ``runs`` and ``data``; yields its URL once healthy."""
     port = _free_port()
-    data = tmp_path / "data"
-    data.mkdir()
-    env = {**os.environ, "FER_RUNS_DIR": str(tiny_runs_dir), "FER_DATA_DIR": str(data)}
-    log = open(tmp_path / "streamlit.log", "w")
+    env = {k: v for k, v in os.environ.items() if k not in env_drop}
+    env.update(FER_RUNS_DIR=str(runs), FER_DATA_DIR=str(data))
+    log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--browser.gatherUsageStats", "false"],
@@ -61,7 +61,7 @@ def app_server(tiny_runs_dir, tmp_path):
                 pass
             if proc.poll() is not None or time.time() > deadline:
                 log.flush()
-                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text()[-3000:])
+                pytest.fail("streamlit did not start:\n" + log_path.read_text()[-3000:])
             time.sleep(0.5)
         yield url
     finally:
@@ -71,6 +71,15 @@ def app_server(tiny_runs_dir, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def app_server(tiny_runs_dir, tmp_path):
+    """``streamlit run app.py`` over the tiny runs; yields its URL."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with streamlit_server(tiny_runs_dir, data, tmp_path / "streamlit.log") as url:
+        yield url
 
 
 def _screenshot(page, name: str) -> None:

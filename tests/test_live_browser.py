@@ -8,19 +8,15 @@ and that frames are counted per second; then Stop gives the table.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app_helpers import ROOT
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -53,39 +49,12 @@ def write_y4m(path: Path, seconds: float = 4.0, fps: int = 15) -> None:
 
 @pytest.fixture
 def live_server(tmp_path):
-    """``streamlit run app.py`` over an empty runs folder (the bundled models only); yields its URL."""
-    port = _free_port()
+    """``streamlit run app.py`` over an empty runs folder (the bundled models only); yields its URL and log."""
     runs, data = tmp_path / "runs", tmp_path / "data"
     runs.mkdir()
     data.mkdir()
-    env = {**os.environ, "FER_RUNS_DIR": str(runs), "FER_DATA_DIR": str(data)}
-    env.pop("FER_PUBLIC", None)
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                log.flush()
-                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text()[-3000:])
-            time.sleep(0.5)
+    with streamlit_server(runs, data, tmp_path / "streamlit.log", env_drop=("FER_PUBLIC",)) as url:
         yield url, tmp_path / "streamlit.log"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_browser_live_stream_reads_the_fake_camera(live_server, tmp_path):
