@@ -110,6 +110,9 @@ def test_predict_starts_with_the_best_bundled_model_and_can_add_the_others(fresh
     assert list(table["Model"]) == ["baseline (bundled)", "compact (bundled)", "ensemble (mean)"]
     assert plotly_figures(at, "predict_models_") and not at.get("html")  # several models: the Plotly panels
     # the 8-emotion FER+ model is its own dataset group, offered beside these (none by default)
+    at.session_state[f"predict_other_models_{fresh_install}"] = ["a-run-deleted-since"]  # chosen, then removed
+    at.run(timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
     other = at.multiselect(key=f"predict_other_models_{fresh_install}")
     assert other.value == [] and [o.split(" · ")[:2] for o in other.options] == [["ferplus_x2 (bundled)", "fer2013+ferplus"]]
     picker.set_value([BUNDLED_PREDICT_DEFAULT]).run(timeout=180)
