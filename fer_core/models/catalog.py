@@ -7,6 +7,8 @@ then the compact family. Each builder lives beside its architecture
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .registry import ModelSpec, register_model
 
 _PKG = __name__.rpartition(".")[0]  # fer_core.models
@@ -37,19 +39,18 @@ _transfer("inception_v3", "InceptionV3", "InceptionV3 ImageNet backbone (frozen,
 _transfer("vgg19", "VGG19", "VGG19 ImageNet backbone (frozen, 20.0M) + BN-Dropout-softmax head",
           "block5_conv4", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", 32)
 
-register_model(ModelSpec(
+_compact = register_model(ModelSpec(
     name="compact",
     description="Compact FER CNN (VGG-style, 48 px gray, BN, GAP head), from scratch; bundled FER2013 model",
     builder=f"{_PKG}.compact:build_compact", kind="scratch", default_image_size=48, channels=1,
     gradcam_layer="block4b_relu", min_image_size=32, in_all=False, supports_tta=True,
 ))
 
-register_model(ModelSpec(
-    name="compact_wide",
+register_model(replace(  # compact in every field but its width
+    _compact, name="compact_wide",
     description="compact at twice the width (64-512 filters, 4× the compute); "
                 "--init-from a compact run widens it (Net2Net, same function at the start)",
-    builder=f"{_PKG}.compact:build_compact_wide", kind="scratch", default_image_size=48, channels=1,
-    gradcam_layer="block4b_relu", min_image_size=32, in_all=False, supports_tta=True,
+    builder=f"{_PKG}.compact:build_compact_wide",
 ))
 
 register_model(ModelSpec(

@@ -280,22 +280,20 @@ def _read_root(root: Path, listing: RunListing, *, bundled: bool, depth: int) ->
     _read_runs(root / REPEATS_DIR, listing, bundled=bundled, depth=depth, metrics_only=True)
 
 
-def _holds_runs(folder: Path) -> bool:
-    """A folder of runs rather than a run: none of a run's files, and visible subfolders."""
+def _folder_kind(folder: Path) -> str:
+    """``"runs"``: a folder of runs (none of a run's files, visible subfolders); ``"not started"``: only
+    dot-entries (a lock, checkpoints, a run being written), a training's output folder with no run yet;
+    else ``"run"``."""
     try:
         entries = list(folder.iterdir())
     except OSError:
-        return False
+        return "run"  # load_run says what is wrong
+    if all(e.name.startswith(".") for e in entries):
+        return "not started"
     names = {e.name for e in entries}
-    return not any(n in names for n in REQUIRED_FILES) and any(e.is_dir() and not e.name.startswith(".") for e in entries)
-
-
-def _not_started(folder: Path) -> bool:
-    """Only dot-entries (a lock, checkpoints, a run being written): a training's output folder, no run yet."""
-    try:
-        return all(e.name.startswith(".") for e in folder.iterdir())
-    except OSError:
-        return False
+    if not any(n in names for n in REQUIRED_FILES) and any(e.is_dir() and not e.name.startswith(".") for e in entries):
+        return "runs"
+    return "run"
 
 
 def _read_runs(root: Path, listing: RunListing, *, bundled: bool, depth: int, metrics_only: bool = False) -> None:
@@ -305,10 +303,11 @@ def _read_runs(root: Path, listing: RunListing, *, bundled: bool, depth: int, me
     for child in sorted(root.iterdir()):
         if not child.is_dir() or child.name.startswith(".") or (child.name == REPEATS_DIR and not metrics_only):
             continue  # .tmp-* (in progress / interrupted), .cache, ...; seeds/ is read on its own
-        if not metrics_only and depth < MAX_NESTING and _holds_runs(child):
+        kind = "run" if metrics_only else _folder_kind(child)
+        if kind == "runs" and depth < MAX_NESTING:
             _read_root(child, listing, bundled=bundled, depth=depth + 1)
             continue
-        if not metrics_only and _not_started(child):
+        if kind == "not started":
             continue
         try:
             into.append(load_run(child, bundled=bundled, metrics_only=metrics_only))
