@@ -60,6 +60,8 @@ def test_pipeline_sweep_smoke_on_fer2013(fer2013_path, tmp_path):
     plus = pipe["predict"]["models"]["compact"].get("ferplus")
     if plus is not None:  # votes beside the data: the crowd's gap also on the faces found
         assert 0 < plus["n_detected"] <= plus["n"] and 0 <= plus["accuracy_detected"] <= 1
+        paper = plus.get("paper")  # the FER+ paper's test set lies inside the plurality one
+        assert paper is None or 0 < paper["n"] <= plus["n"]
     sweep = pipe["sweep"]
     assert abs(sweep["validation"]["n"] - 14) <= 2 and set(sweep["validation"]["detection_rate"]) == {"0.5", "0.6", "0.7", "0.8", "0.9"}
     chosen = sweep["selection"]["chosen"]

@@ -9,7 +9,7 @@ import pytest
 
 from fer_core import load_dataset
 from fer_core.errors import DatasetError
-from fer_core.data.ferplus import VOTE_NAMES, agreement, crowd_agreement, votes_to_targets
+from fer_core.data.ferplus import VOTE_NAMES, agreement, crowd_agreement, paper_majority, votes_to_targets
 from fer_core.labels import AFFECTNET_8, FER2013_7, index_map, to_class_set
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013"
@@ -37,6 +37,24 @@ def test_votes_become_majority_labels_and_distributions_in_affectnet_order():
     assert dist[0, AFFECTNET_8.index("happy")] == pytest.approx(0.8)
     assert dist[1, AFFECTNET_8.index("sad")] == pytest.approx(0.4)
     assert dist[2, AFFECTNET_8.index("disgust")] == pytest.approx(0.4)
+
+
+def test_the_papers_test_protocol_drops_single_votes_and_keeps_only_clear_majorities():
+    votes = _votes({"happiness": 6, "neutral": 4},  # 6 of 10: kept
+                   {"sadness": 5, "neutral": 5},  # a tie: no clear majority, left out
+                   {"fear": 5, "anger": 2, "surprise": 1, "disgust": 1, "contempt": 1},  # 5 of 7 once single votes go
+                   {"anger": 4, "neutral": 3, "sadness": 3},  # 4 of 10: left out
+                   {"unknown": 6, "neutral": 4},  # the majority is not an emotion
+                   None,  # unmatched
+                   {"contempt": 3, "neutral": 2, "happiness": 1})  # 3 of 5
+    keep, label = paper_majority(votes)
+    assert keep.tolist() == [True, False, True, False, False, False, True]
+    assert [AFFECTNET_8[k] for k in label] == ["happy", "fear", "contempt"]
+    plurality_keep, plurality, _ = votes_to_targets(votes)
+    assert (plurality_keep | ~keep).all()  # the paper's set lies inside the plurality one, with the same labels
+    np.testing.assert_array_equal(plurality[keep[plurality_keep]], label)
+    with pytest.raises(DatasetError):
+        paper_majority(np.zeros((3, 8)))
 
 
 def _fer2013_like(tmp_path: Path, n: int = 12) -> tuple[Path, dict]:
@@ -167,3 +185,6 @@ def test_real_ferplus_rows():
     sizes = {s: len(y) for s, (_, y) in ds.splits.items()}
     assert sizes == {"train": 24691, "validation": 3407, "test": 3389}
     assert np.bincount(ds.splits["test"][1], minlength=8)[0] == 1226  # neutral, the crowd's commonest answer
+    with np.load(SHARED / "ferplus_votes.npz") as npz:
+        keep, label = paper_majority(npz["test_votes"])
+    assert int(keep.sum()) == 3001 and np.bincount(label, minlength=8)[0] == 1059
