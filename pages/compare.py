@@ -40,20 +40,28 @@ tab_curves, tab_cm, tab_f1, tab_dl = st.tabs(["Training curves", "Confusion matr
 
 # ------------------------------------------------------------------ curves
 with tab_curves:
-    st.caption("One line per model. Accuracy in %, loss is the cross-entropy; validation data was never trained on."
-               + (" " + charts.SEED_BAND_NOTE if several else ""))
+    curved = [g for g in shown if seeds.as_group(g).run.history.get("accuracy")]
+    flat = [tables.model_label(g, bundled=False) for g in shown if g not in curved]
+    if curved:
+        st.caption("One line per model. Accuracy in %, loss is the cross-entropy; validation data was never trained on."
+                   + (" " + charts.SEED_BAND_NOTE if several else ""))
     if random_note:
         st.caption(f":orange[:material/warning: {random_note}]")
-    top = st.columns(2)
-    bottom = st.columns(2)
-    for col, metric in zip([*top, *bottom], ["accuracy", "val_accuracy", "loss", "val_loss"]):
-        col.plotly_chart(mark(charts.history_figure(shown, metric, colors)), key=f"compare_curve_{metric}",
-                         config={"displaylogo": False})
-    st.markdown("**Per model** — train (solid) against validation (dashed); a grey band marks fine-tuning epochs.")
-    metric = st.segmented_control("Metric", ["accuracy", "loss"], default="accuracy", key=state.COMPARE_SMALL_METRIC,
-                                  format_func=str.capitalize, required=True)
-    st.plotly_chart(mark(charts.small_multiples(shown, metric or "accuracy", colors, cols=3)), key="compare_small_multiples",
-                    config={"displaylogo": False})
+    if flat:  # an ensemble averages networks trained elsewhere: it has no epochs, so no line, rather than an empty chart
+        st.caption(f"No curves for {', '.join(flat)}: "
+                   + ("it averages networks trained in other runs and has" if len(flat) == 1 else
+                      "these average networks trained in other runs and have") + " no epochs of its own.")
+    if curved:
+        top = st.columns(2)
+        bottom = st.columns(2)
+        for col, metric in zip([*top, *bottom], ["accuracy", "val_accuracy", "loss", "val_loss"]):
+            col.plotly_chart(mark(charts.history_figure(curved, metric, colors)), key=f"compare_curve_{metric}",
+                             config={"displaylogo": False})
+        st.markdown("**Per model** — train (solid) against validation (dashed); a grey band marks fine-tuning epochs.")
+        metric = st.segmented_control("Metric", ["accuracy", "loss"], default="accuracy", key=state.COMPARE_SMALL_METRIC,
+                                      format_func=str.capitalize, required=True)
+        st.plotly_chart(mark(charts.small_multiples(curved, metric or "accuracy", colors, cols=3)),
+                        key="compare_small_multiples", config={"displaylogo": False})
 
 # ------------------------------------------------------------------ confusion matrices
 with tab_cm:

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from app_helpers import all_text, data_dir, open_page, plotly_figures, point_app_at  # noqa: F401
+from app_helpers import all_text, assert_clean, data_dir, open_page, plotly_figures, point_app_at  # noqa: F401
 from fer_core.store.runs import BUNDLED_DIR
 from fer_core.data.defaults import BUNDLED_PREDICT_DEFAULT
 
@@ -54,6 +54,8 @@ def test_the_project_bundles_baseline_compact_and_their_ensemble():
     assert plus["dataset"]["name"] == "fer2013+ferplus" and plus["dataset"]["labels"] == "ferplus"
     assert plus["class_names"] == ["neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt"]
     assert len(plus["members"]) == 2 and all("--labels ferplus" in m["command"] for m in plus["members"])
+    paper = plus["ferplus_paper"]  # the FER+ paper's test set, beside the plurality accuracy
+    assert paper["n_samples"] < plus["n_samples"] and 0 < paper["accuracy"] <= 1
 
 
 def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install):
@@ -83,6 +85,22 @@ def test_compare_shows_bundled_runs_and_untrained_transfer_models(fresh_install)
                 if len(accs) > 1 else "1 run (mean of 2 networks)" if model == "compact_x2_blur" else "1 seed")
         assert seeds[f"{model} (bundled)"] == want, model
     assert counts["baseline"] == 3 and counts["compact"] >= 2
+
+
+def test_compare_on_fer_plus_shows_the_papers_test_set_beside_the_accuracy(fresh_install):
+    at = open_page("compare")
+    board = next(d.value for d in at.dataframe if "Accuracy" in d.value.columns)
+    assert "FER+ paper's test set" not in board.columns  # FER2013's runs have no such score: no empty column
+    select = at.selectbox(key="compare_dataset")
+    select.select_index(next(i for i, label in enumerate(select.options) if "FER+" in label)).run()
+    assert_clean(at)
+    board = next(d.value for d in at.dataframe if "Accuracy" in d.value.columns).set_index("Model")
+    metrics = json.loads((BUNDLED_DIR / "ferplus_x2" / "metrics.json").read_text())
+    row = board.loc["ferplus_x2 (bundled)"]
+    assert row["FER+ paper's test set"] == round(100 * metrics["ferplus_paper"]["accuracy"], 1)
+    assert row["Accuracy"] == round(100 * metrics["accuracy"], 1)
+    # an ensemble has no epochs: a sentence says so instead of four empty charts
+    assert "No curves for ferplus_x2" in all_text(at) and not plotly_figures(at, "compare_curve_")
 
 
 def test_predict_starts_with_the_best_bundled_model_and_can_add_the_others(fresh_install):

@@ -93,6 +93,7 @@ def test_load_dataset_with_ferplus_labels(tmp_path):
         np.testing.assert_array_equal(ds.training_targets(split).argmax(1), y)
     assert ds.fingerprint != own.fingerprint
     assert any("left out" in w for w in ds.warnings)
+    assert all(ds.paper_rows[s].shape == (11,) and ds.paper_rows[s].all() for s in ds.splits)  # 7 or 10 of 10 votes
     # one-hot targets for a dataset without votes
     np.testing.assert_array_equal(own.training_targets("train").argmax(1), own.splits["train"][1])
 
@@ -157,14 +158,24 @@ def test_training_on_soft_targets_is_scored_on_the_majority(tmp_path):
     from fer_core.fit.train import TrainConfig, train_one
 
     path, _ = _fer2013_like(tmp_path, n=16)
-    _write_votes(tmp_path, 16)
+    votes = _write_votes(tmp_path, 16)
+    votes["test_votes"][:2] = _votes({"fear": 4, "anger": 3, "surprise": 3}, {"sadness": 5, "neutral": 5})  # split crowds
+    np.savez(tmp_path / "ferplus_votes.npz", **votes)
     ds = load_dataset(path, labels="ferplus")
+    assert ds.paper_rows["test"].tolist() == [False, False] + [True] * 13  # 15 matched, 2 outside the paper's set
     run = load_run(train_one(ds, TrainConfig(model="compact", epochs=1, batch_size=8, patience=0, precision="float32",
                                              augment=True, augment_mode="photo"), tmp_path / "runs"))
     assert run.metrics["class_names"] == list(AFFECTNET_8)
     assert run.metrics["dataset"]["labels"] == "ferplus"
     assert run.metrics["dataset"]["labels_file"]["file"] == "ferplus_votes.npz"
     assert sum(sum(r) for r in run.metrics["confusion_matrix"]) == len(ds.splits["test"][1])
+    paper = run.metrics["ferplus_paper"]  # beside the plurality accuracy: the FER+ paper's test set
+    assert paper["n_samples"] == 13 and 0 <= paper["accuracy"] <= 1
+    # an ensemble of FER+ runs (here one run behind the blur) records it too
+    from training.ensemble import build_ensemble_run
+
+    blurred = load_run(build_ensemble_run([run], str(path), tmp_path / "ens", smooth=0.5, echo=lambda *a: None))
+    assert blurred.metrics["ferplus_paper"]["n_samples"] == 13
 
 
 def test_runs_record_which_votes_file_they_read(tmp_path):

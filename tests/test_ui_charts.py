@@ -76,3 +76,19 @@ def test_percentages_round_in_python_so_cells_and_sentences_agree():
     board = tables.leaderboard([run("a", 0.16249, 0.1), run("b", 0.1625, 0.2), run("c", 0.1626, 0.3)])
     assert list(board["Model"]) == ["c", "b", "a"]  # ordered on the unrounded scores
     assert board.loc[board["Model"] == "b", "Accuracy"].item() == float(f"{100 * 0.1625:.1f}") == 16.2
+
+
+def test_the_leaderboard_shows_the_fer_plus_papers_test_set_only_for_runs_that_recorded_it():
+    from types import SimpleNamespace
+
+    def run(name, acc, paper=None):
+        metrics = {"accuracy": acc, "macro_f1": acc, "class_names": []}
+        if paper is not None:
+            metrics["ferplus_paper"] = {"accuracy": paper, "macro_f1": 0.5, "n_samples": 3001}
+        return SimpleNamespace(model_name=name, bundled=False, id=name, metrics=metrics)
+
+    board = tables.leaderboard([run("plus", 0.8209, 0.86071), run("other", 0.70)]).set_index("Model")
+    assert board.loc["plus", "FER+ paper's test set"] == 86.1  # beside its plurality accuracy, 82.1
+    assert board.loc["plus", "Accuracy"] == 82.1
+    assert board["FER+ paper's test set"].isna().tolist() == [False, True]  # a run without it: blank, not 0
+    assert tables.leaderboard([run("other", 0.70)])["FER+ paper's test set"].isna().all()

@@ -244,7 +244,7 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
     import_tensorflow_quietly()
     from fer_core.data.datasets import load_dataset
     from fer_core.errors import DatasetError, FERError
-    from fer_core.fit.evaluation import classification_metrics
+    from fer_core.fit.evaluation import classification_metrics, paper_set_scores
     from fer_core.compute.forward import compiled_forward, latency_ms, predict_batches
     from fer_core.data.preprocess import prepare_images
     from fer_core.store.runs import FULL_MODEL_FILE, Run, RunWriter, load_run, new_run_id
@@ -289,6 +289,8 @@ def build_ensemble_run(runs, data: str, out: str | Path, *, name: str | None = N
         forward = compiled_forward(loaded)
         probs = predict_batches(forward, x, 128)
         metrics = classification_metrics(ys, probs, ds.class_names)
+        if (paper := paper_set_scores(ds, split, probs)) is not None:
+            metrics["ferplus_paper"] = paper
         size = path.stat().st_size
         ms = round(latency_ms(forward, shape), 2)
         members = [_member_record(r) for r in runs]

@@ -52,6 +52,10 @@ class Dataset:
     labels: str | None = None
     #: where those labels came from: ``{"file": name, "sha256": first 16 hex}`` (any votes file is FER+-shaped)
     labels_file: dict | None = None
+    #: FER+ only: per split, (N,) bool, the rows of the FER+ paper's own test set
+    #: (:func:`fer_core.data.ferplus.paper_majority`), scored beside the plurality as ``metrics["ferplus_paper"]``
+    #: so a run compares with published FER+ accuracies. Derived from the same votes: not in the fingerprint.
+    paper_rows: dict[str, np.ndarray] | None = None
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property

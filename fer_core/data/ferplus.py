@@ -107,7 +107,7 @@ def attach_ferplus(ds, votes_file: str | Path):
             votes = {s: npz[f"{s}_votes"] for s in ds.splits if f"{s}_votes" in npz.files}
     except (OSError, ValueError, EOFError) as exc:
         raise DatasetError(f"{votes_file}: not a readable FER+ votes file ({exc})") from None
-    splits, targets, dropped = {}, {}, {}
+    splits, targets, dropped, paper_rows = {}, {}, {}, {}
     for split, (x, _) in ds.splits.items():
         v = votes.get(split)
         if v is None or len(v) != len(x):
@@ -117,10 +117,12 @@ def attach_ferplus(ds, votes_file: str | Path):
         keep, majority, dist = votes_to_targets(v)
         splits[split] = (x[keep], majority)
         targets[split] = dist
+        paper_rows[split] = paper_majority(v)[0][keep]  # the paper's set lies inside the plurality one
         dropped[split] = int((~keep).sum())
     out = Dataset(name=f"{ds.name}+ferplus", source=ds.source, class_names=AFFECTNET_8, splits=splits,
                   warnings=list(ds.warnings), targets=targets, labels="ferplus",
-                  labels_file={"file": Path(votes_file).name, "sha256": sha256_file(votes_file)[:16]})
+                  labels_file={"file": Path(votes_file).name, "sha256": sha256_file(votes_file)[:16]},
+                  paper_rows=paper_rows)
     out.warnings.append("FER+ labels: left out faces without a FER+ match or voted unknown / not a face ("
                         + ", ".join(f"{s} {n}" for s, n in dropped.items()) + ")")
     return out

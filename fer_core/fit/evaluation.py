@@ -28,3 +28,19 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names) -
         },
         "n_samples": int(len(y_true)),
     }
+
+
+def paper_set_scores(ds, split: str, probs: np.ndarray) -> dict | None:
+    """Accuracy and macro-F1 of ``probs`` (N, C) on the FER+ paper's test set within ``split``; None off FER+.
+
+    Why beside the run's own (plurality) accuracy: published FER+ accuracies
+    are measured on the paper's set (:func:`fer_core.data.ferplus.paper_majority`),
+    which leaves out the faces the crowd split on; a run's record carries both
+    so the Compare page can put a run next to those numbers like for like.
+    """
+    rows = (ds.paper_rows or {}).get(split)
+    if rows is None or not rows.any():
+        return None
+    y = ds.splits[split][1][rows]
+    m = classification_metrics(y, probs[rows], ds.class_names)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n_samples": m["n_samples"]}

@@ -27,7 +27,7 @@ from . import checkpoints
 from ..data.datasets import Dataset
 from ..data.defaults import AUGMENT_MODES, CLASS_WEIGHTS, LR_SCHEDULES
 from ..errors import ModelError
-from .evaluation import classification_metrics
+from .evaluation import classification_metrics, paper_set_scores
 from .app_crops import train_app_crops
 from .features import FeatureCache, cache_key, compute_features, weights_digest
 from ..compute.forward import compiled_forward, latency_ms, predict_batches
@@ -400,6 +400,8 @@ def train_one(ds: Dataset, cfg: TrainConfig, out_dir: str | Path, *, progress: P
 
     status("evaluating")
     metrics = classification_metrics(y[eval_split], probs, ds.class_names)
+    if (paper := paper_set_scores(ds, eval_split, probs)) is not None:
+        metrics["ferplus_paper"] = paper  # FER+: the paper's test set, beside the plurality accuracy above
     # Best epoch of this run (early stopping restored it); epochs of an --init-from run come first.
     skip = len(earlier.history.get("loss", [])) if earlier is not None and how != "trunk_only" else 0
     own = history.get("val_accuracy", [])[skip:]
