@@ -207,3 +207,90 @@ def test_an_idle_pool_is_let_go_and_rebuilt_on_the_next_photo(photo, monkeypatch
     assert faces.release_idle_detectors(60) == 0  # nothing left to let go
     assert [f.box for f in faces.detect_faces(photo)] == [f.box for f in first]  # built again on demand
     assert faces._pool_size == 1
+
+
+# --------------------------------------------------------------------------- turned looks (nothing found in a photo)
+
+
+def test_a_turned_pass_maps_its_boxes_and_landmarks_back_to_the_photo(monkeypatch):
+    """A fake YuNet that finds the one bright dot of the canvas it is given: the box comes back on that dot."""
+    H, W = 1800, 2700  # larger than the pass: brought to 640 px, then turned
+    point = (1950, 600)  # the dot, in the photo's pixels
+    photo = np.zeros((H, W, 3), np.uint8)
+    photo[point[1] - 6:point[1] + 6, point[0] - 6:point[0] + 6] = 255
+
+    def fake_detect(img, side, min_confidence, max_up=1.0):
+        assert max(img.shape[:2]) < 1.5 * side  # the turned canvas of the small copy, not of the photo
+        gray = img.astype(float).sum(axis=2)
+        ys, xs = np.nonzero(gray > 0.5 * gray.max())
+        cx, cy = xs.mean(), ys.mean()
+        face = faces.Face(box=(round(cx) - 15, round(cy) - 20, 30, 40), confidence=0.9,
+                          landmarks={n: (cx, cy) for n in faces.LANDMARKS})
+        return [face], 1.0, img.shape[:2]
+
+    monkeypatch.setattr(faces, "_detect", fake_detect)
+    for angle in (35.0, -35.0):
+        (face,) = faces._turned_pass(photo, angle, 640, 0.5)
+        x, y, bw, bh = face.box
+        scale = 640 / W
+        assert abs(bw - 30 / scale) <= 1 and abs(bh - 40 / scale) <= 1  # the box's size in the photo's pixels
+        assert abs(x + bw / 2 - point[0]) <= 2 / scale and abs(y + bh / 2 - point[1]) <= 2 / scale
+        assert all(np.hypot(px - point[0], py - point[1]) <= 2 / scale for px, py in face.landmarks.values())
+
+
+def test_the_turned_look_keeps_the_best_readable_face_smaller_than_the_share():
+    def face(side, score):
+        return faces.Face(box=(0, 0, side, side), confidence=score)
+
+    shape = (400, 600, 3)  # shorter side 400: a share of 0.7 is 280 px
+    found = [face(300, 0.99), face(15, 0.95), face(100, 0.6), face(120, 0.8)]
+    assert faces.best_turned(found, shape, 0.7) == [found[3]]  # too large, too small, then the best score
+    assert faces.best_turned(found, shape, 1.01) == [found[0]]
+    assert faces.best_turned([face(300, 0.99)], shape, 0.7) == []  # a face that fills the photo: the centred square
+
+
+def test_a_turned_look_runs_only_when_nothing_was_found(photo, monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("turned look on a photo with a face")
+
+    monkeypatch.setattr(faces, "turned_face", refuse)
+    assert len(faces.detect_faces(photo, turn=True)) == 1
+    monkeypatch.undo()
+    blank = np.full((480, 640, 3), 128, np.uint8)
+    assert faces.detect_faces(blank, turn=True) == []  # looked again, still nothing
+    assert faces.detect_faces(np.zeros((1, 1, 3), np.uint8), turn=True) == []
+
+
+FER2013 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013" / "fer2013.npz"
+
+
+@pytest.mark.skipif(not FER2013.is_file(), reason="FER2013 not here (../shared/datasets/fer2013/fer2013.npz)")
+def test_a_tilted_face_the_main_pass_misses_is_found_by_the_turned_look():
+    """Validation face 376 in its benchmark scene (seed 0): no box passes upright; a turned copy finds it, on the face,
+    and Predict reads that face instead of the centred square."""
+    import io
+
+    from fer_core.faces.scenes import MATCH_IOU, SceneConfig, iou, make_scene
+
+    with np.load(FER2013) as npz:
+        face = npz["validation_images"][376]
+    scene = make_scene(face, 0, 376, SceneConfig())
+    rgb = np.asarray(Image.open(io.BytesIO(scene.jpeg)).convert("RGB"))
+    assert faces.detect_faces(rgb) == []
+    (found,) = faces.detect_faces(rgb, turn=True)
+    assert iou(found.box, scene.box) >= MATCH_IOU and found.confidence >= faces.SCORE_THRESHOLD
+    assert all(found.box[0] <= x <= found.box[0] + found.box[2] and found.box[1] <= y <= found.box[1] + found.box[3]
+               for x, y in found.landmarks.values())  # landmarks mapped back with the box
+    # the photo paths look again: Predict (and the CLI) and folders / zips
+    from fer_core import bundled_runs
+    from fer_core.inference import batch
+    from fer_core.inference.predictor import Predictor
+
+    predictor = Predictor([r for r in bundled_runs().runs if r.model_name == "compact"])
+    try:
+        result = predictor.predict(scene.jpeg)
+        assert not result.whole_image and iou(result.faces[0].box, scene.box) >= MATCH_IOU
+        (row,) = batch.predict_photos([batch.Source(label="scene.jpg", kind="photo", data=scene.jpeg)], predictor)
+        assert not row["whole_image"]
+    finally:
+        predictor.close()

@@ -414,7 +414,7 @@ def _prepare(source: Source, max_faces: int | None, max_bytes: int, max_pixels: 
         arr = to_array(open_image(data, name=source.label, max_pixels=max_pixels))  # (H, W, 3|1), upright
         rgb = np.ascontiguousarray(np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr)  # (H, W, 3) uint8
         t2 = time.perf_counter()
-        faces = largest_faces(detect_faces(rgb), max_faces)  # the K largest, as Predictor.predict keeps them
+        faces = largest_faces(detect_faces(rgb, turn=True), max_faces)  # as Predictor.predict: the K largest
         t3 = time.perf_counter()
         if faces:
             boxes, crops = face_crops(rgb, faces)  # as Predictor.predict: square boxes, aligned crops
