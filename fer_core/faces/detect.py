@@ -250,8 +250,9 @@ def detect_faces(rgb: np.ndarray, *, max_side: int = DETECT_SIDE, min_confidence
     are read again closer, from the original pixels (:func:`second_looks`).
     With ``turn``, a photo in which nothing passes is searched again on
     turned copies (:func:`turned_face`): photos, not video frames, whose
-    every frame would pay the extra passes. When the main copy is larger than 1.5 × ``large_face_side``, a copy of that
-    side finds faces too large for it. Overlapping boxes are one face. Boxes
+    every frame would pay the extra passes. When the main copy is larger
+    than 1.5 × ``large_face_side``, a copy of that side finds faces too
+    large for it. Overlapping boxes are one face. Boxes
     are scaled back to the original image and clipped to it. An image too
     small to hold a face gives ``[]``.
     """
