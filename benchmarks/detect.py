@@ -13,7 +13,7 @@ Validation scenes use FER2013 PublicTest faces (seed 1), test scenes
 PrivateTest faces (seed 0). A face is found when a returned box has IoU ≥
 :data:`~fer_core.faces.scenes.MATCH_IOU` with its pasted square; a box matching no
 face is a false box. Recall is reported for faces ≥ 30 px (the target) and by
-size band. Backgrounds: face-free images (:func:`fer_core.faces.scenes.background`)
+size band. Backgrounds: face-free images (:func:`fer_core.faces.scenes.background_photo`)
 at the scene sizes; the share with any box is the false-alarm rate.
 
 **Selection.** The detection side and score threshold are chosen on
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fer_core.faces import detect as F  # noqa: E402
-from fer_core.faces.scenes import GroupSceneConfig, MATCH_IOU, background, iou, make_group_scene  # noqa: E402
+from fer_core.faces.scenes import GroupSceneConfig, MATCH_IOU, background_photo, iou, make_group_scene  # noqa: E402
 
 from benchmarks.machine import cpu_model  # noqa: E402
 
@@ -272,21 +272,13 @@ def main(argv=None) -> int:
     if not Path(args.data).is_file():
         print(f"error: {args.data} not found (FER2013 .npz; see ../shared/datasets/fer2013/README.md)", file=sys.stderr)
         return 2
-    from PIL import Image
-
     data = np.load(args.data)
     config = GroupSceneConfig()
     t0 = time.time()
     splits = {}
     for name, key, seed in (("validation", "validation", 1), ("test", "test", 0)):
         scenes = build_scenes(data[f"{key}_images"], args.scenes, seed, config)
-        backs = []
-        for i in range(args.backgrounds):
-            rng = np.random.default_rng([seed, i, 99])
-            W, H = config.scene_sizes[int(rng.integers(len(config.scene_sizes)))]
-            buf = io.BytesIO()
-            Image.fromarray(background(rng, W, H)).save(buf, "JPEG", quality=85)
-            backs.append(buf.getvalue())
+        backs = [background_photo(seed, i, config) for i in range(args.backgrounds)]
         splits[name] = (scenes, backs, [_rgb(s.jpeg) for s in scenes], [_rgb(b) for b in backs])
     print(f"built {args.scenes} scenes and {args.backgrounds} backgrounds per split in {time.time() - t0:.0f} s",
           file=sys.stderr)

@@ -69,16 +69,12 @@ def tight_photo(face: np.ndarray, index: int) -> np.ndarray:
 def turned_backgrounds(n: int = 200) -> dict:
     """Of the validation backgrounds of ``benchmarks/detect.py`` in which nothing passes, how many a turned look
     (each setting of :data:`TURN_GRID`, any box share) gives a box."""
-    from fer_core.faces.scenes import GroupSceneConfig, background
+    from fer_core.faces.scenes import background_photo
 
-    config = GroupSceneConfig()
     out = {"backgrounds": 0, "given_a_box": {f"±{a:g}° at {s} px": 0 for a, s in TURN_GRID}}
     for i in range(n):
-        rng = np.random.default_rng([1, i, 99])  # benchmarks/detect.py's validation seed
-        W, H = config.scene_sizes[int(rng.integers(len(config.scene_sizes)))]
-        buf = io.BytesIO()
-        Image.fromarray(background(rng, W, H)).save(buf, "JPEG", quality=85)
-        rgb = np.asarray(Image.open(buf).convert("RGB"))
+        data = background_photo(1, i)  # benchmarks/detect.py's validation backgrounds (seed 1)
+        rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
         if D.detect_faces(rgb):
             continue
         out["backgrounds"] += 1

@@ -222,9 +222,12 @@ LEADERBOARD_CONFIG = {
 def leaderboard(runs, key: str) -> None:
     """The leaderboard table of one dataset's runs or seed groups (best mean accuracy first), and its notes."""
     df = tables.leaderboard(runs)
-    for column in ("Note", *tables.SEED_COLUMNS, *tables.OPTIONAL_COLUMNS):
-        if column in df and not df[column].fillna(0).astype(bool).any():
+    for column in ("Note", *tables.SEED_COLUMNS):
+        if column in df and not df[column].astype(bool).any():
             df = df.drop(columns=column)  # random backbones, ties, several seeds: an empty column is clutter
+    for column in tables.OPTIONAL_COLUMNS:
+        if column in df and df[column].isna().all():
+            df = df.drop(columns=column)  # a score no run recorded (0.0 % is a score)
     st.dataframe(df, key=key, hide_index=True, column_config=LEADERBOARD_CONFIG, width="stretch")
     first = as_group(runs[0]).run.metrics if runs else {}
     several = any(getattr(r, "n", 1) > 1 for r in runs)

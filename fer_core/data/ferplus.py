@@ -56,15 +56,21 @@ def emotion_columns() -> np.ndarray:
     return np.array([col[c] for c in AFFECTNET_8])
 
 
+def _votes_array(votes) -> np.ndarray:
+    """``votes`` as an (N, 10) array in FER+ column order, or :class:`DatasetError`."""
+    votes = np.asarray(votes)
+    if votes.ndim != 2 or votes.shape[1] != len(VOTE_NAMES):
+        raise DatasetError(f"FER+ votes must be (N, {len(VOTE_NAMES)}), got {votes.shape}")
+    return votes
+
+
 def votes_to_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, 10) vote counts → (keep mask (N,), majority (M,) int64, distribution (M, 8) float32), AFFECTNET_8 order.
 
     A row is kept when it was matched (no -1) and its most-voted column is one
     of the 8 emotions (not *unknown* or *not a face*).
     """
-    votes = np.asarray(votes)
-    if votes.ndim != 2 or votes.shape[1] != len(VOTE_NAMES):
-        raise DatasetError(f"FER+ votes must be (N, {len(VOTE_NAMES)}), got {votes.shape}")
+    votes = _votes_array(votes)
     matched = (votes >= 0).all(axis=1)
     emotions = votes[:, emotion_columns()].astype(np.float32)  # (N, 8) AFFECTNET_8 order
     keep = matched & (votes.argmax(axis=1) < 8) & (emotions.sum(axis=1) > 0)
@@ -76,19 +82,17 @@ def votes_to_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 def paper_majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 10) vote counts → (keep mask (N,), label (M,) int64 in AFFECTNET_8 order): the FER+ paper's test set.
 
-    Why a second rule: published FER+ accuracies (the paper's VGG13 0.85, the
-    0.85-0.87 of later small CNNs) are scored the way the paper's own reader
+    Why a second rule: the paper's VGG13 (0.85), and any result that uses the
+    paper's code, is scored on the test set its own reader
     (microsoft/FERPlus, ``src/ferplus.py``, "majority" mode, used for
-    validation and test whatever the training mode) builds its test set: a
+    validation and test whatever the training mode) builds: a
     single vote for a column is dropped as an outlier, and a face is kept
     only when one column then holds *more than half* of the remaining votes
     and that column is an emotion. :func:`votes_to_targets` keeps every face
     whose most-voted column is an emotion (ties included), a harder and larger
     set; both are reported, each under its own name.
     """
-    votes = np.asarray(votes)
-    if votes.ndim != 2 or votes.shape[1] != len(VOTE_NAMES):
-        raise DatasetError(f"FER+ votes must be (N, {len(VOTE_NAMES)}), got {votes.shape}")
+    votes = _votes_array(votes)
     matched = (votes >= 0).all(axis=1)
     kept_votes = np.where(votes > 1, votes, 0)  # (N, 10): single votes dropped as outliers
     top = kept_votes.argmax(axis=1)

@@ -276,6 +276,16 @@ def make_group_scene(faces: list[np.ndarray], indices: list[int], seed: int, ind
     return GroupScene(jpeg=out.getvalue(), boxes=clipped, indices=kept, rotations=rotations, size=(W, H))
 
 
+def background_photo(seed: int, index: int, config: GroupSceneConfig = GroupSceneConfig()) -> bytes:
+    """Face-free photo ``index`` of a benchmark split (JPEG bytes, quality 85), at one of ``config``'s scene sizes,
+    seeded by ``(seed, index)``: the backgrounds on which false boxes are counted."""
+    rng = np.random.default_rng([seed, index, 99])
+    W, H = config.scene_sizes[int(rng.integers(len(config.scene_sizes)))]
+    buf = io.BytesIO()
+    Image.fromarray(background(rng, W, H)).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
 def stratified_indices(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     """Up to ``limit`` indices into ``labels``, each class in its own proportion, seeded, sorted.
 
